@@ -1,0 +1,570 @@
+"""Feature engineering: load, clean, validate, derive features, preprocess and split.
+
+Everything serving needs (missing-token unification, type coercion, derived features,
+imputation, scaling, encoding) lives in transformers that end up inside the fitted Pipeline, so
+training, the API and the batch scorer can never disagree.
+
+CLI: ``python mlops_pipeline/src/ft_engineering.py [--config PATH]`` prints a data summary and
+the validation report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from settings import ConfigError, DatasetConfig, ProjectConfig, SplitConfig, get_settings
+
+logger = logging.getLogger(__name__)
+
+MISSING_CATEGORY = "__missing__"
+ID_LIKE_MIN_ROWS = 50
+NUMERIC_TEXT_MIN_SHARE = 0.9
+MAX_CLASSES_FOR_NUMERIC_TARGET = 10
+
+
+# --------------------------------------------------------------------------- reading
+def sniff_csv_format(sample: str) -> tuple[str, str]:
+    """Return ``(separator, decimal)``: ``;`` with decimal commas as Spanish Excel writes, else ``,``."""
+    header = sample.lstrip("\ufeff").splitlines()[0] if sample.strip() else ""
+    if header.count(";") > header.count(","):
+        return ";", ","
+    return ",", "."
+
+
+def read_csv(source: Path | str | IO[str], na_values: list[str] | None = None, **kwargs) -> pd.DataFrame:
+    """Read a comma- or semicolon-separated CSV (with or without a BOM) into a DataFrame.
+
+    Args:
+        source: a path or an open text stream.
+        na_values: extra tokens that mean missing.
+        **kwargs: passed to `pandas.read_csv` (e.g. ``chunksize``).
+
+    Raises:
+        ValueError: for an empty or malformed file, with pandas' reason.
+    """
+    if isinstance(source, (str, Path)):
+        with open(source, encoding="utf-8-sig", newline="") as handle:
+            sample = handle.read(64 * 1024)
+        stream: Path | IO[str] = Path(source)
+    else:
+        sample = source.read(64 * 1024)
+        stream = io.StringIO(sample + source.read()) if not source.seekable() else source
+        if source.seekable():
+            source.seek(0)
+    if not sample.strip():
+        raise ValueError("the CSV is empty")
+    sep, decimal = sniff_csv_format(sample)
+    try:
+        return pd.read_csv(
+            stream,
+            sep=sep,
+            decimal=decimal,
+            na_values=na_values or [],
+            encoding="utf-8-sig",
+            skipinitialspace=True,
+            **kwargs,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"malformed CSV: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- cleaning
+def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
+    """Strip text cells and turn every missing-value token (case-insensitive) into NaN."""
+    lowered = {token.strip().lower() for token in tokens} | {""}
+    out = df.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            stripped = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+            is_token = stripped.map(lambda v: isinstance(v, str) and v.lower() in lowered)
+            out[column] = stripped.mask(is_token, np.nan).astype(object)
+    return out
+
+
+def _as_category_text(value: object) -> object:
+    """One spelling per category: 1, 1.0 and "1" all become "1"; booleans become "True"/"False"."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """Numeric columns to float (unparseable text becomes NaN), categorical ones to text."""
+    out = df.copy()
+    for column in numeric:
+        if column in out:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    for column in categorical:
+        if column in out:
+            out[column] = out[column].map(_as_category_text).astype(object)
+    return out
+
+
+def count_unparseable(df: pd.DataFrame, numeric: list[str]) -> dict[str, int]:
+    """Per numeric column, how many present values are not numbers (stray tokens)."""
+    counts = {}
+    for column in numeric:
+        if column in df:
+            present = df[column].notna()
+            parsed = pd.to_numeric(df[column], errors="coerce").notna()
+            bad = int((present & ~parsed).sum())
+            if bad:
+                counts[column] = bad
+    return counts
+
+
+# --------------------------------------------------------------------------- roles
+@dataclass(frozen=True)
+class Roles:
+    """Which raw columns are features of which kind, and why others were left out."""
+
+    numeric: list[str]
+    categorical: list[str]
+    ordinal: dict[str, list[str]] = field(default_factory=dict)
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical, *self.ordinal]
+
+
+def _looks_numeric_text(values: pd.Series) -> bool:
+    present = values.dropna()
+    if present.empty or values.dtype != object:
+        return False
+    parsed = pd.to_numeric(present.astype(str).str.replace(",", ".", regex=False), errors="coerce")
+    return parsed.notna().mean() >= NUMERIC_TEXT_MIN_SHARE
+
+
+def _is_numeric_column(values: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    return pd.api.types.is_numeric_dtype(values) or _looks_numeric_text(values)
+
+
+def infer_roles(df: pd.DataFrame, dataset: DatasetConfig) -> Roles:
+    """Column roles from config, inferring what it leaves out.
+
+    Configured lists are taken as they are. Unlisted columns are inferred: numbers (or text that
+    is at least 90% numbers) are numeric, the rest categorical; constant columns and ID-like
+    columns (a distinct non-float value on every row) are dropped with a reason.
+    """
+    missing = [c for c in [*(dataset.numeric or []), *(dataset.categorical or []), *dataset.ordinal] if c not in df]
+    if missing:
+        raise ConfigError(f"dataset: configured columns not in the data: {missing}")
+    numeric = list(dataset.numeric or [])
+    categorical = list(dataset.categorical or [])
+    if dataset.numeric is not None and dataset.categorical is not None:
+        return Roles(numeric, categorical, dict(dataset.ordinal))
+    taken = {dataset.target, *dataset.drop_columns, *numeric, *categorical, *dataset.ordinal}
+    dropped: dict[str, str] = {}
+    for column in (c for c in df.columns if c not in taken):
+        values = df[column]
+        if values.nunique(dropna=True) <= 1:
+            dropped[column] = "constant"
+        elif (
+            len(values) >= ID_LIKE_MIN_ROWS
+            and values.nunique(dropna=False) == len(values)
+            and not pd.api.types.is_float_dtype(values)
+        ):
+            dropped[column] = "id-like (unique on every row)"
+        else:
+            kind = "numeric" if _is_numeric_column(values) else "categorical"
+            inferred = numeric if kind == "numeric" else categorical
+            if getattr(dataset, kind) is None:
+                inferred.append(column)
+            else:
+                dropped[column] = f"looks {kind} but dataset.{kind} does not list it"
+    for column, reason in dropped.items():
+        logger.info("dropping column %s: %s", column, reason)
+    return Roles(numeric, categorical, dict(dataset.ordinal), dropped)
+
+
+def infer_task(y: pd.Series) -> str:
+    """Classification for text/boolean targets or few distinct integers, else regression."""
+    values = y.dropna()
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return "classification"
+    integral = np.all(np.mod(values, 1) == 0)
+    return "classification" if integral and values.nunique() <= MAX_CLASSES_FOR_NUMERIC_TARGET else "regression"
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded, cleaned table with its feature roles and target description."""
+
+    frame: pd.DataFrame
+    roles: Roles
+    target: str
+    task: str
+    classes: list[str]
+    positive_class: str | None
+    notes: list[str]
+
+    @property
+    def X(self) -> pd.DataFrame:
+        return self.frame[self.roles.features]
+
+    @property
+    def y(self) -> pd.Series:
+        return self.frame[self.target]
+
+
+def _clean_target(y: pd.Series, task: str) -> pd.Series:
+    if task == "regression":
+        return pd.to_numeric(y, errors="coerce").astype(float)
+    return y.map(_as_category_text).astype(object)
+
+
+def _resolve_positive_class(classes: list[str], configured: str | None) -> str | None:
+    if len(classes) != 2:
+        return None
+    if configured is None:
+        return classes[1]
+    if configured not in classes:
+        raise ConfigError(f"dataset.positive_class '{configured}' is not a target value; found {classes}")
+    return configured
+
+
+def load_data(dataset: DatasetConfig) -> Dataset:
+    """Load the configured CSV: drop configured/irrelevant columns, unify nulls, coerce types.
+
+    Rows whose target is missing are dropped (and counted in ``notes``); no other row is dropped.
+    """
+    if not dataset.path.is_file():
+        raise ConfigError(f"dataset.path: file not found: {dataset.path}")
+    raw = unify_missing(read_csv(dataset.path), dataset.na_values)
+    if dataset.target not in raw:
+        raise ConfigError(f"dataset.target '{dataset.target}' is not a column; columns are {list(raw.columns)}")
+    absent = [c for c in dataset.drop_columns if c not in raw]
+    if absent:
+        raise ConfigError(f"dataset.drop_columns: not in the data: {absent}")
+    raw = raw.drop(columns=dataset.drop_columns)
+    roles = infer_roles(raw, dataset)
+    notes = [f"column '{c}' dropped: {reason}" for c, reason in roles.dropped.items()]
+    notes += [f"column '{c}': {n} non-numeric values set to missing" for c, n in count_unparseable(raw, roles.numeric).items()]
+    task = dataset.task or infer_task(raw[dataset.target])
+    frame = coerce_types(raw, roles.numeric, [*roles.categorical, *roles.ordinal])
+    frame[dataset.target] = _clean_target(frame[dataset.target], task)
+    no_target = int(frame[dataset.target].isna().sum())
+    if no_target:
+        notes.append(f"{no_target} rows without a target value dropped")
+        frame = frame[frame[dataset.target].notna()].reset_index(drop=True)
+    frame = frame[[*roles.features, dataset.target]]
+    classes = sorted(frame[dataset.target].unique().tolist()) if task == "classification" else []
+    positive = _resolve_positive_class(classes, dataset.positive_class) if task == "classification" else None
+    for note in notes:
+        logger.info(note)
+    return Dataset(frame, roles, dataset.target, task, classes, positive, notes)
+
+
+# --------------------------------------------------------------------------- validation
+def validate_data(frame: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
+    """Check the validation rules; return one row per violated rule (rows are kept, not dropped).
+
+    Columns of the report: ``check, column, violations, share, detail``.
+    """
+    rules = dataset.validation
+    rows = []
+    n = max(len(frame), 1)
+
+    def add(check: str, column: str, count: int, detail: str) -> None:
+        if count:
+            rows.append({"check": check, "column": column, "violations": int(count), "share": count / n, "detail": detail})
+
+    expected = [*(dataset.numeric or []), *(dataset.categorical or []), *dataset.ordinal, dataset.target]
+    for column in expected:
+        add("required_column", column, 0 if column in frame else n, "column is missing")
+    for column, bounds in rules.ranges.items():
+        if column in frame:
+            values = pd.to_numeric(frame[column], errors="coerce")
+            if bounds.min is not None:
+                add("range", column, (values < bounds.min).sum(), f"below minimum {bounds.min:g}")
+            if bounds.max is not None:
+                add("range", column, (values > bounds.max).sum(), f"above maximum {bounds.max:g}")
+    for column, allowed in rules.categories.items():
+        if column in frame:
+            present = frame[column].dropna().astype(str)
+            unknown = present[~present.isin(allowed)]
+            add("allowed_categories", column, len(unknown), f"unexpected values: {sorted(unknown.unique())[:5]}")
+    for column in frame.columns:
+        share = frame[column].isna().mean()
+        if share > rules.max_missing_share:
+            add("missing_share", column, frame[column].isna().sum(), f"{share:.0%} missing (limit {rules.max_missing_share:.0%})")
+    add("duplicate_rows", "*", frame.duplicated().sum(), "identical rows")
+    return pd.DataFrame(rows, columns=["check", "column", "violations", "share", "detail"])
+
+
+# --------------------------------------------------------------------------- transformers
+class ColumnCleaner(TransformerMixin, BaseEstimator):
+    """Unify missing-value tokens and coerce column types, as `load_data` does.
+
+    It is the first step of every fitted pipeline so that a request sending ``"ignore"`` or
+    ``"12"`` is read exactly as the training data was.
+
+    Parameters
+    ----------
+    na_values : list of str, default=None
+        Tokens that mean missing.
+    numeric : list of str, default=None
+        Columns coerced to float.
+    categorical : list of str, default=None
+        Columns coerced to text.
+    """
+
+    def __init__(self, na_values=None, numeric=None, categorical=None):
+        self.na_values = na_values
+        self.numeric = numeric
+        self.categorical = categorical
+
+    def fit(self, X, y=None):
+        frame = _as_frame(X)
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        frame = unify_missing(_as_frame(X), self.na_values or [])
+        return coerce_types(frame, self.numeric or [], self.categorical or [])
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        return self.feature_names_in_.copy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        return tags
+
+
+class DerivedFeatures(TransformerMixin, BaseEstimator):
+    """Add columns computed from expressions over raw columns (``pandas.DataFrame.eval``).
+
+    Division by zero gives infinity, which becomes NaN for the imputer downstream.
+
+    Parameters
+    ----------
+    expressions : dict of str to str, default=None
+        New column name -> expression, e.g. ``{"loan_to_price": "Amount / Price"}``.
+    """
+
+    def __init__(self, expressions=None):
+        self.expressions = expressions
+
+    def fit(self, X, y=None):
+        frame = _as_frame(X)
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        self.transform(frame)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        frame = _as_frame(X).copy()
+        for name, expression in (self.expressions or {}).items():
+            try:
+                values = frame.eval(expression, engine="python")
+            except Exception as exc:
+                raise ValueError(f"derived feature '{name}' = '{expression}' failed: {exc}") from exc
+            frame[name] = pd.to_numeric(values, errors="coerce").replace([np.inf, -np.inf], np.nan)
+        return frame
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        return np.asarray([*self.feature_names_in_, *(self.expressions or {})], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _as_frame(X) -> pd.DataFrame:
+    return X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+
+
+def build_preprocessor(
+    roles: Roles,
+    na_values: list[str] | None = None,
+    derived: dict[str, str] | None = None,
+    rare_category_share: float = 0.01,
+    max_categories: int = 30,
+) -> Pipeline:
+    """The unfitted preprocessing pipeline: clean -> derive -> ColumnTransformer.
+
+    Numeric (raw and derived): median imputation with missing indicators, then scaling.
+    Categorical: a constant "missing" level, then one-hot; rare levels (below
+    ``rare_category_share``, or beyond ``max_categories``) are grouped as infrequent, and
+    categories never seen in training go to that group (or to all zeros).
+    Ordinal: most-frequent imputation, then the configured order (unknown levels become -1).
+    """
+    numeric = [*roles.numeric, *(derived or {})]
+    numeric_steps = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())])
+    categorical_steps = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
+            (
+                "onehot",
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist",
+                    min_frequency=rare_category_share or None,
+                    max_categories=max_categories,
+                    sparse_output=False,
+                ),
+            ),
+        ]
+    )
+    transformers = [("numeric", numeric_steps, numeric), ("categorical", categorical_steps, roles.categorical)]
+    if roles.ordinal:
+        ordinal_steps = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                (
+                    "encode",
+                    OrdinalEncoder(
+                        categories=list(roles.ordinal.values()), handle_unknown="use_encoded_value", unknown_value=-1
+                    ),
+                ),
+            ]
+        )
+        transformers.append(("ordinal", ordinal_steps, list(roles.ordinal)))
+    return Pipeline(
+        [
+            ("clean", ColumnCleaner(na_values, roles.numeric, [*roles.categorical, *roles.ordinal])),
+            ("derive", DerivedFeatures(derived or None)),
+            ("columns", ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)),
+        ]
+    )
+
+
+def preprocessor_from_config(roles: Roles, dataset: DatasetConfig) -> Pipeline:
+    """`build_preprocessor` with the options the config gives."""
+    return build_preprocessor(
+        roles,
+        na_values=dataset.na_values,
+        derived=dataset.derived,
+        rare_category_share=dataset.rare_category_share,
+        max_categories=dataset.max_categories,
+    )
+
+
+# --------------------------------------------------------------------------- split and schema
+@dataclass(frozen=True)
+class Split:
+    """Train and test partitions of features and target."""
+
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+
+
+def split_data(data: Dataset, split: SplitConfig) -> Split:
+    """Seeded train/test split, stratified on the target for classification when configured."""
+    stratify = data.y if (split.stratify and data.task == "classification") else None
+    X_train, X_test, y_train, y_test = train_test_split(
+        data.X, data.y, test_size=split.test_size, random_state=split.seed, stratify=stratify
+    )
+    return Split(X_train, X_test, y_train, y_test)
+
+
+def feature_schema(X: pd.DataFrame, roles: Roles) -> list[dict]:
+    """Describe each raw feature for serving and monitoring: name, kind, type, categories, range."""
+    schema = []
+    for column in roles.features:
+        values = X[column]
+        entry: dict = {"name": column, "missing_share": float(values.isna().mean())}
+        if column in roles.numeric:
+            present = values.dropna()
+            integral = bool(len(present)) and bool(np.all(np.mod(present, 1) == 0))
+            entry |= {
+                "kind": "numeric",
+                "dtype": "integer" if integral else "number",
+                "min": float(present.min()) if len(present) else None,
+                "max": float(present.max()) if len(present) else None,
+                "example": float(present.median()) if len(present) else None,
+            }
+        else:
+            levels = roles.ordinal.get(column) or sorted(values.dropna().astype(str).unique().tolist())
+            kind = "ordinal" if column in roles.ordinal else "categorical"
+            mode = values.mode(dropna=True)
+            entry |= {"kind": kind, "dtype": "string", "categories": levels, "example": mode.iloc[0] if len(mode) else None}
+        schema.append(entry)
+    return schema
+
+
+def load_project_data(config: ProjectConfig) -> tuple[Dataset, pd.DataFrame]:
+    """Load the configured dataset and check its validation rules, logging a summary."""
+    data = load_data(config.dataset)
+    report = validate_data(data.frame, config.dataset)
+    logger.info("loaded %d rows, %d features, task=%s", len(data.frame), len(data.roles.features), data.task)
+    if not report.empty:
+        logger.warning("validation found %d rule violations (rows kept)", int(report["violations"].sum()))
+    return data, report
+
+
+def summarize_data(data: Dataset) -> pd.DataFrame:
+    """One row per column: role, type, missing share, distinct values, and min/max for numbers."""
+    kinds = {c: "numeric" for c in data.roles.numeric} | {c: "categorical" for c in data.roles.categorical}
+    kinds |= {c: "ordinal" for c in data.roles.ordinal} | {data.target: "target"}
+    frame = data.frame
+    return pd.DataFrame(
+        {
+            "role": [kinds[c] for c in frame.columns],
+            "dtype": frame.dtypes.astype(str).values,
+            "missing_share": frame.isna().mean().round(4).values,
+            "distinct": frame.nunique().values,
+            "min": [frame[c].min() if c in data.roles.numeric else None for c in frame.columns],
+            "max": [frame[c].max() if c in data.roles.numeric else None for c in frame.columns],
+        },
+        index=frame.columns,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: print a data summary and the validation report."""
+    parser = argparse.ArgumentParser(description="Data summary and validation report for the configured dataset.")
+    parser.add_argument("--config", type=Path, help="config file (default: MLOPS_CONFIG or mlops_pipeline/config.yaml)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = get_settings(mlops_config=args.config).config
+        data, report = load_project_data(config)
+    except ConfigError as exc:
+        print(f"Error de configuración: {exc}")
+        return 2
+    with pd.option_context("display.width", 140, "display.max_columns", 20):
+        print(f"\nDataset: {config.dataset.path}  ({len(data.frame)} filas)")
+        print(f"Tarea: {data.task}; objetivo: {data.target}; clases: {data.classes or '-'}; positiva: {data.positive_class}")
+        for note in data.notes:
+            print(f"Nota: {note}")
+        print("\nResumen de columnas:\n", summarize_data(data).to_string(), sep="")
+        print("\nReporte de validación:")
+        print(report.to_string(index=False) if not report.empty else "  sin violaciones")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""Shared fixtures: small configs and data built in temporary folders, never the repo's artifacts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from settings import DEFAULT_CONFIG, Settings, load_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test writes under its own tmp folder and ignores the caller's deploy variables."""
+    for name in ("MLOPS_CONFIG", "DATABASE_URL", "API_KEY", "MODEL_VERSION", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLOPS_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+
+
+@pytest.fixture(scope="session")
+def default_config_dict() -> dict:
+    """The shipped config.yaml as a plain dict, with the data path made absolute."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw["dataset"]["path"] = str(load_config(DEFAULT_CONFIG).dataset.path)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def credit_frame() -> pd.DataFrame:
+    """The shipped credit table, raw."""
+    return pd.read_csv(REPO_ROOT / "Base_de_datos.csv")
+
+
+def write_config(folder: Path, config: dict, frame: pd.DataFrame | None = None) -> Path:
+    """Write ``config`` (and ``frame`` as its dataset, if given) into ``folder``; return the config path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {**config, "dataset": dict(config["dataset"])}
+    if frame is not None:
+        frame.to_csv(folder / "data.csv", index=False)
+        config["dataset"]["path"] = "data.csv"
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_credit_config(tmp_path: Path, default_config_dict: dict, credit_frame: pd.DataFrame) -> Path:
+    """A config over a 600-row stratified sample of the credit data, tuned for fast tests."""
+    sample = credit_frame.groupby("Status", group_keys=False).sample(frac=600 / len(credit_frame), random_state=0)
+    config = yaml.safe_load(yaml.safe_dump(default_config_dict))
+    config["training"].update(
+        {
+            "cv_folds": 3,
+            "tracking": False,
+            "tuning": {"enabled": False, "top_k": 1, "trials": 1, "timeout_seconds": 5},
+            "models": {
+                "dummy": {},
+                "logistic_regression": {"C": 1.0},
+                "random_forest": {"n_estimators": 20, "min_samples_leaf": 3},
+            },
+        }
+    )
+    return write_config(tmp_path / "project", config, sample)
+
+
+@pytest.fixture
+def small_settings(small_credit_config: Path, tmp_path: Path) -> Settings:
+    """Settings pointing at the small credit config and a temporary artifacts folder."""
+    return Settings(mlops_config=small_credit_config, mlops_artifacts_dir=tmp_path / "artifacts")
+
+
+def postgres_url() -> str:
+    """The PostgreSQL every machine here runs; `TEST_POSTGRES_URL` may point elsewhere."""
+    return os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
