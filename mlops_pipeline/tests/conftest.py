@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from settings import DEFAULT_CONFIG, Settings, load_config
@@ -75,6 +78,33 @@ def small_settings(small_credit_config: Path, tmp_path: Path) -> Settings:
     return Settings(mlops_config=small_credit_config, mlops_artifacts_dir=tmp_path / "artifacts")
 
 
-def postgres_url() -> str:
+def postgres_server_url() -> str:
     """The PostgreSQL every machine here runs; `TEST_POSTGRES_URL` may point elsewhere."""
     return os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL into a fresh, private PostgreSQL schema, dropped afterwards.
+
+    A missing server makes the test fail (not skip): CI always has one.
+    """
+    base = postgres_server_url()
+    schema = f"test_{uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs against a SQLite file and against PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
