@@ -108,3 +108,47 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+# ----------------------------------------------------------------------------- trained models
+@pytest.fixture
+def trained_settings(small_settings: Settings) -> Settings:
+    """Settings whose artifacts folder holds a trained champion for the small credit config.
+
+    Interim: fits one logistic regression with the real preprocessing and saves it through the
+    registry in the metadata format training writes. Training's own function replaces this.
+    """
+    from datetime import datetime, timezone
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    import ft_engineering
+    import registry
+
+    config = small_settings.config
+    data, _ = ft_engineering.load_project_data(config)
+    split = ft_engineering.split_data(data, config.split)
+    preprocessor = ft_engineering.preprocessor_from_config(data.roles, config.dataset)
+    pipeline = Pipeline([("preprocessor", preprocessor), ("model", LogisticRegression(max_iter=500))])
+    pipeline.fit(split.X_train, split.y_train)
+    reference = split.X_train.copy()
+    version = registry.new_version_id("logistic_regression")
+    metadata = {
+        "model_name": "logistic_regression",
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "task": data.task,
+        "target": data.target,
+        "classes": data.classes,
+        "positive_class": data.positive_class,
+        "threshold": 0.5,
+        "features": ft_engineering.feature_schema(split.X_train, data.roles),
+        "roles": {"numeric": data.roles.numeric, "categorical": data.roles.categorical, "ordinal": data.roles.ordinal},
+        "metrics": {"cv": {}, "test": {}},
+        "dataset": {"path": str(config.dataset.path), "rows": len(data.frame), "sha256": ""},
+        "config": config.model_dump(mode="json"),
+        "library_versions": {},
+    }
+    registry.save_version(small_settings.models_dir, version, pipeline, metadata, reference)
+    registry.set_champion(small_settings.models_dir, version)
+    return small_settings
