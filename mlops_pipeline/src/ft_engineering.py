@@ -26,7 +26,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import validation as sk_validation
 
 from settings import ConfigError, DatasetConfig, ProjectConfig, SplitConfig, get_settings
 
@@ -39,12 +39,13 @@ MAX_CLASSES_FOR_NUMERIC_TARGET = 10
 
 
 # --------------------------------------------------------------------------- reading
-def sniff_csv_format(sample: str) -> tuple[str, str]:
-    """Return ``(separator, decimal)``: ``;`` with decimal commas as Spanish Excel writes, else ``,``."""
+def sniff_csv_format(sample: str) -> dict[str, str | None]:
+    """`read_csv` options for ``sample``: Spanish Excel's ``;`` with decimal commas and thousands
+    dots, or plain ``,`` with decimal points."""
     header = sample.lstrip("\ufeff").splitlines()[0] if sample.strip() else ""
     if header.count(";") > header.count(","):
-        return ";", ","
-    return ",", "."
+        return {"sep": ";", "decimal": ",", "thousands": "."}
+    return {"sep": ",", "decimal": ".", "thousands": None}
 
 
 def read_csv(source: Path | str | IO[str], na_values: list[str] | None = None, **kwargs) -> pd.DataFrame:
@@ -69,12 +70,10 @@ def read_csv(source: Path | str | IO[str], na_values: list[str] | None = None, *
             source.seek(0)
     if not sample.strip():
         raise ValueError("the CSV is empty")
-    sep, decimal = sniff_csv_format(sample)
     try:
         return pd.read_csv(
             stream,
-            sep=sep,
-            decimal=decimal,
+            **sniff_csv_format(sample),
             na_values=na_values or [],
             encoding="utf-8-sig",
             skipinitialspace=True,
@@ -338,18 +337,16 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
         self.categorical = categorical
 
     def fit(self, X, y=None):
-        frame = _as_frame(X)
-        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
-        self.n_features_in_ = frame.shape[1]
+        _validated_frame(self, X, reset=True)
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        frame = unify_missing(_as_frame(X), self.na_values or [])
-        return coerce_types(frame, self.numeric or [], self.categorical or [])
+        sk_validation.check_is_fitted(self)
+        frame = unify_missing(_validated_frame(self, X, reset=False), self.na_values or [])
+        return _like_input(X, coerce_types(frame, self.numeric or [], self.categorical or []))
 
     def get_feature_names_out(self, input_features=None):
-        check_is_fitted(self)
+        sk_validation.check_is_fitted(self)
         return self.feature_names_in_.copy()
 
     def __sklearn_tags__(self):
@@ -374,35 +371,42 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         self.expressions = expressions
 
     def fit(self, X, y=None):
-        frame = _as_frame(X)
-        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
-        self.n_features_in_ = frame.shape[1]
-        self.transform(frame)
+        self.transform(_validated_frame(self, X, reset=True))
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
-        frame = _as_frame(X).copy()
+        sk_validation.check_is_fitted(self)
+        frame = _validated_frame(self, X, reset=False).copy()
         for name, expression in (self.expressions or {}).items():
             try:
                 values = frame.eval(expression, engine="python")
             except Exception as exc:
                 raise ValueError(f"derived feature '{name}' = '{expression}' failed: {exc}") from exc
             frame[name] = pd.to_numeric(values, errors="coerce").replace([np.inf, -np.inf], np.nan)
-        return frame
+        return _like_input(X, frame)
 
     def get_feature_names_out(self, input_features=None):
-        check_is_fitted(self)
+        sk_validation.check_is_fitted(self)
         return np.asarray([*self.feature_names_in_, *(self.expressions or {})], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
         return tags
 
 
-def _as_frame(X) -> pd.DataFrame:
-    return X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+def _like_input(X, frame: pd.DataFrame):
+    """DataFrames in, DataFrames out; arrays in, arrays out (as scikit-learn transformers do)."""
+    return frame if isinstance(X, pd.DataFrame) else frame.to_numpy()
+
+
+def _validated_frame(estimator: BaseEstimator, X, *, reset: bool) -> pd.DataFrame:
+    """Check ``X`` the scikit-learn way (feature count and names) and return it as a DataFrame."""
+    if isinstance(X, pd.DataFrame):
+        sk_validation.validate_data(estimator, X, reset=reset, skip_check_array=True)
+        return X
+    return pd.DataFrame(sk_validation.validate_data(estimator, X, reset=reset, dtype=None, ensure_all_finite=False))
 
 
 def build_preprocessor(
