@@ -1,0 +1,822 @@
+"""Drift monitoring of the served model: statistics, reference profile, monitoring job and CLI.
+
+Design (profile + counts, so partial counts merge exactly, e.g. per Dask partition):
+
+1. ``build_reference_profile(reference, categorical, numerical)`` summarises the raw training
+   features once, at training time: per numeric column the sorted distinct values and their counts
+   (for an exact KS from counts), quantile bin edges, min/max and missing count; per categorical
+   column the category counts and missing count. It is JSON and is saved with the model version
+   as ``<version>/reference_profile.json`` (``load_or_build_profile``).
+2. ``current_counts(profile, current)`` counts a window on the reference's bins: for numeric
+   columns, how many values fall on or between the sorted reference values (which gives the KS
+   statistic, the quantile-bin histogram and the out-of-range share); for categorical ones, one
+   count per reference category plus an "unseen" bucket; missing counts for both. Counts add up.
+3. ``drift_from_counts(profile, counts, ...)`` turns counts into one tidy row per feature and
+   statistic. ``compute_drift`` chains the three for two DataFrames.
+
+The statistics are small pure functions over count arrays, listed in one table, ``STATISTICS``:
+
+- ``ks``: two-sample Kolmogorov-Smirnov statistic D (numeric), equal to
+  ``scipy.stats.ks_2samp(...).statistic``; its p-value is Smirnov's asymptotic formula that
+  ``ks_2samp(method="asymp")`` uses, ``kstwo.sf(D, round(n*m/(n+m)))``.
+- ``chi_squared``: homogeneity test on the 2 x categories reference/current contingency table
+  (categorical), unseen categories as their own column, via ``scipy.stats.chi2_contingency``.
+- ``psi``: population stability index, sum((c - r) * ln(c / r)) over bin shares, empty bins
+  floored at ``EPSILON`` = 1e-4 so the log stays finite (each term is >= 0, so PSI >= 0).
+- ``jensen_shannon``: the Jensen-Shannon *distance* (square root of the divergence) with log
+  base 2, so it lies in [0, 1], via ``scipy.spatial.distance.jensenshannon``.
+- ``missing_share``, ``out_of_range_share`` (numeric), ``unseen_share`` (categorical): absolute
+  change of the share of missing values, of values outside the reference [min, max], of
+  categories the reference never had.
+
+Severity comes from effect sizes (PSI, Jensen-Shannon and the three shares) against the
+``monitoring.thresholds`` of config.yaml: yellow at the first, red at the second. The tests (KS,
+chi-squared) report p-values corrected for multiple testing (``monitoring.correction``); a
+significant test alone makes a row yellow, never red, and because every window is sampled to
+``monitoring.sample_size`` rows, p-values of different windows are comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from settings import MonitoringConfig, Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+EPSILON = 1e-4
+"""Floor for bin shares in PSI: an empty bin counts as a share of 0.0001 (as Evidently does)."""
+
+PROFILE_FILE = "reference_profile.json"
+PROFILE_FORMAT = 1
+SCORE_COLUMN = "__score__"
+PREDICTION_COLUMN = "__prediction__"
+STATUSES = ("no_data", "green", "yellow", "red")
+"""Statuses from least to most severe; ``no_data`` means the statistic could not be computed."""
+
+
+# ----------------------------------------------------------------------------- statistics
+def ks_from_counts(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:
+    """Two-sample KS statistic and asymptotic p-value from counts on the reference's value grid.
+
+    Args:
+        reference_counts, current_counts: arrays of length 2K + 1 for K sorted distinct reference
+            values v_0 < ... < v_{K-1}: entry 2i counts values strictly between v_{i-1} and v_i
+            (entry 0: below v_0, entry 2K: above v_{K-1}); entry 2i + 1 counts values equal to v_i.
+
+    Returns:
+        (D, p): D equals ``scipy.stats.ks_2samp(reference, current).statistic`` exactly, ties
+        included (the empirical CDFs are steps, so their largest gap is reached at a reference
+        value or just below one; D is the exact multiple of 1/lcm(n, m), as in ks_2samp's exact
+        mode, within one rounding of its asymptotic mode used above 10,000 rows); p is ``kstwo.sf(D, round(n*m/(n+m)))``, the formula of
+        ``ks_2samp(method="asymp")``.
+    """
+    n, m = int(reference_counts.sum()), int(current_counts.sum())
+    if n == 0 or m == 0:
+        return float("nan"), float("nan")
+    # CDFs just below each reference value (even entries) and at it (odd entries).
+    diff = np.cumsum(reference_counts)[:-1] / n - np.cumsum(current_counts)[:-1] / m
+    d = float(max(diff.max(), np.clip(-diff.min(), 0, 1)))
+    # D is a multiple of 1/lcm(n, m): snap it there, as ks_2samp's exact mode does.
+    lcm = n // math.gcd(n, m) * m
+    d = round(d * lcm) / lcm
+    p = float(np.clip(stats.kstwo.sf(d, max(np.round(n * m / (n + m)), 1)), 0, 1))
+    return d, p
+
+
+def psi(reference_counts: np.ndarray, current_counts: np.ndarray, epsilon: float = EPSILON) -> float:
+    """Population stability index over the same bins; shares below ``epsilon`` count as ``epsilon``."""
+    n, m = reference_counts.sum(), current_counts.sum()
+    if n == 0 or m == 0:
+        return float("nan")
+    ref = np.maximum(reference_counts / n, epsilon)
+    cur = np.maximum(current_counts / m, epsilon)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def jensen_shannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Jensen-Shannon distance (sqrt of the divergence, log base 2, in [0, 1]) over the same bins."""
+    if reference_counts.sum() == 0 or current_counts.sum() == 0:
+        return float("nan")
+    return float(jensenshannon(reference_counts, current_counts, base=2))
+
+
+def chi_squared(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:
+    """Chi-squared homogeneity test on the 2 x bins contingency table (scipy's default Yates
+    correction applies when the table is 2 x 2); bins empty in both samples are left out."""
+    table = np.vstack([reference_counts, current_counts])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.sum(axis=1).min() == 0:
+        return float("nan"), float("nan")
+    if table.shape[1] < 2:
+        return 0.0, 1.0
+    result = stats.chi2_contingency(table)
+    return float(result.statistic), float(result.pvalue)
+
+
+def share_change(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Absolute change of the share held by the last bucket (missing, out of range, unseen)."""
+    n, m = reference_counts.sum(), current_counts.sum()
+    if n == 0 or m == 0:
+        return float("nan")
+    return float(abs(current_counts[-1] / m - reference_counts[-1] / n))
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """One drift statistic: its function, the column kinds and the counts it reads, how it decides.
+
+    ``counts`` names the per-feature count arrays: ``grid`` (KS value grid), ``bins`` (quantile
+    bins or categories, with the out-of-range / unseen buckets), ``missing`` ([present, missing]),
+    ``outside`` ([inside, outside the reference]). ``decides`` is ``effect`` (higher is worse,
+    compared with ``monitoring.thresholds[name]``) or ``p_value`` (a test: significant after
+    correction means drifted, yellow at most).
+    """
+
+    name: str
+    function: Callable[..., Any]
+    kinds: tuple[str, ...]
+    counts: Literal["grid", "bins", "missing", "outside"]
+    decides: Literal["effect", "p_value"]
+
+
+BOTH = ("numeric", "categorical")
+STATISTICS: tuple[Statistic, ...] = (
+    Statistic("ks", ks_from_counts, ("numeric",), "grid", "p_value"),
+    Statistic("chi_squared", chi_squared, ("categorical",), "bins", "p_value"),
+    Statistic("psi", psi, BOTH, "bins", "effect"),
+    Statistic("jensen_shannon", jensen_shannon, BOTH, "bins", "effect"),
+    Statistic("missing_share", share_change, BOTH, "missing", "effect"),
+    Statistic("out_of_range_share", share_change, ("numeric",), "outside", "effect"),
+    Statistic("unseen_share", share_change, ("categorical",), "outside", "effect"),
+)
+"""Every statistic computed per feature; default thresholds live in ``settings.MonitoringConfig``."""
+
+
+def adjust_p_values(p_values: np.ndarray, correction: str) -> np.ndarray:
+    """Correct p-values for multiple testing: ``none``, ``bonferroni`` or ``fdr_bh`` (Benjamini-Hochberg)."""
+    p_values = np.asarray(p_values, dtype=float)
+    valid = ~np.isnan(p_values)
+    out = p_values.copy()
+    if not valid.any() or correction == "none":
+        return out
+    if correction == "bonferroni":
+        out[valid] = np.minimum(p_values[valid] * valid.sum(), 1.0)
+    elif correction == "fdr_bh":
+        out[valid] = stats.false_discovery_control(p_values[valid], method="bh")
+    else:
+        raise ValueError(f"unknown multiple-testing correction '{correction}'")
+    return out
+
+
+# ----------------------------------------------------------------------------- reference profile
+def _numeric_values(values: pd.Series) -> np.ndarray:
+    """A column as float64 with NaN for missing, text and infinities."""
+    array = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    array[~np.isfinite(array)] = np.nan
+    return array
+
+
+def _category_values(values: pd.Series) -> pd.Series:
+    """A categorical column as text, missing kept as NaN (1, 1.0 and "1" are one category)."""
+    if values.dtype == object or isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype)):
+        return values
+    return values.map(lambda v: v if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v)))
+
+
+def build_reference_profile(
+    reference: pd.DataFrame, categorical: list[str], numerical: list[str], bins: int = 10
+) -> dict:
+    """Summarise the raw reference features once; the result is JSON-serialisable.
+
+    Args:
+        reference: raw training features (as ``ft_engineering.load_data`` cleans them).
+        categorical, numerical: column lists (ordinal columns count as categorical).
+        bins: number of quantile bins for numeric PSI / Jensen-Shannon.
+
+    Returns:
+        ``{"format", "rows", "bins", "features": {name: {...}}}``; a numeric feature holds
+        ``values``/``counts`` (sorted distinct values), ``edges`` (inclusive upper edges of the
+        quantile bins below the max), ``min``, ``max``, ``quantiles`` and ``missing``; a categorical
+        one holds ``categories``/``counts`` and ``missing``.
+    """
+    features: dict[str, dict] = {}
+    for column in numerical:
+        x = _numeric_values(reference[column])
+        present = x[~np.isnan(x)]
+        values, counts = np.unique(present, return_counts=True)
+        entry: dict[str, Any] = {"kind": "numeric", "missing": int(np.isnan(x).sum())}
+        if len(present):
+            quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
+            entry |= {
+                "values": values.tolist(),
+                "counts": counts.tolist(),
+                "edges": [float(e) for e in np.unique(quantiles) if e < values[-1]],
+                "min": float(values[0]),
+                "max": float(values[-1]),
+                "quantiles": {str(q): float(np.quantile(present, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)},
+            }
+        else:
+            entry |= {"values": [], "counts": [], "edges": [], "min": None, "max": None, "quantiles": {}}
+        features[column] = entry
+    for column in categorical:
+        values = _category_values(reference[column])
+        counts = values.dropna().astype(str).value_counts().sort_index()
+        features[column] = {
+            "kind": "categorical",
+            "missing": int(values.isna().sum()),
+            "categories": counts.index.tolist(),
+            "counts": [int(c) for c in counts],
+        }
+    return {"format": PROFILE_FORMAT, "rows": len(reference), "bins": bins, "features": features}
+
+
+# ----------------------------------------------------------------------------- current counts
+def _numeric_counts(entry: dict, values: pd.Series) -> dict:
+    x = _numeric_values(values)
+    missing = np.isnan(x)
+    present = x[~missing]
+    grid = np.asarray(entry["values"], dtype=float)
+    k = len(grid)
+    index = np.searchsorted(grid, present, side="left")
+    on_value = (index < k) & (grid[np.minimum(index, max(k - 1, 0))] == present) if k else np.zeros(len(present), bool)
+    counts = np.bincount(2 * index + on_value, minlength=2 * k + 1)
+    return {"rows": len(x), "missing": int(missing.sum()), "grid": counts.tolist()}
+
+
+def _categorical_counts(entry: dict, values: pd.Series, top_unseen: int = 20) -> dict:
+    values = _category_values(values)
+    missing = values.isna().to_numpy()
+    codes = pd.Categorical(values, categories=entry["categories"]).codes
+    unseen = (codes < 0) & ~missing
+    counts = np.bincount(codes[codes >= 0], minlength=len(entry["categories"]))
+    examples = values[unseen].astype(str).value_counts().head(top_unseen) if unseen.any() else pd.Series(dtype=int)
+    return {
+        "rows": len(values),
+        "missing": int(missing.sum()),
+        "categories": counts.tolist() + [int(unseen.sum())],
+        "unseen_values": {str(k): int(v) for k, v in examples.items()},
+    }
+
+
+def current_counts(profile: dict, current: pd.DataFrame) -> dict:
+    """Count a window on the reference's bins: ``{feature: counts}``; a column absent from
+    ``current`` counts as all missing. Counts of disjoint parts add up (``merge_counts``)."""
+    out = {}
+    for name, entry in profile["features"].items():
+        values = current[name] if name in current else pd.Series(np.nan, index=current.index, dtype=object)
+        out[name] = _numeric_counts(entry, values) if entry["kind"] == "numeric" else _categorical_counts(entry, values)
+    return out
+
+
+def merge_counts(parts: list[dict]) -> dict:
+    """Add up the counts of disjoint parts of a window (e.g. per partition); exact."""
+    merged: dict[str, dict] = {}
+    for part in parts:
+        for name, counts in part.items():
+            if name not in merged:
+                merged[name] = json.loads(json.dumps(counts))
+                continue
+            target = merged[name]
+            target["rows"] += counts["rows"]
+            target["missing"] += counts["missing"]
+            for key in ("grid", "categories"):
+                if key in counts:
+                    target[key] = (np.asarray(target[key]) + np.asarray(counts[key])).tolist()
+            for value, count in counts.get("unseen_values", {}).items():
+                target["unseen_values"][value] = target["unseen_values"].get(value, 0) + count
+    return merged
+
+
+# ----------------------------------------------------------------------------- drift from counts
+def _count_views(entry: dict, counts: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The reference and current arrays each statistic reads (see ``Statistic.counts``)."""
+    ref_present = int(np.sum(entry["counts"]))
+    cur_missing, cur_rows = counts["missing"], counts["rows"]
+    ref: dict[str, np.ndarray] = {"missing": np.array([ref_present, entry["missing"]])}
+    cur: dict[str, np.ndarray] = {"missing": np.array([cur_rows - cur_missing, cur_missing])}
+    if entry["kind"] == "numeric":
+        k = len(entry["values"])
+        ref_grid = np.zeros(2 * k + 1, dtype=np.int64)
+        ref_grid[1::2] = entry["counts"]
+        cur_grid = np.asarray(counts["grid"], dtype=np.int64)
+        # Bins: below min | [min, e1] | (e1, e2] | ... | (e_last, max] | above max.
+        starts = [0, 1, *(2 * np.searchsorted(entry["values"], entry["edges"]) + 2).tolist(), 2 * k] if k else [0]
+        ref |= {"grid": ref_grid, "bins": np.add.reduceat(ref_grid, starts), "outside": np.array([ref_present, 0])}
+        cur |= {"grid": cur_grid, "bins": np.add.reduceat(cur_grid, starts)}
+        cur["outside"] = np.array([cur_grid[1:-1].sum(), cur_grid[0] + cur_grid[-1]]) if k else np.array([0, 0])
+    else:
+        ref["bins"] = np.array([*entry["counts"], 0])
+        cur["bins"] = np.asarray(counts["categories"])
+        ref["outside"] = np.array([ref_present, 0])
+        cur["outside"] = np.array([cur["bins"][:-1].sum(), cur["bins"][-1]])
+    return ref, cur
+
+
+def _no_data_reason(statistic: Statistic, ref: dict, cur: dict) -> str | None:
+    """Why a statistic cannot be computed for a feature, or None when it can."""
+    if statistic.counts == "missing":
+        if cur["missing"].sum() == 0:
+            return "no current rows"
+        return "no reference rows" if ref["missing"].sum() == 0 else None
+    if ref["missing"][0] == 0:
+        return "the reference column is all missing"
+    if cur["missing"][0] == 0:
+        return "no current rows" if cur["missing"].sum() == 0 else "the current column is all missing"
+    return None
+
+
+def _detail(statistic: Statistic, ref: dict, cur: dict, counts: dict) -> str:
+    """A short human-readable note for a result row."""
+    if statistic.counts == "missing":
+        return f"missing share {ref['missing'][1] / ref['missing'].sum():.3f} -> {cur['missing'][1] / cur['missing'].sum():.3f}"
+    if statistic.name == "unseen_share" and counts.get("unseen_values"):
+        return "unseen: " + ", ".join(f"{k} ({v})" for k, v in counts["unseen_values"].items())
+    return ""
+
+
+def _status(value: float, thresholds: tuple[float, float]) -> str:
+    yellow, red = thresholds
+    return "red" if value >= red else "yellow" if value >= yellow else "green"
+
+
+def worst_status(statuses: list[str] | pd.Series) -> str:
+    """The most severe status (``no_data`` only when nothing else is known)."""
+    known = [s for s in statuses if s in STATUSES]
+    return max(known, key=STATUSES.index) if known else "no_data"
+
+
+RESULT_COLUMNS = [
+    "feature", "kind", "method", "statistic", "p_value", "p_value_raw", "drifted", "status", "detail",
+    "n_reference", "n_current",
+]
+
+
+def drift_from_counts(
+    profile: dict,
+    counts: dict,
+    thresholds: dict[str, tuple[float, float]] | None = None,
+    p_value: float | None = None,
+    correction: str | None = None,
+) -> pd.DataFrame:
+    """One tidy row per feature and statistic from a profile and a window's counts.
+
+    Args:
+        profile: from ``build_reference_profile``.
+        counts: from ``current_counts`` (or ``merge_counts``).
+        thresholds: {statistic: (yellow, red)}; missing names use ``MonitoringConfig`` defaults.
+        p_value: significance level for the tests after correction (default from config).
+        correction: ``none``, ``bonferroni`` or ``fdr_bh`` (default from config).
+
+    Returns:
+        Columns ``RESULT_COLUMNS``: ``statistic`` (NaN when it cannot be computed), ``p_value``
+        (corrected, tests only), ``p_value_raw``, ``drifted``, ``status`` (green / yellow / red /
+        no_data) and ``detail`` (the reason when no_data, else a short note).
+    """
+    defaults = MonitoringConfig()
+    limits = {**defaults.thresholds, **(thresholds or {})}
+    alpha = defaults.p_value if p_value is None else p_value
+    correction = defaults.correction if correction is None else correction
+    rows = []
+    for name, entry in profile["features"].items():
+        ref, cur = _count_views(entry, counts[name])
+        for statistic in STATISTICS:
+            if entry["kind"] not in statistic.kinds:
+                continue
+            reason = _no_data_reason(statistic, ref, cur)
+            value, p = float("nan"), float("nan")
+            if reason is None:
+                result = statistic.function(ref[statistic.counts], cur[statistic.counts])
+                value, p = result if statistic.decides == "p_value" else (result, float("nan"))
+            rows.append(
+                {
+                    "feature": name,
+                    "kind": entry["kind"],
+                    "method": statistic.name,
+                    "statistic": value,
+                    "p_value_raw": p,
+                    "status": "no_data" if reason else None,
+                    "detail": reason or _detail(statistic, ref, cur, counts[name]),
+                    "n_reference": int(ref["missing"].sum()),
+                    "n_current": int(cur["missing"].sum()),
+                    "decides": statistic.decides,
+                }
+            )
+    table = pd.DataFrame(rows, columns=[*RESULT_COLUMNS, "decides"])
+    if table.empty:
+        return table.drop(columns="decides")
+    table["p_value"] = adjust_p_values(table["p_value_raw"].to_numpy(dtype=float), correction)
+    tests = table["decides"] == "p_value"
+    significant = tests & (table["p_value"] < alpha)
+    effect_status = [
+        _status(v, limits[m]) if m in limits else "green" for v, m in zip(table["statistic"], table["method"], strict=True)
+    ]
+    computed = table["status"].isna()
+    table["status"] = np.where(
+        ~computed, table["status"], np.where(tests, np.where(significant, "yellow", "green"), effect_status)
+    )
+    table["drifted"] = np.where(tests, significant, table["status"] == "red").astype(bool)
+    return table[RESULT_COLUMNS].reset_index(drop=True)
+
+
+def compute_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    categorical: list[str],
+    numerical: list[str],
+    thresholds: dict[str, tuple[float, float]] | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Drift of every feature of ``current`` against ``reference`` as one tidy DataFrame.
+
+    Both frames hold raw features; all rows of ``current`` are used (the monitoring job samples
+    its windows first). ``options`` go to ``drift_from_counts`` (``p_value``, ``correction``).
+    Columns: see ``drift_from_counts``.
+    """
+    profile = build_reference_profile(reference, categorical, numerical)
+    return drift_from_counts(profile, current_counts(profile, current), thresholds, **options)
+
+
+def feature_status(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per feature: its worst status and the methods that flagged it."""
+    if results.empty:
+        return pd.DataFrame(columns=["feature", "status", "flagged_by"])
+    grouped = results.groupby("feature", sort=False)
+    return pd.DataFrame(
+        {
+            "feature": list(grouped.groups),
+            "status": [worst_status(g["status"].tolist()) for _, g in grouped],
+            "flagged_by": [g.loc[g["status"].isin(["yellow", "red"]), "method"].tolist() for _, g in grouped],
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- profile of a model version
+def output_feature(metadata: dict) -> tuple[str, str]:
+    """The model-output column monitored for prediction drift and its kind.
+
+    The score distribution (numeric) for binary classification and regression; the predicted-class
+    mix (categorical) for multiclass classification.
+    """
+    if metadata["task"] == "classification" and len(metadata.get("classes") or []) > 2:
+        return PREDICTION_COLUMN, "categorical"
+    return SCORE_COLUMN, "numeric"
+
+
+def feature_roles(metadata: dict) -> tuple[list[str], list[str]]:
+    """(categorical, numerical) raw feature lists of a version; ordinal columns count as categorical."""
+    roles = metadata["roles"]
+    return [*roles.get("categorical", []), *list(roles.get("ordinal") or [])], list(roles.get("numeric", []))
+
+
+def _reference_outputs(models_dir: Path, version: str, reference: pd.DataFrame) -> pd.DataFrame | None:
+    """Score the reference with the version's own pipeline when ``reference.parquet`` lacks its outputs."""
+    try:
+        import model_deploy
+        import registry
+
+        scored = model_deploy.predict_frame(registry.load_model(models_dir, version), reference)
+    except Exception as exc:  # a missing module or an unscorable reference only disables prediction drift
+        logger.warning("no model outputs for the reference of %s (%s): prediction drift skipped", version, exc)
+        return None
+    return pd.DataFrame({SCORE_COLUMN: scored["score"].to_numpy(), PREDICTION_COLUMN: scored["prediction"].astype(str).to_numpy()})
+
+
+def version_profile(models_dir: Path, version: str, bins: int = 10) -> dict:
+    """Build the reference profile of a saved version: its raw features plus its own output column."""
+    import registry
+
+    metadata = registry.load_metadata(models_dir, version)
+    reference = registry.load_reference(models_dir, version)
+    categorical, numerical = feature_roles(metadata)
+    column, kind = output_feature(metadata)
+    if column not in reference:
+        outputs = _reference_outputs(models_dir, version, reference.drop(columns=[SCORE_COLUMN, PREDICTION_COLUMN], errors="ignore"))
+        if outputs is not None:
+            reference = reference.assign(**{column: outputs[column].to_numpy()})
+    if column in reference:
+        (numerical if kind == "numeric" else categorical).append(column)
+    profile = build_reference_profile(reference, categorical, numerical, bins=bins)
+    return profile | {"version": version, "output": column if column in reference else None}
+
+
+def load_or_build_profile(models_dir: Path, version: str | None = None, bins: int = 10) -> dict:
+    """The reference profile saved with a version (default: the champion); built and saved if absent.
+
+    Training calls this right after saving a version, so monitoring never recomputes it.
+    """
+    import registry
+
+    version = registry.resolve_version(models_dir, version)
+    path = models_dir / version / PROFILE_FILE
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    profile = version_profile(models_dir, version, bins)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as handle:
+        json.dump(profile, handle)
+    os.replace(handle.name, path)
+    logger.info("reference profile of %s saved to %s", version, path)
+    return profile
+
+
+# ----------------------------------------------------------------------------- performance
+def performance_metrics(outcomes: pd.DataFrame, metadata: dict) -> dict[str, float]:
+    """The task's metrics on predictions with known outcomes (``prediction``, ``score``, ``actual``)."""
+    from sklearn import metrics
+
+    if metadata["task"] == "regression":
+        y_true = pd.to_numeric(outcomes["actual"], errors="coerce")
+        y_pred = pd.to_numeric(outcomes["prediction"], errors="coerce")
+        keep = y_true.notna() & y_pred.notna()
+        y_true, y_pred = y_true[keep], y_pred[keep]
+        result = {
+            "mae": metrics.mean_absolute_error(y_true, y_pred),
+            "rmse": metrics.root_mean_squared_error(y_true, y_pred),
+        }
+        if len(y_true) > 1:
+            result["r2"] = metrics.r2_score(y_true, y_pred)
+        return {k: float(v) for k, v in result.items()}
+    y_true, y_pred = outcomes["actual"].astype(str), outcomes["prediction"].astype(str)
+    positive = metadata.get("positive_class")
+    result = {
+        "accuracy": metrics.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
+    }
+    if positive is not None:
+        result |= {
+            "f1": metrics.f1_score(y_true, y_pred, pos_label=positive, zero_division=0),
+            "precision": metrics.precision_score(y_true, y_pred, pos_label=positive, zero_division=0),
+            "recall": metrics.recall_score(y_true, y_pred, pos_label=positive, zero_division=0),
+        }
+        if y_true.nunique() == 2 and outcomes["score"].notna().all():
+            result["roc_auc"] = metrics.roc_auc_score(y_true == positive, outcomes["score"].astype(float))
+    else:
+        result["f1_macro"] = metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)
+    return {k: float(v) for k, v in result.items()}
+
+
+LOWER_IS_BETTER = {"mae", "rmse", "mse", "log_loss", "brier"}
+
+
+def performance_drops(current: dict[str, float], reference: dict[str, float], tolerance: float) -> dict[str, float]:
+    """Metrics worse than at test time by more than ``tolerance`` (absolute): {metric: worsening}."""
+    drops = {}
+    for name, value in current.items():
+        if name in reference and isinstance(reference[name], (int, float)):
+            worsening = (value - reference[name]) if name in LOWER_IS_BETTER else (reference[name] - value)
+            scale = abs(reference[name]) if name in LOWER_IS_BETTER else 1.0
+            if worsening > tolerance * scale:
+                drops[name] = float(worsening)
+    return drops
+
+
+# ----------------------------------------------------------------------------- history: trends and jumps
+EFFECT_METHODS = [s.name for s in STATISTICS if s.decides == "effect"]
+
+
+def detect_changes(history: pd.DataFrame, thresholds: dict[str, tuple[float, float]], windows: int = 5) -> pd.DataFrame:
+    """Mark trends and abrupt changes of the effect-size statistics over consecutive windows.
+
+    Args:
+        history: rows with ``window_start``, ``feature``, ``method``, ``statistic`` (e.g.
+            ``store.read_drift_history``), one per window, feature and method.
+        thresholds: {method: (yellow, red)}.
+        windows: how many windows a trend spans and how many previous windows a jump is judged against.
+
+    Returns:
+        ``history`` sorted by time with two boolean columns: ``trend`` (over the last ``windows``
+        values ending here, every later value is at or above every earlier one, Kendall's tau-a
+        >= 0.8, and the rise is at least half the yellow threshold) and ``abrupt`` (the value
+        exceeds every one of the previous ``windows`` values and their median by at least the
+        yellow threshold).
+    """
+    out = history.sort_values("window_start", kind="stable").reset_index(drop=True)
+    out["trend"] = False
+    out["abrupt"] = False
+    pairs = [(i, j) for i in range(windows) for j in range(i + 1, windows)]
+    for (_, method), group in out.groupby(["feature", "method"], sort=False):
+        if method not in thresholds or method not in EFFECT_METHODS:
+            continue
+        yellow = thresholds[method][0]
+        values = group["statistic"].to_numpy(dtype=float)
+        index = group.index.to_numpy()
+        if len(values) >= windows:
+            runs = np.lib.stride_tricks.sliding_window_view(values, windows)
+            tau = np.mean([np.sign(runs[:, j] - runs[:, i]) for i, j in pairs], axis=0)
+            rise = runs[:, -1] - runs[:, 0]
+            out.loc[index[windows - 1 :], "trend"] = (tau >= 0.8) & (rise >= yellow / 2)
+        for position in range(3, len(values)):
+            previous = values[max(0, position - windows) : position]
+            previous = previous[~np.isnan(previous)]
+            if len(previous) >= 3 and values[position] > previous.max():
+                out.loc[index[position], "abrupt"] = bool(values[position] - np.median(previous) >= yellow)
+    return out
+
+
+# ----------------------------------------------------------------------------- alerts and recommendations
+METHOD_LABELS = {
+    "ks": "KS",
+    "chi_squared": "chi-cuadrado",
+    "psi": "PSI",
+    "jensen_shannon": "Jensen-Shannon",
+    "missing_share": "cambio en % de faltantes",
+    "out_of_range_share": "% fuera del rango de entrenamiento",
+    "unseen_share": "% de categorías nuevas",
+}
+
+
+def feature_label(feature: str) -> str:
+    """How users see a feature name (the model output columns get a readable name)."""
+    return {SCORE_COLUMN: "salida del modelo (score)", PREDICTION_COLUMN: "salida del modelo (clase predicha)"}.get(feature, feature)
+
+
+def alerts_and_recommendations(
+    results: pd.DataFrame,
+    changes: pd.DataFrame,
+    drops: dict[str, float],
+    config: MonitoringConfig,
+) -> tuple[list[dict], list[dict]]:
+    """Alert messages and recommendations (plain dicts with Spanish messages for users).
+
+    Returns:
+        (alerts, recommendations): alerts have ``level`` (red / yellow), ``feature``, ``message``;
+        recommendations have ``action`` (retrain / review_feature / check_pipeline), ``feature``,
+        ``message``.
+    """
+    alerts: list[dict] = []
+    recommendations: list[dict] = []
+    statuses = feature_status(results)
+    for row in statuses.itertuples():
+        if row.status not in ("yellow", "red"):
+            continue
+        rows = results[(results["feature"] == row.feature) & results["status"].isin(["yellow", "red"])]
+        parts = [f"{METHOD_LABELS[r.method]} = {r.statistic:.3g}" + (f" ({r.detail})" if r.detail else "") for r in rows.itertuples()]
+        alerts.append({"level": row.status, "feature": row.feature, "message": f"Deriva en {feature_label(row.feature)}: " + "; ".join(parts)})
+        red = results[(results["feature"] == row.feature) & (results["status"] == "red")]
+        if "missing_share" in red["method"].values:
+            recommendations.append({"action": "check_pipeline", "feature": row.feature, "message": f"Revise el pipeline de datos: cambió la proporción de valores faltantes de {row.feature}."})
+        if "unseen_share" in red["method"].values:
+            recommendations.append({"action": "check_pipeline", "feature": row.feature, "message": f"Revise el origen de {row.feature}: llegan categorías que el modelo no vio al entrenar."})
+        if red["method"].isin(["psi", "jensen_shannon", "out_of_range_share"]).any():
+            recommendations.append({"action": "review_feature", "feature": row.feature, "message": f"Revise la variable {feature_label(row.feature)}: su distribución cambió respecto al entrenamiento."})
+    flagged = changes[changes["trend"] | changes["abrupt"]] if not changes.empty else changes
+    for row in flagged.itertuples():
+        kind = "tendencia creciente" if row.trend else "salto brusco"
+        alerts.append({"level": "yellow", "feature": row.feature, "message": f"{kind.capitalize()} de {METHOD_LABELS[row.method]} en {feature_label(row.feature)} frente a las ventanas anteriores."})
+    for metric, worsening in drops.items():
+        alerts.append({"level": "red", "feature": None, "message": f"El desempeño empeoró: {metric} está {worsening:.3f} peor que en la evaluación de prueba."})
+    red_features = statuses.loc[statuses["status"] == "red", "feature"].tolist()
+    reasons = []
+    if drops:
+        reasons.append("cayó el desempeño con los resultados reales")
+    if SCORE_COLUMN in red_features or PREDICTION_COLUMN in red_features:
+        reasons.append("cambió la distribución de las predicciones")
+    if len(red_features) >= config.retrain_red_features:
+        reasons.append(f"{len(red_features)} variables en rojo")
+    if reasons:
+        recommendations.insert(0, {"action": "retrain", "feature": None, "message": "Reentrene el modelo con datos recientes: " + ", ".join(reasons) + "."})
+    return alerts, recommendations
+
+
+# ----------------------------------------------------------------------------- the monitoring job
+def clean_current(frame: pd.DataFrame, profile: dict, metadata: dict) -> pd.DataFrame:
+    """Clean logged raw features as training did (missing tokens, types) before counting."""
+    import ft_engineering
+
+    na_values = ((metadata.get("config") or {}).get("dataset") or {}).get("na_values", [])
+    categorical = [n for n, e in profile["features"].items() if e["kind"] == "categorical" and n in frame]
+    numerical = [n for n, e in profile["features"].items() if e["kind"] == "numeric" and n in frame]
+    return ft_engineering.coerce_types(ft_engineering.unify_missing(frame, na_values), numerical, categorical)
+
+
+def _iso(when: datetime | pd.Timestamp) -> str:
+    return pd.Timestamp(when).tz_convert("UTC").isoformat()
+
+
+def monitor_window(
+    engine: Any,
+    models_dir: Path,
+    start: datetime,
+    end: datetime,
+    config: MonitoringConfig,
+    version: str | None = None,
+    write: bool = True,
+) -> dict:
+    """Monitor one window of the prediction log and store it as history.
+
+    Samples at most ``config.sample_size`` predictions of ``version`` (default: the champion)
+    logged in ``[start, end)``, computes drift for every feature and the model output, the task's
+    metrics where feedback exists, trends and jumps against previous windows, alerts and
+    recommendations; writes a run and its per-feature rows (``store.write_monitoring_run``).
+
+    Returns:
+        ``{"run_id", "run": {window_start, window_end, model_version, n_rows, n_sampled, status,
+        summary}, "results": tidy DataFrame}``; status ``no_data`` when the window is empty.
+    """
+    import registry
+    import store
+
+    version = registry.resolve_version(models_dir, version)
+    metadata = registry.load_metadata(models_dir, version)
+    profile = load_or_build_profile(models_dir, version, config.bins)
+    sample, n_rows = store.sample_predictions(engine, start, end, config.sample_size, seed=config.seed, model_version=version)
+    run: dict[str, Any] = {"window_start": start, "window_end": end, "model_version": version, "n_rows": n_rows, "n_sampled": len(sample)}
+    if sample.empty:
+        message = f"Sin datos: no hay predicciones del modelo {version} entre {_iso(start)} y {_iso(end)}."
+        results = pd.DataFrame(columns=RESULT_COLUMNS)
+        summary = {"status": "no_data", "features": {}, "alerts": [{"level": "info", "feature": None, "message": message}], "recommendations": [], "performance": None, "changes": []}
+    else:
+        current = clean_current(sample, profile, metadata)
+        results = drift_from_counts(profile, current_counts(profile, current), config.thresholds, config.p_value, config.correction)
+        outcomes = store.read_outcomes(engine, start, end, version)
+        performance = performance_metrics(outcomes, metadata) if len(outcomes) >= config.min_feedback else None
+        drops = performance_drops(performance, metadata.get("metrics", {}).get("test", {}), config.performance_drop) if performance else {}
+        changes = _window_changes(engine, version, start, results, config)
+        alerts, recommendations = alerts_and_recommendations(results, changes, drops, config)
+        statuses = feature_status(results)
+        summary = {
+            "status": worst_status(statuses["status"].tolist()),
+            "features": dict(zip(statuses["feature"], statuses["status"], strict=True)),
+            "alerts": alerts,
+            "recommendations": recommendations,
+            "performance": performance,
+            "n_feedback": len(outcomes),
+            "performance_drops": drops,
+            "changes": changes.loc[changes["trend"] | changes["abrupt"], ["feature", "method", "trend", "abrupt"]].to_dict("records") if not changes.empty else [],
+            "output": profile.get("output"),
+        }
+    summary |= {"sample_size": config.sample_size, "correction": config.correction, "thresholds": config.thresholds}
+    run |= {"status": summary["status"], "summary": summary}
+    run_id = store.write_monitoring_run(engine, run, results) if write else None
+    return {"run_id": run_id, "run": run, "results": results}
+
+
+def _window_changes(engine: Any, version: str, start: datetime, results: pd.DataFrame, config: MonitoringConfig) -> pd.DataFrame:
+    """Trend and jump flags of this window's effect sizes against the previous stored windows."""
+    import store
+
+    history = store.read_drift_history(engine, model_version=version)
+    history = history[history["window_start"] < pd.Timestamp(start).tz_convert("UTC")]
+    recent = history["window_start"].drop_duplicates().nlargest(config.trend_windows)
+    history = history[history["window_start"].isin(recent) & history["method"].isin(EFFECT_METHODS)]
+    now = results.loc[results["method"].isin(EFFECT_METHODS), ["feature", "method", "statistic"]].assign(window_start=pd.Timestamp(start).tz_convert("UTC"))
+    if history.empty:
+        return now.assign(trend=False, abrupt=False).iloc[0:0]
+    combined = pd.concat([history[["window_start", "feature", "method", "statistic"]], now], ignore_index=True)
+    flagged = detect_changes(combined, config.thresholds, config.trend_windows)
+    return flagged[flagged["window_start"] == now["window_start"].iloc[0]].reset_index(drop=True)
+
+
+def _offset(window: str) -> pd.DateOffset:
+    try:
+        return pd.tseries.frequencies.to_offset(window)
+    except ValueError as exc:
+        raise ValueError(f"'{window}' is not a pandas offset such as 1D, 12h or 1W") from exc
+
+
+def latest_window(window: str, end: datetime | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The window of length ``window`` (a pandas offset) ending at ``end`` (default: now, UTC)."""
+    end_ts = pd.Timestamp(end or datetime.now(timezone.utc))
+    end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts.tz_convert("UTC")
+    return end_ts - _offset(window), end_ts
+
+
+def backfill_windows(first: datetime, last: datetime, window: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Consecutive windows covering ``[first, last]``, starting at midnight UTC of ``first``'s day."""
+    offset = _offset(window)
+    edge = pd.Timestamp(first).tz_convert("UTC").normalize()
+    last_ts = pd.Timestamp(last).tz_convert("UTC")
+    windows = []
+    while edge <= last_ts:
+        windows.append((edge, edge + offset))
+        edge = edge + offset
+    return windows
+
+
+def run_backfill(engine: Any, models_dir: Path, config: MonitoringConfig, version: str | None = None, window: str | None = None) -> list[dict]:
+    """Monitor every window of the log for a version, oldest first (re-running replaces them)."""
+    import registry
+    import store
+
+    version = registry.resolve_version(models_dir, version)
+    first, last = store.prediction_time_range(engine, version)
+    if first is None:
+        return []
+    return [monitor_window(engine, models_dir, s, e, config, version) for s, e in backfill_windows(first, last, window or config.window)]
