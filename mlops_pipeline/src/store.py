@@ -8,11 +8,12 @@ tables and queries serve both.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from uuid import uuid4
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -99,10 +100,10 @@ def _json_lines(frame: pd.DataFrame) -> list[str]:
     return frame.to_json(orient="records", lines=True, date_format="iso").split("\n")[: len(frame)]
 
 
-def _json_param(engine: Engine, name: str) -> sa.ColumnElement:
+def _json_param(dialect_name: str, name: str) -> sa.ColumnElement:
     """A bind parameter taking pre-serialised JSON text (PostgreSQL needs an explicit cast)."""
     param = sa.bindparam(name, type_=sa.Text)
-    return sa.cast(param, sa.JSON) if engine.dialect.name == "postgresql" else param
+    return sa.cast(param, sa.JSON) if dialect_name == "postgresql" else param
 
 
 def _utc(when: datetime) -> datetime:
@@ -137,44 +138,65 @@ def log_predictions(
     n = len(features)
     if len(outputs) != n:
         raise ValueError(f"{n} feature rows but {len(outputs)} outputs")
-    ids = outputs["id"].astype(str).tolist() if "id" in outputs else [str(uuid4()) for _ in range(n)]
+    ids = outputs["id"].astype(str).tolist() if "id" in outputs else new_ids(n)
     if n == 0:
         return ids
-    request_id = request_id or str(uuid4())
     if created_at is None or isinstance(created_at, datetime):
         times = [_utc(created_at or datetime.now(timezone.utc))] * n
     else:
         times = [_utc(pd.Timestamp(t).to_pydatetime()) for t in created_at]
-    probabilities = outputs["probabilities"] if "probabilities" in outputs else pd.Series([None] * n)
-    probability_json = [None if p is None else json.dumps(p) for p in probabilities.tolist()]
-    threshold = outputs["threshold"] if "threshold" in outputs else pd.Series([None] * n)
-    rows = [
-        {
-            "id": ids[i],
-            "request_id": request_id,
-            "created_at": times[i],
-            "model_version": model_version,
-            "features": feature_json,
-            "prediction": prediction,
-            "score": score,
-            "probabilities": probability_json[i],
-            "threshold": cut,
-        }
-        for i, (feature_json, prediction, score, cut) in enumerate(
-            zip(
-                _json_lines(features.reset_index(drop=True)),
-                outputs["prediction"].astype(str).tolist(),
-                pd.to_numeric(outputs["score"]).astype(float).tolist(),
-                [None if pd.isna(t) else float(t) for t in threshold.tolist()],
-            )
-        )
-    ]
-    statement = sa.insert(predictions).values(
-        features=_json_param(engine, "features"), probabilities=_json_param(engine, "probabilities")
-    )
+    threshold = outputs["threshold"] if "threshold" in outputs else pd.Series([np.nan] * n)
+    columns = {
+        "id": ids,
+        "request_id": [request_id or new_ids(1)[0]] * n,
+        "created_at": times,
+        "model_version": [model_version] * n,
+        "features": _json_lines(features.reset_index(drop=True)),
+        "prediction": outputs["prediction"].astype(str).tolist(),
+        "score": pd.to_numeric(outputs["score"]).astype(float).tolist(),
+        "probabilities": _probability_json(outputs, n),
+        "threshold": pd.to_numeric(threshold).astype(float).replace({np.nan: None}).tolist(),
+    }
     with engine.begin() as connection:
-        connection.execute(statement, rows)
+        _insert_predictions(connection, columns)
     return ids
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` random 128-bit prediction ids (32 hex characters), from one call to the OS generator."""
+    token = secrets.token_hex(16 * n)
+    return [token[i : i + 32] for i in range(0, 32 * n, 32)]
+
+
+def _probability_json(outputs: pd.DataFrame, n: int) -> list[str | None]:
+    if "probabilities" not in outputs or outputs["probabilities"].isna().all():
+        return [None] * n
+    values = outputs["probabilities"].tolist()
+    if any(v is None for v in values):
+        return [None if v is None else json.dumps(v) for v in values]
+    return _json_lines(pd.DataFrame(values))
+
+
+def _insert_predictions(connection: sa.Connection, columns: dict[str, list]) -> None:
+    """Bulk insert through the driver's ``executemany``, skipping SQLAlchemy's per-row processing.
+
+    Values arrive ready for the driver: JSON as text (cast on PostgreSQL) and, on SQLite,
+    timestamps as UTC text in the format SQLAlchemy's SQLite ``DateTime`` reads back.
+    """
+    dialect = connection.dialect
+    if dialect.name == "sqlite":
+        text = {t: t.strftime("%Y-%m-%d %H:%M:%S.%f") for t in set(columns["created_at"])}
+        columns = {**columns, "created_at": [text[t] for t in columns["created_at"]]}
+    statement = sa.insert(predictions).values(
+        features=_json_param(dialect.name, "features"), probabilities=_json_param(dialect.name, "probabilities")
+    )
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    if compiled.positional:
+        params: list = list(zip(*(columns[name] for name in compiled.positiontup)))
+    else:
+        names = list(columns)
+        params = [dict(zip(names, values)) for values in zip(*columns.values())]
+    connection.exec_driver_sql(str(compiled), params)
 
 
 def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> int:
@@ -262,3 +284,194 @@ def create_db_engine(url: str) -> Engine:
 def init_db(engine: Engine) -> None:
     """Create the tables that do not exist yet (never drops or alters existing data)."""
     metadata.create_all(engine)
+
+
+# ----------------------------------------------------------------------------- monitoring history
+LOG_FIELDS = {"id": "__id__", "created_at": "__created_at__", "prediction": "__prediction__", "score": "__score__"}
+"""Log columns `sample_predictions` adds beside the features, named as in ``reference.parquet``."""
+
+RUN_COLUMNS = ["id", "created_at", "window_start", "window_end", "model_version", "n_rows", "n_sampled", "status", "summary"]
+HISTORY_COLUMNS = [
+    "run_id", "window_start", "window_end", "model_version",
+    "feature", "method", "statistic", "p_value", "drifted", "status", "detail",
+]
+
+
+def _window_filter(query: sa.Select, start: datetime | None, end: datetime | None, model_version: str | None) -> sa.Select:
+    """Restrict a predictions query to ``start <= created_at < end`` and one model version."""
+    if start is not None:
+        query = query.where(predictions.c.created_at >= _utc(start))
+    if end is not None:
+        query = query.where(predictions.c.created_at < _utc(end))
+    if model_version is not None:
+        query = query.where(predictions.c.model_version == model_version)
+    return query
+
+
+def prediction_time_range(engine: Engine, model_version: str | None = None) -> tuple[datetime | None, datetime | None]:
+    """The first and last ``created_at`` in the log (UTC), or (None, None) when it is empty."""
+    query = _window_filter(sa.select(sa.func.min(predictions.c.created_at), sa.func.max(predictions.c.created_at)), None, None, model_version)
+    with engine.connect() as connection:
+        first, last = connection.execute(query).one()
+    return (_utc(first) if first else None, _utc(last) if last else None)
+
+
+def sample_predictions(
+    engine: Engine,
+    start: datetime | None,
+    end: datetime | None,
+    size: int,
+    *,
+    seed: int = 0,
+    model_version: str | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """A uniform random sample of at most ``size`` logged predictions of a window, and the window's row count.
+
+    Only the sampled rows' features are read and parsed, so a window of millions of rows costs one
+    pass over its ids. The same seed gives the same sample on SQLite and PostgreSQL.
+
+    Returns:
+        (frame, n_rows): one column per input feature plus ``__id__``, ``__created_at__``,
+        ``__prediction__`` and ``__score__``; ``n_rows`` is the number of rows in the window.
+    """
+    id_query = _window_filter(sa.select(predictions.c.id), start, end, model_version).order_by(predictions.c.id)
+    with engine.connect() as connection:
+        ids = connection.execute(id_query).scalars().all()
+        n_rows = len(ids)
+        if n_rows > size:
+            ids = pd.Series(ids).sample(n=size, random_state=seed).sort_index().tolist()
+        columns = [predictions.c[name] for name in LOG_FIELDS] + [predictions.c.features]
+        rows = []
+        for first in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[first : first + _ID_CHUNK]
+            rows += connection.execute(sa.select(*columns).where(predictions.c.id.in_(chunk))).all()
+    rows.sort(key=lambda row: row[0])
+    log = pd.DataFrame([row[:-1] for row in rows], columns=list(LOG_FIELDS.values()))
+    log["__created_at__"] = pd.to_datetime(log["__created_at__"], utc=True)
+    features = pd.DataFrame.from_records([row[-1] for row in rows], index=log.index)
+    return pd.concat([features, log], axis=1), n_rows
+
+
+def read_outcomes(
+    engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None
+) -> pd.DataFrame:
+    """Predictions of a window that have feedback: ``prediction``, ``score``, ``probabilities``, ``actual``."""
+    query = _window_filter(
+        sa.select(predictions.c.prediction, predictions.c.score, predictions.c.probabilities, feedback.c.actual).select_from(
+            predictions.join(feedback, feedback.c.prediction_id == predictions.c.id)
+        ),
+        start,
+        end,
+        model_version,
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return pd.DataFrame(rows, columns=["prediction", "score", "probabilities", "actual"])
+
+
+def _none_if_nan(value: object) -> object:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
+
+
+def write_monitoring_run(engine: Engine, run: Mapping[str, object], results: pd.DataFrame) -> int:
+    """Store one monitoring window and its per-feature results in one transaction; return the run id.
+
+    Args:
+        run: ``window_start``, ``window_end``, ``model_version``, ``n_rows``, ``n_sampled``,
+            ``status`` and ``summary`` (a JSON-able dict); ``created_at`` defaults to now.
+        results: the tidy drift table (``feature``, ``method``, ``statistic``, ``p_value``,
+            ``drifted``, ``status``, ``detail``; other columns are ignored).
+
+    A window already stored for the same model version (same start and end) is replaced, so a
+    backfill can be re-run without duplicating history.
+    """
+    record = {
+        "created_at": _utc(run.get("created_at") or datetime.now(timezone.utc)),
+        "window_start": _utc(run["window_start"]),
+        "window_end": _utc(run["window_end"]),
+        "model_version": str(run["model_version"]),
+        "n_rows": int(run["n_rows"]),
+        "n_sampled": int(run["n_sampled"]),
+        "status": str(run["status"]),
+        "summary": json.loads(json.dumps(run["summary"], default=str)),
+    }
+    same_window = sa.and_(
+        monitoring_runs.c.model_version == record["model_version"],
+        monitoring_runs.c.window_start == record["window_start"],
+        monitoring_runs.c.window_end == record["window_end"],
+    )
+    with engine.begin() as connection:
+        old = connection.execute(sa.select(monitoring_runs.c.id).where(same_window)).scalars().all()
+        if old:
+            connection.execute(drift_results.delete().where(drift_results.c.run_id.in_(old)))
+            connection.execute(monitoring_runs.delete().where(monitoring_runs.c.id.in_(old)))
+        run_id = connection.execute(monitoring_runs.insert().values(**record)).inserted_primary_key[0]
+        rows = [
+            {
+                "run_id": run_id,
+                "feature": str(row["feature"]),
+                "method": str(row["method"]),
+                "statistic": _none_if_nan(float(row["statistic"])),
+                "p_value": _none_if_nan(float(row["p_value"])),
+                "drifted": bool(row["drifted"]),
+                "status": str(row["status"]),
+                "detail": _none_if_nan(row.get("detail")) or None,
+            }
+            for row in results.to_dict("records")
+        ]
+        if rows:
+            connection.execute(drift_results.insert(), rows)
+    return int(run_id)
+
+
+def read_runs(
+    engine: Engine, model_version: str | None = None, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """Monitoring runs, oldest window first (``RUN_COLUMNS``; ``summary`` is a dict; times in UTC).
+
+    ``start`` / ``end`` keep the runs whose window starts in ``[start, end)``.
+    """
+    query = sa.select(*[monitoring_runs.c[name] for name in RUN_COLUMNS]).order_by(monitoring_runs.c.window_start, monitoring_runs.c.id)
+    if model_version is not None:
+        query = query.where(monitoring_runs.c.model_version == model_version)
+    if start is not None:
+        query = query.where(monitoring_runs.c.window_start >= _utc(start))
+    if end is not None:
+        query = query.where(monitoring_runs.c.window_start < _utc(end))
+    with engine.connect() as connection:
+        runs = pd.DataFrame(connection.execute(query).all(), columns=RUN_COLUMNS)
+    for column in ("created_at", "window_start", "window_end"):
+        runs[column] = pd.to_datetime(runs[column], utc=True)
+    return runs
+
+
+def read_drift_history(
+    engine: Engine,
+    model_version: str | None = None,
+    feature: str | None = None,
+    method: str | None = None,
+    run_id: int | None = None,
+) -> pd.DataFrame:
+    """Per-feature results joined with their run's window, oldest first (``HISTORY_COLUMNS``)."""
+    query = (
+        sa.select(
+            drift_results.c.run_id,
+            monitoring_runs.c.window_start,
+            monitoring_runs.c.window_end,
+            monitoring_runs.c.model_version,
+            *[drift_results.c[name] for name in HISTORY_COLUMNS[4:]],
+        )
+        .select_from(drift_results.join(monitoring_runs, monitoring_runs.c.id == drift_results.c.run_id))
+        .order_by(monitoring_runs.c.window_start, drift_results.c.id)
+    )
+    for column, value in ((monitoring_runs.c.model_version, model_version), (drift_results.c.feature, feature),
+                          (drift_results.c.method, method), (drift_results.c.run_id, run_id)):
+        if value is not None:
+            query = query.where(column == value)
+    with engine.connect() as connection:
+        history = pd.DataFrame(connection.execute(query).all(), columns=HISTORY_COLUMNS)
+    for column in ("window_start", "window_end"):
+        history[column] = pd.to_datetime(history[column], utc=True)
+    history["statistic"] = history["statistic"].astype(float)
+    history["p_value"] = history["p_value"].astype(float)
+    return history
