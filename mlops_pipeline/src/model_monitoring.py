@@ -820,3 +820,308 @@ def run_backfill(engine: Any, models_dir: Path, config: MonitoringConfig, versio
     if first is None:
         return []
     return [monitor_window(engine, models_dir, s, e, config, version) for s, e in backfill_windows(first, last, window or config.window)]
+
+
+# ----------------------------------------------------------------------------- simulated traffic
+NEW_CATEGORY = "nueva_categoria"
+
+
+@dataclass(frozen=True)
+class DriftScenario:
+    """Which drift the simulator injects, from ``start_day`` (0-based) to the last day.
+
+    ``shift``: numeric column -> shift in reference standard deviations; ``missing``: column ->
+    share of values blanked; ``new_category``: categorical column -> share replaced by a category
+    the model never saw; ``mix``: categorical column -> category that takes half of the rows.
+    """
+
+    start_day: int = 6
+    shift: dict[str, float] | None = None
+    missing: dict[str, float] | None = None
+    new_category: dict[str, float] | None = None
+    mix: dict[str, str] | None = None
+
+    @property
+    def features(self) -> set[str]:
+        """Every feature the scenario changes."""
+        return {name for part in (self.shift, self.missing, self.new_category, self.mix) for name in (part or {})}
+
+
+def default_scenario(frame: pd.DataFrame, categorical: list[str], numerical: list[str], start_day: int = 6) -> DriftScenario:
+    """A scenario with each kind of drift on different features, chosen from the column roles."""
+    numbers = [c for c in numerical if frame[c].nunique() > 2]
+    categories = [c for c in categorical if frame[c].nunique() > 1]
+    mix = {}
+    if len(categories) > 1:
+        mix = {categories[1]: str(frame[categories[1]].value_counts().index[-1])}
+    return DriftScenario(
+        start_day=start_day,
+        shift={numbers[0]: 1.0} if numbers else None,
+        missing={numbers[1]: 0.3} if len(numbers) > 1 else None,
+        new_category={categories[0]: 0.2} if categories else None,
+        mix=mix or None,
+    )
+
+
+def apply_drift(frame: pd.DataFrame, scenario: DriftScenario, reference: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Inject the scenario's drift into a batch of raw feature rows (integral columns stay integral)."""
+    out = frame.copy()
+    for column, sd in (scenario.shift or {}).items():
+        values = pd.to_numeric(out[column], errors="coerce") + sd * pd.to_numeric(reference[column], errors="coerce").std()
+        integral = bool(np.all(np.mod(reference[column].dropna(), 1) == 0))
+        out[column] = values.round() if integral else values
+    for column, share in (scenario.new_category or {}).items():
+        out[column] = out[column].astype(object).where(rng.random(len(out)) >= share, NEW_CATEGORY)
+    for column, category in (scenario.mix or {}).items():
+        out[column] = out[column].astype(object).where(rng.random(len(out)) >= 0.5, category)
+    for column, share in (scenario.missing or {}).items():
+        out[column] = out[column].where(rng.random(len(out)) >= share)
+    return out
+
+
+def degrade_labels(labels: pd.Series, metadata: dict, share: float, rng: np.random.Generator) -> pd.Series:
+    """Ground truth as the world changed: a share of labels replaced (classes) or noised (regression)."""
+    hit = rng.random(len(labels)) < share
+    if metadata["task"] == "regression":
+        values = labels.astype(float)
+        return values + hit * rng.normal(0, values.std() or 1.0, len(values))
+    classes = [str(c) for c in metadata["classes"]]
+    flipped = [rng.choice([c for c in classes if c != label] or classes) for label in labels.astype(str)]
+    return labels.astype(str).where(~hit, pd.Series(flipped, index=labels.index))
+
+
+def simulate_traffic(
+    settings: Settings,
+    engine: Any,
+    days: int = 10,
+    rows_per_day: int = 300,
+    scenario: DriftScenario | None = None,
+    feedback_share: float = 0.5,
+    label_noise: float = 0.3,
+    seed: int = 0,
+    version: str | None = None,
+    api_url: str | None = None,
+) -> dict:
+    """Send realistic traffic with chosen drift over ``days`` simulated days ending yesterday (UTC).
+
+    Rows are drawn with replacement from the configured dataset, drifted from
+    ``scenario.start_day`` on, scored by the real pipeline (``model_deploy.predict_frame``) and
+    written by the real store path with backdated ``created_at``; the true labels of a
+    ``feedback_share`` of them are stored as feedback (a ``label_noise`` share degraded on drift
+    days). With ``api_url`` the same traffic goes over HTTP to a running API instead (then the
+    API stamps every row with the current time, so all of it lands in today's window).
+
+    Returns:
+        ``{"version", "days": [day start ISO...], "rows", "feedback", "drift_days", "features"}``.
+    """
+    import ft_engineering
+    import model_deploy
+    import registry
+    import store
+
+    model = registry.load_model(settings.models_dir, version)
+    data, _ = ft_engineering.load_project_data(settings.config)
+    categorical, numerical = feature_roles(model.metadata)
+    reference = registry.load_reference(settings.models_dir, model.version)
+    scenario = scenario or default_scenario(data.frame, categorical, numerical)
+    unknown = sorted(scenario.features - set(model.feature_names))
+    if unknown:
+        raise ValueError(f"the scenario names columns the model does not use: {unknown}")
+    rng = np.random.default_rng(seed)
+    first_day = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=days)
+    sent = feedback_sent = 0
+    client = _api_client(api_url, settings) if api_url else None
+    try:
+        for day in range(days):
+            rows = data.frame.sample(rows_per_day, replace=True, random_state=rng.integers(2**31)).reset_index(drop=True)
+            features = rows[model.feature_names]
+            drifted = day >= scenario.start_day
+            if drifted:
+                features = apply_drift(features, scenario, reference, rng)
+            labels = rows[data.target]
+            if drifted:
+                labels = degrade_labels(labels, model.metadata, label_noise, rng)
+            if client is None:
+                times = first_day + pd.Timedelta(days=day) + pd.to_timedelta(np.sort(rng.integers(0, 86_400, rows_per_day)), unit="s")
+                outputs = model_deploy.predict_frame(model, features)
+                ids = store.log_predictions(engine, features, outputs, model_version=model.version, created_at=list(times))
+            else:
+                ids = _post_predictions(client, features)
+            chosen = np.flatnonzero(rng.random(len(ids)) < feedback_share)
+            items = [{"prediction_id": ids[i], "actual": str(labels.iloc[i])} for i in chosen]
+            if items:
+                if client is None:
+                    store.record_feedback(engine, items)
+                else:
+                    client.post("/feedback", json=items).raise_for_status()
+            sent += len(ids)
+            feedback_sent += len(items)
+    finally:
+        if client is not None:
+            client.close()
+    return {
+        "version": model.version,
+        "days": [(first_day + pd.Timedelta(days=d)).isoformat() for d in range(days)],
+        "rows": sent,
+        "feedback": feedback_sent,
+        "drift_days": [(first_day + pd.Timedelta(days=d)).isoformat() for d in range(scenario.start_day, days)],
+        "features": sorted(scenario.features),
+    }
+
+
+def _api_client(api_url: str, settings: Settings) -> Any:
+    import httpx
+
+    headers = {"X-API-Key": settings.effective_api_key} if settings.effective_api_key else {}
+    return httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=60)
+
+
+def _post_predictions(client: Any, features: pd.DataFrame) -> list[str]:
+    """POST a batch to a running API's /predict; the prediction ids, in row order."""
+    response = client.post("/predict", content=features.to_json(orient="records"), headers={"Content-Type": "application/json"})
+    response.raise_for_status()
+    return [item["id"] for item in response.json()["predictions"]]
+
+
+# ----------------------------------------------------------------------------- CLI
+STATUS_LABELS = {"green": "VERDE", "yellow": "AMARILLO", "red": "ROJO", "no_data": "SIN DATOS"}
+
+
+def run_as_json(outcome: dict) -> dict:
+    """A monitoring outcome as plain JSON (for ``run --json``)."""
+    run = outcome["run"]
+    return {
+        "run_id": outcome["run_id"],
+        **{k: (_iso(v) if k.startswith("window") else v) for k, v in run.items()},
+        "results": json.loads(outcome["results"].to_json(orient="records")),
+    }
+
+
+def describe_run(outcome: dict) -> str:
+    """A short Spanish report of one monitoring window for the terminal."""
+    run = outcome["run"]
+    lines = [
+        f"Ventana {_iso(run['window_start'])} -> {_iso(run['window_end'])}: {STATUS_LABELS[run['status']]} "
+        f"({run['n_rows']} predicciones, {run['n_sampled']} en la muestra, modelo {run['model_version']})"
+    ]
+    lines += [f"  [{a['level']}] {a['message']}" for a in run["summary"]["alerts"]]
+    lines += [f"  -> {r['message']}" for r in run["summary"]["recommendations"]]
+    if run["summary"].get("performance"):
+        lines.append("  desempeño: " + ", ".join(f"{k}={v:.3f}" for k, v in run["summary"]["performance"].items()))
+    return "\n".join(lines)
+
+
+def _pairs(values: list[str] | None, cast: Callable[[str], Any]) -> dict[str, Any] | None:
+    """Parse ``COLUMN=VALUE`` options."""
+    if not values:
+        return None
+    parsed = {}
+    for item in values:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise ValueError(f"expected COLUMN=VALUE, got '{item}'")
+        parsed[column] = cast(value)
+    return parsed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="model_monitoring.py", description="Monitoreo de deriva del modelo servido.")
+    parser.add_argument("--config", type=Path, help="otro config.yaml (por defecto el del proyecto o MLOPS_CONFIG)")
+    parser.add_argument("--model", help="versión a monitorear (por defecto la campeona)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="monitorea la última ventana (o todo el registro con --backfill)")
+    run.add_argument("--window", help="tamaño de la ventana, un offset de pandas: 1D, 12h, 1W (por defecto el del config)")
+    run.add_argument("--end", help="fin de la ventana (ISO, UTC); por defecto ahora")
+    run.add_argument("--backfill", action="store_true", help="recorre todo el registro de predicciones ventana por ventana")
+    run.add_argument("--every", help="repite cada intervalo (offset de pandas, p. ej. 1h) hasta Ctrl+C")
+    run.add_argument("--json", action="store_true", help="imprime los resultados en JSON")
+    sim = commands.add_parser("simulate", help="envía tráfico realista con deriva elegida durante varios días simulados")
+    sim.add_argument("--days", type=int, default=10)
+    sim.add_argument("--rows-per-day", type=int, default=300)
+    sim.add_argument("--drift-start", type=int, default=6, help="primer día (desde 0) con deriva")
+    sim.add_argument("--shift", action="append", metavar="COL=DESV", help="desplaza una numérica en desviaciones estándar")
+    sim.add_argument("--missing", action="append", metavar="COL=PROP", help="vacía una proporción de valores")
+    sim.add_argument("--new-category", action="append", metavar="COL=PROP", help="reemplaza una proporción por una categoría nueva")
+    sim.add_argument("--mix", action="append", metavar="COL=CATEGORIA", help="la categoría pasa a ser la mitad de las filas")
+    sim.add_argument("--feedback-share", type=float, default=0.5, help="proporción de predicciones con resultado real")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--api-url", help="envía el tráfico a una API en marcha (todas las filas quedan con la hora actual)")
+    return parser
+
+
+def _monitor_once(settings: Settings, engine: Any, args: argparse.Namespace, config: MonitoringConfig) -> list[dict]:
+    if args.backfill:
+        return run_backfill(engine, settings.models_dir, config, args.model, args.window)
+    start, end = latest_window(args.window or config.window, pd.Timestamp(args.end) if args.end else None)
+    return [monitor_window(engine, settings.models_dir, start, end, config, args.model)]
+
+
+def _run_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
+    config = settings.config.monitoring
+    interval = _offset(args.every) if args.every else None
+    while True:
+        outcomes = _monitor_once(settings, engine, args, config)
+        if args.json:
+            print(json.dumps([run_as_json(o) for o in outcomes], indent=2, default=str))
+        else:
+            print("\n".join(describe_run(o) for o in outcomes) or "El registro de predicciones está vacío: no hay nada que monitorear.")
+        if interval is None:
+            return 0
+        time.sleep(pd.Timedelta(interval).total_seconds())
+
+
+def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
+    import ft_engineering
+    import registry
+
+    overrides = {
+        "shift": _pairs(args.shift, float),
+        "missing": _pairs(args.missing, float),
+        "new_category": _pairs(args.new_category, float),
+        "mix": _pairs(args.mix, str),
+    }
+    scenario = None
+    if any(overrides.values()):
+        scenario = DriftScenario(start_day=args.drift_start, **overrides)
+    else:
+        metadata = registry.load_metadata(settings.models_dir, args.model)
+        data, _ = ft_engineering.load_project_data(settings.config)
+        scenario = default_scenario(data.frame, *feature_roles(metadata), start_day=args.drift_start)
+    started = time.perf_counter()
+    report = simulate_traffic(
+        settings, engine, args.days, args.rows_per_day, scenario, args.feedback_share, seed=args.seed,
+        version=args.model, api_url=args.api_url,
+    )
+    print(
+        f"Simulados {report['days'].__len__()} días, {report['rows']} predicciones y {report['feedback']} resultados reales "
+        f"en {time.perf_counter() - started:.1f} s (modelo {report['version']}).\n"
+        f"Deriva desde el día {args.drift_start} en: {', '.join(report['features'])}.\n"
+        "Siguiente paso: python mlops_pipeline/src/model_monitoring.py run --backfill"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry: ``run`` and ``simulate``; user errors print a message and return 2."""
+    import registry
+    import store
+    from settings import ConfigError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings(mlops_config=args.config)
+        engine = store.create_db_engine(settings.db_url)
+        store.init_db(engine)
+        if args.command == "simulate":
+            return _simulate_command(settings, engine, args)
+        return _run_command(settings, engine, args)
+    except (ConfigError, registry.ModelNotFoundError, ValueError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -348,7 +348,7 @@ def sample_predictions(
     rows.sort(key=lambda row: row[0])
     log = pd.DataFrame([row[:-1] for row in rows], columns=list(LOG_FIELDS.values()))
     log["__created_at__"] = pd.to_datetime(log["__created_at__"], utc=True)
-    features = pd.DataFrame.from_records([row[-1] for row in rows], index=log.index)
+    features = pd.DataFrame.from_records([row[-1] for row in rows], index=log.index) if rows else pd.DataFrame(index=log.index)
     return pd.concat([features, log], axis=1), n_rows
 
 

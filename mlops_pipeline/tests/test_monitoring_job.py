@@ -1,0 +1,183 @@
+"""The monitoring job over the real store: history tables, profile, windows, simulate + backfill, CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import model_deploy
+import model_monitoring as mm
+import registry
+import store
+from settings import Settings
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def engine(db_url: str):
+    engine = store.create_db_engine(db_url)
+    store.init_db(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(trained_settings: Settings):
+    engine = store.create_db_engine(trained_settings.db_url)
+    store.init_db(engine)
+    yield engine
+    engine.dispose()
+
+
+def results_frame(status: str = "green") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "feature": ["Age", "Age", "Home"],
+            "method": ["ks", "psi", "chi_squared"],
+            "statistic": [0.1, np.nan, 3.2],
+            "p_value": [0.5, np.nan, 0.02],
+            "drifted": [False, False, True],
+            "status": ["green", "no_data", status],
+            "detail": ["", "the current column is all missing", None],
+        }
+    )
+
+
+# ----------------------------------------------------------------------------- store history (SQLite and PostgreSQL)
+def test_history_round_trip_and_window_replacement(engine) -> None:
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    run = {"window_start": start, "window_end": start + DAY, "model_version": "v1", "n_rows": 10, "n_sampled": 10,
+           "status": "yellow", "summary": {"alerts": [{"level": "yellow", "feature": "Home", "message": "Deriva"}]}}
+    first = store.write_monitoring_run(engine, run, results_frame("yellow"))
+    store.write_monitoring_run(engine, run | {"window_start": start + DAY, "window_end": start + 2 * DAY}, results_frame())
+    replaced = store.write_monitoring_run(engine, run | {"status": "red"}, results_frame("red"))
+    assert replaced != first
+    runs = store.read_runs(engine, model_version="v1")
+    assert runs["window_start"].tolist() == [pd.Timestamp(start), pd.Timestamp(start + DAY)]
+    assert runs["status"].tolist() == ["red", "yellow"]
+    assert runs["summary"].iloc[0]["alerts"][0]["feature"] == "Home"
+    history = store.read_drift_history(engine, model_version="v1")
+    assert len(history) == 6 and list(history.columns) == store.HISTORY_COLUMNS
+    assert set(history.loc[history["run_id"] == replaced, "status"]) == {"green", "no_data", "red"}
+    psi = store.read_drift_history(engine, feature="Age", method="psi")
+    assert psi["statistic"].isna().all() and psi["detail"].iloc[0] == "the current column is all missing"
+    assert store.read_runs(engine, model_version="other").empty
+    assert store.read_drift_history(engine, run_id=first).empty
+
+
+def test_sample_predictions_is_uniform_deterministic_and_counts_the_window(engine) -> None:
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    features = pd.DataFrame({"Age": np.arange(200.0), "Home": ["rent", None] * 100})
+    outputs = pd.DataFrame({"prediction": ["good"] * 200, "score": np.linspace(0, 1, 200), "probabilities": None, "threshold": 0.5})
+    times = [start + timedelta(minutes=10 * i) for i in range(200)]  # 200 rows over ~33 hours
+    ids = store.log_predictions(engine, features, outputs, model_version="v1", created_at=times)
+    store.record_feedback(engine, [{"prediction_id": ids[0], "actual": "bad"}, {"prediction_id": ids[150], "actual": "good"}])
+    sample, n_rows = store.sample_predictions(engine, start, start + DAY, 50, seed=3, model_version="v1")
+    assert n_rows == 144 and len(sample) == 50
+    assert set(sample.columns) == {"Age", "Home", "__id__", "__created_at__", "__prediction__", "__score__"}
+    assert sample["Age"].max() < 144 and sample["Home"].isna().any()
+    again, _ = store.sample_predictions(engine, start, start + DAY, 50, seed=3, model_version="v1")
+    pd.testing.assert_frame_equal(sample, again)
+    whole, n_all = store.sample_predictions(engine, None, None, 1000)
+    assert n_all == 200 and sorted(whole["Age"]) == list(range(200))
+    assert store.sample_predictions(engine, start, start + DAY, 50, model_version="v2")[1] == 0
+    outcomes = store.read_outcomes(engine, start, start + DAY, "v1")
+    assert outcomes[["prediction", "actual"]].values.tolist() == [["good", "bad"]]
+    assert store.prediction_time_range(engine, "v1") == (times[0], times[-1])
+    assert store.prediction_time_range(engine, "v2") == (None, None)
+
+
+# ----------------------------------------------------------------------------- profile of a version
+def test_profile_is_saved_with_the_version_and_covers_the_output(trained_settings: Settings) -> None:
+    models_dir = trained_settings.models_dir
+    version = registry.champion_version(models_dir)
+    profile = mm.load_or_build_profile(models_dir)
+    path = models_dir / version / mm.PROFILE_FILE
+    assert path.is_file() and json.loads(path.read_text()) == profile
+    metadata = registry.load_metadata(models_dir, version)
+    assert set(profile["features"]) == {f["name"] for f in metadata["features"]} | {mm.SCORE_COLUMN}
+    assert profile["output"] == mm.SCORE_COLUMN
+    score = profile["features"][mm.SCORE_COLUMN]
+    assert score["kind"] == "numeric" and 0 <= score["min"] <= score["max"] <= 1
+    path.write_text(json.dumps(profile | {"rows": -1}))
+    assert mm.load_or_build_profile(models_dir, version)["rows"] == -1  # loaded, never recomputed
+
+
+def test_output_feature_per_task() -> None:
+    assert mm.output_feature({"task": "classification", "classes": ["bad", "good"]}) == (mm.SCORE_COLUMN, "numeric")
+    assert mm.output_feature({"task": "classification", "classes": ["a", "b", "c"]}) == (mm.PREDICTION_COLUMN, "categorical")
+    assert mm.output_feature({"task": "regression", "classes": []}) == (mm.SCORE_COLUMN, "numeric")
+
+
+# ----------------------------------------------------------------------------- the job
+def test_empty_window_is_a_no_data_run(trained_settings: Settings, sqlite_engine) -> None:
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    outcome = mm.monitor_window(sqlite_engine, trained_settings.models_dir, start, start + DAY, trained_settings.config.monitoring)
+    assert outcome["run"]["status"] == "no_data" and outcome["results"].empty
+    assert outcome["run"]["summary"]["alerts"][0]["message"].startswith("Sin datos")
+    assert store.read_runs(sqlite_engine)["status"].tolist() == ["no_data"]
+    assert mm.run_backfill(sqlite_engine, trained_settings.models_dir, trained_settings.config.monitoring) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
+    backend: str, trained_settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    url = trained_settings.db_url if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = store.create_db_engine(url)
+    store.init_db(engine)
+    report = mm.simulate_traffic(trained_settings, engine, days=8, rows_per_day=300, scenario=None, seed=1)
+    scenario_features = set(report["features"])
+    assert len(scenario_features) == 4 and report["rows"] == 8 * 300
+    assert len(report["drift_days"]) == 2
+    outcomes = mm.run_backfill(engine, trained_settings.models_dir, trained_settings.config.monitoring)
+    assert [o["run"]["window_start"].isoformat() for o in outcomes] == report["days"]
+    history = store.read_drift_history(engine)
+    red = history[history["status"] == "red"]
+    inputs = red[~red["feature"].isin([mm.SCORE_COLUMN, mm.PREDICTION_COLUMN])]
+    drift_days = pd.to_datetime(report["drift_days"], utc=True)
+    assert set(inputs["window_start"]) == set(drift_days)
+    for day in drift_days:
+        assert set(inputs.loc[inputs["window_start"] == day, "feature"]) == scenario_features
+    runs = store.read_runs(engine)
+    assert runs.set_index("window_start")["status"].loc[drift_days].eq("red").all()
+    assert not runs.set_index("window_start")["status"].drop(drift_days).eq("red").any()
+    last = runs["summary"].iloc[-1]
+    actions = {r["action"] for r in last["recommendations"]}
+    assert {"retrain", "review_feature", "check_pipeline"} <= actions
+    assert last["performance"]["accuracy"] < runs["summary"].iloc[0]["performance"]["accuracy"]
+    first_drift = runs.set_index("window_start").loc[drift_days[0], "summary"]
+    assert any(c["abrupt"] for c in first_drift["changes"])
+    # Re-running the backfill replaces the windows instead of duplicating them.
+    mm.run_backfill(engine, trained_settings.models_dir, trained_settings.config.monitoring)
+    assert len(store.read_runs(engine)) == len(runs)
+    engine.dispose()
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_simulate_and_run(trained_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("MLOPS_CONFIG", str(trained_settings.mlops_config))
+    assert mm.main(["simulate", "--days", "3", "--rows-per-day", "300", "--drift-start", "2", "--shift", "Age=2"]) == 0
+    assert "Age" in capsys.readouterr().out
+    assert mm.main(["run", "--backfill", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [run["status"] != "red" for run in printed] == [True, True, False]
+    assert {r["feature"] for r in printed[-1]["results"] if r["status"] == "red"} >= {"Age"}
+    assert mm.main(["run"]) == 0
+    assert "Ventana" in capsys.readouterr().out
+    assert mm.main(["run", "--window", "every day"]) == 2
+    assert "pandas offset" in capsys.readouterr().err
+    assert mm.main(["simulate", "--shift", "NotAColumn=1"]) == 2
+    assert "NotAColumn" in capsys.readouterr().err
+
+
+def test_cli_without_a_model_is_a_clear_error(small_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("MLOPS_CONFIG", str(small_settings.mlops_config))
+    assert mm.main(["run"]) == 2
+    assert "no trained model" in capsys.readouterr().err
+    assert model_deploy  # the scorer the simulator uses is importable
