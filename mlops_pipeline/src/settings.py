@@ -118,13 +118,13 @@ class MonitoringConfig(StrictModel):
     sample_size: int = Field(default=5000, ge=10)
     p_value: float = Field(default=0.05, gt=0, lt=1)
     correction: Literal["none", "bonferroni", "fdr_bh"] = "bonferroni"
-    thresholds: dict[str, tuple[float, float]] = Field(
     bins: int = Field(default=10, ge=2, le=100)
     seed: int = 0
     trend_windows: int = Field(default=5, ge=3)
     min_feedback: int = Field(default=30, ge=1)
     performance_drop: float = Field(default=0.05, ge=0)
     retrain_red_features: int = Field(default=2, ge=1)
+    thresholds: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {
             "psi": (0.1, 0.25),
             "jensen_shannon": (0.1, 0.2),
