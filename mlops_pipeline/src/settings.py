@@ -109,6 +109,7 @@ class ServingConfig(StrictModel):
     database_url: str | None = None
     api_key: str | None = None
     cors_origins: list[str] = Field(default_factory=list)
+    log_predictions: bool = True
 
 
 class MonitoringConfig(StrictModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from uuid import uuid4
 
@@ -152,3 +153,88 @@ def trained_settings(small_settings: Settings) -> Settings:
     registry.save_version(small_settings.models_dir, version, pipeline, metadata, reference)
     registry.set_champion(small_settings.models_dir, version)
     return small_settings
+
+
+# ----------------------------------------------------------------------------- live API
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def api_env(settings: Settings, db_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment a server process needs to serve ``settings`` (and log to ``db_url``)."""
+    env = {**os.environ, "MLOPS_CONFIG": str(settings.mlops_config), "MLOPS_ARTIFACTS_DIR": str(settings.artifacts_dir)}
+    if db_url:
+        env["DATABASE_URL"] = db_url
+    return {**env, **extra}
+
+
+def wait_until_healthy(process, base_url: str, output, timeout: float = 60) -> None:
+    """Poll ``/health`` until it answers 200; fail with the server's ``output()`` if it dies first."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the API process exited with {process.returncode}:\n{output()}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the API at {base_url} did not become healthy in {timeout} s")
+
+
+@contextmanager
+def start_api(settings: Settings, db_url: str | None = None, command: list[str] | None = None, **env: str) -> Iterator[str]:
+    """Run the prediction API in a real uvicorn process on a free local port; yield its base URL.
+
+    Args:
+        settings: whose config and artifacts (a trained model) the server uses.
+        db_url: the prediction store (default: the SQLite file under the artifacts folder).
+        command: the start command (default: uvicorn on ``model_deploy:app`` with ``--app-dir``);
+            ``{port}`` in it is replaced by the chosen port.
+        **env: extra environment variables (e.g. ``API_KEY``).
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    port = free_port()
+    command = command or [
+        sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(REPO_ROOT / "mlops_pipeline" / "src"),
+        "--host", "127.0.0.1", "--port", "{port}",
+    ]  # fmt: skip
+    log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the server
+
+    def output() -> str:
+        log.seek(0)
+        return log.read()
+
+    process = subprocess.Popen(
+        [part.replace("{port}", str(port)) for part in command],
+        env=api_env(settings, db_url, PORT=str(port), **env),
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(process, base_url, output)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

@@ -1,0 +1,747 @@
+"""Serving: a FastAPI app over the trained models, and a batch scorer for files too big for HTTP.
+
+The request schema is built from the model's saved feature schema, so ``/docs`` shows the real
+fields. Every prediction is committed to the prediction log (`store`) before the response goes
+out: a 2xx means it is stored.
+
+CLI::
+
+    python mlops_pipeline/src/model_deploy.py serve [--host 0.0.0.0] [--port 8000] [--workers 2]
+    python mlops_pipeline/src/model_deploy.py score --input in.csv --output out.csv [--log]
+
+or, with uvicorn directly: ``uvicorn model_deploy:app --app-dir mlops_pipeline/src``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import math
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import uuid4
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+
+import ft_engineering
+import registry
+import store
+from settings import ConfigError, Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+SRC_DIR = Path(__file__).resolve().parent
+NO_MODEL_MESSAGE = (
+    "No hay modelo entrenado en {models_dir}: ejecute primero el entrenamiento "
+    "(python mlops_pipeline/src/model_training_evaluation.py)."
+)
+CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
+MAX_REPORTED_ERRORS = 20
+PROBABILITY_PREFIX = "probability_"
+
+
+# ----------------------------------------------------------------------------- scoring
+def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Score raw feature rows with a loaded model version.
+
+    Args:
+        model: the version to use.
+        frame: raw input rows; the model's feature columns are taken in training order.
+
+    Returns:
+        One row per input row (same index): ``prediction``, ``score``, ``probabilities`` and
+        ``threshold``, as `store.predictions` defines them. Binary: the stored threshold on the
+        positive-class probability; multiclass: the most probable class; regression: the value.
+    """
+    X = frame.reindex(columns=model.feature_names)
+    if model.task == "regression":
+        values = np.asarray(model.pipeline.predict(X), dtype=float)
+        return pd.DataFrame(
+            {"prediction": values, "score": values, "probabilities": None, "threshold": np.nan}, index=frame.index
+        )
+    proba = np.asarray(model.pipeline.predict_proba(X), dtype=float)
+    classes = [str(c) for c in model.pipeline.classes_]
+    positive, threshold = model.metadata.get("positive_class"), model.metadata.get("threshold")
+    if len(classes) == 2 and positive in classes and threshold is not None:
+        positive_index = classes.index(positive)
+        score = proba[:, positive_index]
+        labels = np.where(score >= threshold, positive, classes[1 - positive_index])
+        cut = float(threshold)
+    else:
+        best = proba.argmax(axis=1)
+        labels, score, cut = np.asarray(classes, dtype=object)[best], proba[np.arange(len(proba)), best], np.nan
+    return pd.DataFrame(
+        {
+            "prediction": labels,
+            "score": score,
+            "probabilities": [dict(zip(classes, row)) for row in proba.tolist()],
+            "threshold": cut,
+        },
+        index=frame.index,
+    )
+
+
+def flat_outputs(outputs: pd.DataFrame) -> pd.DataFrame:
+    """Prediction columns for a table: the probabilities as one ``probability_<class>`` column each."""
+    flat = outputs.drop(columns="probabilities")
+    probabilities = outputs["probabilities"].dropna()
+    if len(probabilities):
+        expanded = pd.DataFrame(probabilities.tolist(), index=probabilities.index).add_prefix(PROBABILITY_PREFIX)
+        flat = flat.join(expanded)
+    return flat
+
+
+# ----------------------------------------------------------------------------- input validation
+def _error(row: int | None, column: str | None, message: str, kind: str) -> dict:
+    return {"row": row, "column": column, "msg": message, "type": kind}
+
+
+def reject(status: int, errors: list[dict] | str, total: int | None = None) -> HTTPException:
+    """An HTTP error whose body names rows and columns (``row`` is 1-based: the record's position)."""
+    if isinstance(errors, str):
+        return HTTPException(status, detail=errors)
+    detail: dict[str, Any] = {"errors": errors[:MAX_REPORTED_ERRORS], "error_count": total or len(errors)}
+    return HTTPException(status, detail=detail)
+
+
+def _missing_to_none(tokens: frozenset[str]):
+    """Map missing-value tokens (and NaN) to None before numeric validation."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in tokens:
+            return None
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value
+
+    return convert
+
+
+def _feature_field(feature: dict, tokens: frozenset[str]) -> tuple[Any, Any]:
+    """The pydantic type and Field of one feature, documented from its saved schema."""
+    example = feature.get("example")
+    if feature["kind"] == "numeric":
+        bounds = f" Training range: {feature.get('min')} to {feature.get('max')}." if feature.get("min") is not None else ""
+        annotation = Annotated[float | None, BeforeValidator(_missing_to_none(tokens))]
+        description = f"Numeric ({feature.get('dtype', 'number')}); null means missing.{bounds}"
+        return annotation, Field(alias=feature["name"], description=description, examples=[example], allow_inf_nan=False)
+    categories = feature.get("categories") or []
+    description = (
+        f"Categorical; seen in training: {categories}. Other values are accepted and treated as unseen; "
+        "null means missing."
+    )
+    return str | None, Field(alias=feature["name"], description=description, examples=[example])
+
+
+def record_model(metadata: dict) -> type[BaseModel]:
+    """A pydantic model of one input record, built from ``metadata["features"]``.
+
+    Every feature is required (so a misspelt column is caught) and nullable (missing values are
+    imputed by the pipeline); unknown fields are rejected.
+    """
+    tokens = frozenset(t.strip().lower() for t in metadata["config"]["dataset"].get("na_values", [])) | {""}
+    fields = {f"f{i}": _feature_field(feature, tokens) for i, feature in enumerate(metadata["features"])}
+    example = {feature["name"]: feature.get("example") for feature in metadata["features"]}
+    config = ConfigDict(
+        extra="forbid",
+        coerce_numbers_to_str=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        title="Record",
+        json_schema_extra={"examples": [example]},
+    )
+    return create_model("Record", __config__=config, **fields)
+
+
+@dataclass
+class InputSchema:
+    """Validators for one model version's input (single records, lists, CSV tables)."""
+
+    metadata: dict
+    record: type[BaseModel] = field(init=False)
+    records: TypeAdapter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record = record_model(self.metadata)
+        self.records = TypeAdapter(list[self.record])
+
+    @property
+    def names(self) -> list[str]:
+        return [feature["name"] for feature in self.metadata["features"]]
+
+    @property
+    def numeric(self) -> list[str]:
+        return [f["name"] for f in self.metadata["features"] if f["kind"] == "numeric"]
+
+    @property
+    def na_values(self) -> list[str]:
+        return list(self.metadata["config"]["dataset"].get("na_values", []))
+
+    def example_csv(self) -> str:
+        example = pd.DataFrame([self.record.model_json_schema()["examples"][0]])
+        return example.to_csv(index=False)
+
+
+def _pydantic_errors(error: ValidationError) -> list[dict]:
+    errors = []
+    for item in error.errors(include_url=False):
+        loc = list(item["loc"])
+        row = loc.pop(0) + 1 if loc and isinstance(loc[0], int) else None
+        column = str(loc[0]) if loc else None
+        value = item.get("input")
+        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+        errors.append(_error(row, column, f"{item['msg']}{shown}", item["type"]))
+    return errors
+
+
+def frame_from_json(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
+    """Validate a JSON record or list of records; raise a 4xx naming row and column."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise reject(422, [_error(None, None, f"malformed JSON: {exc}", "json_invalid")]) from exc
+    single = isinstance(payload, dict)
+    if not single and not isinstance(payload, list):
+        raise reject(422, [_error(None, None, "the JSON body must be a record (object) or a list of records", "json_type")])
+    if not single and not payload:
+        raise reject(422, [_error(None, None, "the list of records is empty", "empty")])
+    if not single and len(payload) > max_rows:
+        raise reject(413, f"{len(payload)} records exceed the limit of {max_rows} per request; use the score CLI")
+    try:
+        records = schema.records.validate_python([payload] if single else payload)
+    except ValidationError as exc:
+        raise reject(422, _pydantic_errors(exc), exc.error_count()) from exc
+    return pd.DataFrame(schema.records.dump_python(records), columns=schema.names)
+
+
+def check_columns(columns: list[str], schema: InputSchema) -> None:
+    """Reject unknown and missing columns by name."""
+    unknown = [c for c in columns if c not in schema.names]
+    missing = [c for c in schema.names if c not in columns]
+    errors = [_error(None, c, f"unknown column; expected {schema.names}", "unknown_column") for c in unknown]
+    errors += [_error(None, c, "missing required column (send it empty for missing values)", "missing_column") for c in missing]
+    if errors:
+        raise reject(422, errors)
+
+
+def check_numeric(frame: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
+    """Vectorised type check: numeric columns must hold numbers (or missing); returns them as floats."""
+    out = frame.copy()
+    errors = []
+    for column in schema.numeric:
+        values = frame[column]
+        parsed = pd.to_numeric(values, errors="coerce").astype(float)
+        bad = (values.notna() & parsed.isna()) | np.isinf(parsed)
+        for position in np.flatnonzero(bad.to_numpy()):
+            errors.append(_error(int(position) + 1, column, f"not a finite number (got {values.iloc[position]!r})", "float_parsing"))
+        out[column] = parsed
+    if errors:
+        errors.sort(key=lambda e: (e["row"], schema.names.index(e["column"])))
+        raise reject(422, errors)
+    return out
+
+
+def read_table(text: str, na_values: list[str], max_rows: int | None = None, **kwargs) -> pd.DataFrame:
+    """Parse CSV text (comma or semicolon, BOM or not) through `ft_engineering.read_csv`."""
+    frame = ft_engineering.read_csv(io.StringIO(text), na_values=na_values, nrows=max_rows, **kwargs)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
+    """Validate a CSV upload; raise a 4xx naming row and column."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise reject(422, [_error(None, None, f"the CSV must be UTF-8 text: {exc}", "encoding")]) from exc
+    if not text.strip():
+        raise reject(422, [_error(None, None, "the CSV is empty", "empty")])
+    try:
+        frame = read_table(text, schema.na_values, max_rows + 1)
+    except ValueError as exc:
+        raise reject(422, [_error(None, None, str(exc), "csv_invalid")]) from exc
+    if len(frame) > max_rows:
+        raise reject(413, f"the CSV has more than {max_rows} rows, the limit per request; use the score CLI")
+    if frame.empty:
+        raise reject(422, [_error(None, None, "the CSV has a header but no rows", "empty")])
+    check_columns(list(frame.columns), schema)
+    return check_numeric(frame[schema.names], schema)
+
+
+# ----------------------------------------------------------------------------- state and dependencies
+@dataclass
+class ServingState:
+    """What the app loads once: settings, the store engine, the model versions and their schemas."""
+
+    settings: Settings
+    engine: sa.Engine
+    models: dict[str, registry.LoadedModel] = field(default_factory=dict)
+    schemas: dict[str, InputSchema] = field(default_factory=dict)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.settings.models_dir
+
+    def default_version(self) -> str:
+        """The pinned `MODEL_VERSION`, else the current champion (re-read, so every worker agrees)."""
+        return registry.resolve_version(self.models_dir, self.settings.model_version)
+
+    def model(self, version: str | None = None) -> registry.LoadedModel:
+        """A loaded version (default: the default one); loaded once, then kept."""
+        resolved = registry.resolve_version(self.models_dir, version or self.default_version())
+        if resolved not in self.models:
+            self.models[resolved] = registry.load_model(self.models_dir, resolved)
+        return self.models[resolved]
+
+    def schema(self, model: registry.LoadedModel) -> InputSchema:
+        if model.version not in self.schemas:
+            self.schemas[model.version] = InputSchema(model.metadata)
+        return self.schemas[model.version]
+
+
+def get_state(request: Request) -> ServingState:
+    return request.app.state.serving
+
+
+State = Annotated[ServingState, Depends(get_state)]
+
+
+def get_model(
+    state: State,
+    model: Annotated[str | None, Query(description="Model version to use (see GET /models); default: the default model.")] = None,
+) -> registry.LoadedModel:
+    """The requested version, by name only (never a path); 404 for an unknown one."""
+    try:
+        return state.model(model)
+    except registry.ModelNotFoundError as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+
+
+Model = Annotated[registry.LoadedModel, Depends(get_model)]
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Required when API_KEY is set.")
+
+
+def require_api_key(state: State, key: Annotated[str | None, Security(api_key_header)]) -> None:
+    """Check ``X-API-Key`` when an API key is configured."""
+    expected = state.settings.effective_api_key
+    if expected and not (key and secrets.compare_digest(key.encode(), expected.encode())):
+        raise HTTPException(401, detail="missing or wrong X-API-Key header")
+
+
+Protected = [Depends(require_api_key)]
+
+
+class BodySizeLimit:
+    """Reject request bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"request body over the limit of {self.max_bytes} bytes; use the score CLI for big files"
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            response = Response(json.dumps({"detail": message}), status_code=413, media_type="application/json")
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            incoming = await receive()
+            received += len(incoming.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(413, detail=message)
+            return incoming
+
+        await self.app(scope, limited_receive, send)
+
+
+# ----------------------------------------------------------------------------- response models (docs)
+class PredictionOut(BaseModel):
+    """One prediction as returned (and logged)."""
+
+    id: str = Field(description="Prediction id; send it back to POST /feedback with the true outcome.")
+    model_version: str
+    prediction: str | float = Field(description="Predicted class label (classification) or value (regression).")
+    score: float = Field(description="Binary: probability of the positive class; multiclass: of the predicted class; regression: the value.")
+    probabilities: dict[str, float] | None = Field(description="Probability of every class (classification).")
+    threshold: float | None = Field(description="Binary: positive-class probability at or above which it is predicted.")
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    model_version: str
+    count: int
+    predictions: list[PredictionOut]
+
+
+class FeedbackItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: str = Field(min_length=1, max_length=36)
+    actual: str | float | int | bool = Field(description="The true outcome (class label or value).")
+
+
+class DefaultModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, max_length=120)
+
+
+# ----------------------------------------------------------------------------- routers
+health_router = APIRouter(tags=["health"])
+models_router = APIRouter(tags=["models"], dependencies=Protected)
+feedback_router = APIRouter(tags=["feedback"], dependencies=Protected)
+
+
+@health_router.get("/health")
+def health(state: State) -> dict:
+    """Liveness and readiness: the default model is loaded."""
+    model = state.model()
+    return {"status": "ok", "model_loaded": True, "model_version": model.version}
+
+
+def model_summary(metadata: dict, champion: str | None, default: str) -> dict:
+    return {
+        "version": metadata["version"],
+        "model_name": metadata.get("model_name"),
+        "created_at": metadata.get("created_at"),
+        "task": metadata.get("task"),
+        "metrics": metadata.get("metrics", {}),
+        "champion": metadata["version"] == champion,
+        "default": metadata["version"] == default,
+    }
+
+
+@models_router.get("/model/info")
+def model_info(model: Model) -> dict:
+    """Version, metrics, feature schema, threshold and training date of a model (default: the default one)."""
+    keys = ("version", "model_name", "created_at", "task", "target", "classes", "positive_class", "threshold", "metrics", "features", "selection")
+    return {key: model.metadata.get(key) for key in keys}
+
+
+@models_router.get("/models")
+def list_models(state: State) -> list[dict]:
+    """Every saved version with its metrics, marking the champion and the default."""
+    champion, default = registry.champion_version(state.models_dir), state.default_version()
+    return [
+        model_summary(registry.load_metadata(state.models_dir, v), champion, default)
+        for v in registry.list_versions(state.models_dir)
+    ]
+
+
+@models_router.put("/models/default")
+def set_default_model(state: State, body: DefaultModel) -> dict:
+    """Make a saved version the default for every worker (it becomes the champion)."""
+    if state.settings.model_version:
+        raise HTTPException(409, detail="MODEL_VERSION pins the default model; unset it to change the default at run time")
+    try:
+        registry.set_champion(state.models_dir, body.version)
+    except registry.ModelNotFoundError as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+    return {"default": state.model().version}
+
+
+async def read_input(request: Request, schema: InputSchema, max_rows: int) -> pd.DataFrame:
+    """The request's records as a validated frame, whatever the content type."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=10)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise reject(422, [_error(None, "file", "the form needs a CSV file in the field 'file'", "missing_file")])
+        return await run_in_threadpool(frame_from_csv, await upload.read(), schema, max_rows)
+    body = await request.body()
+    if not body.strip():
+        raise reject(422, [_error(None, None, "the request body is empty", "empty")])
+    if content_type in CSV_TYPES:
+        return await run_in_threadpool(frame_from_csv, body, schema, max_rows)
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return await run_in_threadpool(frame_from_json, body, schema, max_rows)
+    raise HTTPException(415, detail=f"unsupported content type '{content_type}': send application/json, text/csv or a multipart file")
+
+
+def score_and_log(state: State, model: registry.LoadedModel, frame: pd.DataFrame, request_id: str) -> pd.DataFrame:
+    """Predict, then commit the predictions to the log; returns the outputs with ids."""
+    try:
+        outputs = predict_frame(model, frame)
+    except (ValueError, TypeError, FloatingPointError) as exc:
+        raise reject(422, [_error(None, None, f"the model could not score the input: {exc}", "model_input")]) from exc
+    outputs.insert(0, "id", store.new_ids(len(outputs)))
+    outputs.insert(1, "model_version", model.version)
+    if state.settings.config.serving.log_predictions:
+        store.log_predictions(state.engine, frame, outputs, model_version=model.version, request_id=request_id)
+    return outputs
+
+
+def render(outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: registry.LoadedModel, as_csv: bool) -> Response:
+    """JSON by default (serialised by pandas), or the input columns plus prediction columns as CSV."""
+    headers = {"X-Request-ID": request_id}
+    if as_csv:
+        table = frame.reset_index(drop=True).join(flat_outputs(outputs.reset_index(drop=True)))
+        return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
+    head = json.dumps({"request_id": request_id, "model_version": model.version, "count": len(outputs)})
+    body = head[:-1] + ', "predictions": ' + outputs.to_json(orient="records", double_precision=15) + "}"
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _predict_openapi(schema: InputSchema, max_rows: int) -> dict:
+    record = schema.record.model_json_schema()
+    example = record["examples"][0]
+    return {
+        "requestBody": {
+            "required": True,
+            "description": (
+                f"One record, a list of up to {max_rows} records, a CSV body or a CSV file in the multipart "
+                "field 'file'. CSVs may be comma or semicolon separated (decimal comma), with or without a BOM."
+            ),
+            "content": {
+                "application/json": {
+                    "schema": {"anyOf": [record, {"type": "array", "items": record, "minItems": 1, "maxItems": max_rows}]},
+                    "example": example,
+                },
+                "text/csv": {"schema": {"type": "string"}, "example": schema.example_csv()},
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+                },
+            },
+        }
+    }
+
+
+def add_predict_route(router: APIRouter, schema: InputSchema, max_rows: int) -> None:
+    """Register POST /predict with a request body documented from the default model's schema."""
+
+    @router.post(
+        "/predict",
+        response_model=PredictResponse,
+        openapi_extra=_predict_openapi(schema, max_rows),
+        responses={
+            200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+            413: {"description": "Body or row count over the limit"},
+            415: {"description": "Unsupported content type"},
+            422: {"description": "Invalid input; the body names the row and the column"},
+        },
+    )
+    async def predict(request: Request, state: State, model: Model) -> Response:
+        """Predict one record, a list of records or a CSV; every prediction is logged before the answer."""
+        frame = await read_input(request, state.schema(model), state.settings.config.serving.max_rows)
+        request_id = str(uuid4())
+        outputs = await run_in_threadpool(score_and_log, state, model, frame, request_id)
+        as_csv = "text/csv" in request.headers.get("accept", "")
+        return await run_in_threadpool(render, outputs, frame, request_id, model, as_csv)
+
+
+@feedback_router.post("/feedback")
+def feedback(state: State, items: Annotated[list[FeedbackItem], Field(min_length=1, max_length=100_000)]) -> dict:
+    """Store the true outcome of logged predictions; unknown ids reject the whole batch (404)."""
+    try:
+        stored = store.record_feedback(state.engine, [item.model_dump() for item in items])
+    except store.UnknownPredictionError as exc:
+        raise HTTPException(404, detail={"msg": "unknown prediction ids; nothing was stored", "unknown_ids": exc.ids[:100]}) from exc
+    return {"stored": stored}
+
+
+# ----------------------------------------------------------------------------- app factory
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for ``settings`` (default: from the environment).
+
+    Raises:
+        registry.ModelNotFoundError: when there is no trained model (or the pinned one is missing).
+    """
+    settings = settings or get_settings()
+    default_metadata = registry.load_metadata(settings.models_dir, settings.model_version)
+    serving = settings.config.serving
+    schema = InputSchema(default_metadata)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = store.create_db_engine(settings.db_url)
+        store.init_db(engine)
+        state = ServingState(settings, engine)
+        state.model()
+        app.state.serving = state
+        logger.info("serving model %s, logging to %s", state.default_version(), engine.url.render_as_string())
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="MLOps prediction service",
+        description=(
+            f"Predicts `{default_metadata['target']}` ({default_metadata['task']}). Default model: "
+            f"`{default_metadata['version']}`. Send one record, a list, or a CSV to `POST /predict`."
+        ),
+        version=default_metadata["version"],
+        lifespan=lifespan,
+    )
+    predict = APIRouter(tags=["predict"], dependencies=Protected)
+    add_predict_route(predict, schema, serving.max_rows)
+    for router in (health_router, models_router, predict, feedback_router):
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=int(serving.max_body_mb * 1024 * 1024))
+    if serving.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=serving.cors_origins, allow_methods=["*"], allow_headers=["*"])
+    return app
+
+
+@cache
+def _default_app() -> FastAPI:
+    try:
+        return create_app()
+    except registry.ModelNotFoundError:
+        print(NO_MODEL_MESSAGE.format(models_dir=get_settings().models_dir), file=sys.stderr)
+    except ConfigError as exc:
+        print(f"Error de configuración: {exc}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def __getattr__(name: str) -> Any:
+    """``model_deploy:app`` for uvicorn, built on first access (never at import)."""
+    if name == "app":
+        return _default_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ----------------------------------------------------------------------------- batch scoring
+def count_rows(path: Path) -> int:
+    """Data rows in a CSV (lines after the header), counted in binary blocks."""
+    lines = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+    return max(lines - 1, 0)
+
+
+def score_file(
+    model: registry.LoadedModel,
+    input_path: Path,
+    output_path: Path,
+    *,
+    chunk_size: int = 50_000,
+    engine: sa.Engine | None = None,
+    progress: bool = True,
+) -> int:
+    """Score a CSV of any size in chunks (bounded memory), writing input columns plus predictions.
+
+    The output keeps the input's separator and decimal mark. With ``engine`` every chunk is also
+    committed to the prediction log.
+
+    Returns:
+        The number of rows scored.
+    """
+    from tqdm import tqdm
+
+    schema = InputSchema(model.metadata)
+    with open(input_path, encoding="utf-8-sig", newline="") as handle:
+        csv_format = ft_engineering.sniff_csv_format(handle.read(64 * 1024))
+    reader = ft_engineering.read_csv(input_path, na_values=schema.na_values, chunksize=chunk_size)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    scored = 0
+    with tqdm(total=count_rows(input_path), unit=" filas", disable=not progress, desc="Puntuando") as bar:
+        for chunk in reader:
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            missing = [c for c in schema.names if c not in chunk.columns]
+            if missing:
+                raise ValueError(f"the input lacks the model's columns {missing}")
+            outputs = predict_frame(model, chunk[schema.names])
+            outputs.insert(0, "id", store.new_ids(len(outputs)))
+            outputs.insert(1, "model_version", model.version)
+            if engine is not None:
+                store.log_predictions(engine, chunk[schema.names], outputs, model_version=model.version)
+            chunk.join(flat_outputs(outputs)).to_csv(
+                output_path, mode="w" if scored == 0 else "a", header=scored == 0, index=False, sep=csv_format["sep"], decimal=csv_format["decimal"]
+            )
+            scored += len(chunk)
+            bar.update(len(chunk))
+    return scored
+
+
+# ----------------------------------------------------------------------------- CLI
+def _serve(settings: Settings, host: str, port: int | None, workers: int) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "model_deploy:app",
+        host=host,
+        port=port or settings.port,
+        workers=workers,
+        app_dir=str(SRC_DIR),
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _score(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.input.is_file():
+        print(f"No existe el archivo de entrada: {args.input}", file=sys.stderr)
+        return 2
+    model = registry.load_model(settings.models_dir, args.model or settings.model_version)
+    engine = None
+    if args.log:
+        engine = store.create_db_engine(settings.db_url)
+        store.init_db(engine)
+    try:
+        rows = score_file(model, args.input, args.output, chunk_size=args.chunk_size, engine=engine, progress=not args.quiet)
+    except ValueError as exc:
+        print(f"No se pudo puntuar {args.input}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{rows} filas puntuadas con el modelo {model.version} -> {args.output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``serve`` the API or ``score`` a CSV file."""
+    parser = argparse.ArgumentParser(description="Servicio de predicción y puntuación por lotes.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="inicia la API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1", help="interfaz (0.0.0.0 para aceptar conexiones externas)")
+    serve.add_argument("--port", type=int, default=None, help="puerto (por defecto PORT o 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="procesos de uvicorn")
+    score = commands.add_parser("score", help="puntúa un CSV grande por bloques")
+    score.add_argument("--input", type=Path, required=True, help="CSV de entrada (coma o punto y coma)")
+    score.add_argument("--output", type=Path, required=True, help="CSV de salida: columnas de entrada + predicciones")
+    score.add_argument("--model", default=None, help="versión del modelo (por defecto el campeón)")
+    score.add_argument("--chunk-size", type=int, default=50_000, help="filas por bloque")
+    score.add_argument("--log", action="store_true", help="guardar también las predicciones en el registro")
+    score.add_argument("--quiet", action="store_true", help="sin barra de progreso")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = get_settings()
+        registry.resolve_version(settings.models_dir, settings.model_version)
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port, args.workers)
+        return _score(settings, args)
+    except registry.ModelNotFoundError as exc:
+        if settings.model_version or getattr(args, "model", None):
+            print(f"Modelo no encontrado: {exc}", file=sys.stderr)
+        else:
+            print(NO_MODEL_MESSAGE.format(models_dir=settings.models_dir), file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"Error de configuración: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""Serving in process: scoring for every task, input validation, the score CLI, exits, the Dockerfile."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sklearn.dummy import DummyRegressor
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+import ft_engineering
+import model_deploy
+import registry
+import store
+from conftest import REPO_ROOT, api_env, write_config
+
+SRC = REPO_ROOT / "mlops_pipeline" / "src"
+
+
+@pytest.fixture
+def client(trained_settings):
+    with TestClient(model_deploy.create_app(trained_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def rows(trained_settings) -> pd.DataFrame:
+    return pd.read_csv(trained_settings.config.dataset.path).drop(columns="Status").head(6).reset_index(drop=True)
+
+
+def _toy_model(task: str, target: pd.Series, X: pd.DataFrame) -> registry.LoadedModel:
+    roles = ft_engineering.Roles(numeric=["x"], categorical=["c"])
+    estimator = DummyRegressor() if task == "regression" else LogisticRegression(max_iter=200)
+    pipeline = Pipeline([("preprocessor", ft_engineering.build_preprocessor(roles)), ("model", estimator)]).fit(X, target)
+    classes = sorted(target.unique().tolist()) if task == "classification" else []
+    metadata = {"task": task, "classes": classes, "positive_class": None, "threshold": None,
+                "features": ft_engineering.feature_schema(X, roles), "config": {"dataset": {"na_values": []}}}  # fmt: skip
+    return registry.LoadedModel("toy", pipeline, metadata)
+
+
+def test_predict_frame_multiclass_and_regression() -> None:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(["a", "b"], size=60)})
+    labels = pd.Series(np.where(X["x"] < -0.4, "low", np.where(X["x"] > 0.4, "high", "mid")))
+
+    multi = model_deploy.predict_frame(_toy_model("classification", labels, X), X)
+    regression = model_deploy.predict_frame(_toy_model("regression", X["x"] * 2, X), X.iloc[:3])
+
+    assert set(multi["prediction"]) <= {"low", "mid", "high"} and multi["threshold"].isna().all()
+    assert multi["score"].tolist() == pytest.approx([max(p.values()) for p in multi["probabilities"]])
+    assert [max(p, key=p.get) for p in multi["probabilities"]] == multi["prediction"].tolist()
+    assert regression["prediction"].tolist() == pytest.approx([float((X["x"] * 2).mean())] * 3)
+    assert regression["probabilities"].isna().all()
+
+
+def test_binary_uses_the_stored_threshold(trained_settings, rows) -> None:
+    model = registry.load_model(trained_settings.models_dir)
+    strict = registry.LoadedModel(model.version, model.pipeline, {**model.metadata, "threshold": 0.0})
+
+    out = model_deploy.predict_frame(strict, rows.iloc[:, ::-1])  # column order does not matter
+
+    assert (out["prediction"] == "bad").all() and (out["threshold"] == 0.0).all()
+    assert out["score"].tolist() == pytest.approx([p["bad"] for p in out["probabilities"]])
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "row", "column", "kind"),
+    [
+        ({"Seniority": "ten"}, "json", 1, "Seniority", "float_parsing"),
+        ("EXTRA_JSON", "json", 2, "Nope", "extra_forbidden"),
+        ({"Home": "rent"}, "json", 1, "Seniority", "missing"),
+        ("Seniority,Home\n1,rent\n", "csv", None, "Time", "missing_column"),
+        ("EXTRA", "csv", None, "Extra", "unknown_column"),
+        ("BAD_CELL", "csv", 3, "Income", "float_parsing"),
+        ("a,b\n1,2\n3,\"4\n", "csv", None, None, "csv_invalid"),
+        ("[]", "json", None, None, "empty"),
+        ("{not json", "json", None, None, "json_invalid"),
+        ("", "csv", None, None, "empty"),
+    ],
+)
+def test_bad_input_is_rejected_naming_row_and_column(client, rows, body, content_type, row, column, kind) -> None:
+    if body == "EXTRA_JSON":
+        body = json.loads(rows.iloc[:2].to_json(orient="records"))
+        body[1]["Nope"] = 1
+    elif body == "EXTRA":
+        body = rows.assign(Extra=1).to_csv(index=False)
+    elif body == "BAD_CELL":
+        body = rows.astype({"Income": object}).assign(Income=lambda f: f["Income"].where(f.index != 2, "12abc")).to_csv(index=False)
+    if isinstance(body, (dict, list)):
+        response = client.post("/predict", json=body)
+    else:
+        response = client.post("/predict", content=body, headers={"Content-Type": "application/json" if content_type == "json" else "text/csv"})
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]["errors"]
+    assert any(e["row"] == row and e["column"] == column and e["type"] == kind for e in errors), errors
+
+
+def test_missing_values_tokens_and_unseen_categories_are_accepted(client, rows) -> None:
+    record = json.loads(rows.iloc[[0]].to_json(orient="records"))[0] | {"Income": None, "Assets": "?", "Home": "yurt", "Job": 7}
+
+    response = client.post("/predict", json=record)
+
+    assert response.status_code == 200, response.text
+    assert 0 <= response.json()["predictions"][0]["score"] <= 1
+
+
+def test_limits_and_content_types(trained_settings, rows, tmp_path: Path) -> None:
+    raw = trained_settings.config.model_dump(mode="json")
+    raw["serving"].update(max_rows=5, max_body_mb=0.01)
+    settings = trained_settings.model_copy(update={"mlops_config": write_config(tmp_path / "limits", raw)})
+    with TestClient(model_deploy.create_app(settings)) as client:
+        too_many = client.post("/predict", content=rows.to_csv(index=False), headers={"Content-Type": "text/csv"})
+        too_big = client.post("/predict", content="x" * 20_000, headers={"Content-Type": "text/csv"})
+        wrong_type = client.post("/predict", content=b"\x00\x01", headers={"Content-Type": "application/octet-stream"})
+        no_file = client.post("/predict", files={"other": ("a.csv", "x")})
+    assert too_many.status_code == 413 and "5" in too_many.json()["detail"]
+    assert too_big.status_code == 413
+    assert wrong_type.status_code == 415
+    assert no_file.status_code == 422 and no_file.json()["detail"]["errors"][0]["column"] == "file"
+
+
+def test_docs_schema_lists_the_real_fields(client, trained_settings) -> None:
+    spec = client.get("/openapi.json").json()
+    content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
+    record = content["application/json"]["schema"]["anyOf"][0]
+
+    assert set(record["properties"]) == {f["name"] for f in registry.load_metadata(trained_settings.models_dir)["features"]}
+    assert record["additionalProperties"] is False and record["properties"]["Income"]["anyOf"][0]["type"] == "number"
+    assert "rent" in record["properties"]["Home"]["description"]
+    assert set(content) == {"application/json", "text/csv", "multipart/form-data"}
+    example = content["application/json"]["example"]
+    assert client.post("/predict", json=example).status_code == 200
+    assert client.post("/predict", content=content["text/csv"]["example"], headers={"Content-Type": "text/csv"}).status_code == 200
+
+
+def test_score_cli_streams_a_csv_and_can_log(trained_settings, tmp_path: Path) -> None:
+    source = pd.read_csv(trained_settings.config.dataset.path).drop(columns="Status")
+    source.insert(0, "customer_id", range(len(source)))
+    source.to_csv(tmp_path / "in.csv", sep=";", decimal=",", index=False)
+    env = api_env(trained_settings, f"sqlite:///{tmp_path / 'log.db'}")
+
+    result = subprocess.run(
+        [sys.executable, str(SRC / "model_deploy.py"), "score", "--input", str(tmp_path / "in.csv"),
+         "--output", str(tmp_path / "out.csv"), "--chunk-size", "128", "--log"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    scored = pd.read_csv(tmp_path / "out.csv", sep=";", decimal=",")
+    assert len(scored) == len(source) and scored["customer_id"].tolist() == list(range(len(source)))
+    assert scored["id"].is_unique and set(scored["prediction"]) <= {"good", "bad"}
+    engine = store.create_db_engine(env["DATABASE_URL"])
+    assert sorted(store.read_predictions(engine)["id"]) == sorted(scored["id"])
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, str(SRC / "model_deploy.py"), "serve"],
+        [sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(SRC), "--port", "0"],
+        [sys.executable, str(SRC / "model_deploy.py"), "score", "--input", "x.csv", "--output", "y.csv"],
+    ],
+)
+def test_no_trained_model_exits_with_a_message(small_settings, command) -> None:
+    result = subprocess.run(command, env=api_env(small_settings), capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 1
+    assert "No hay modelo entrenado" in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run([str(hadolint), str(REPO_ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
