@@ -280,7 +280,7 @@ def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFr
     if frame.empty:
         raise reject(422, [_error(None, None, "the CSV has a header but no rows", "empty")])
     check_columns(list(frame.columns), schema)
-    return check_numeric(frame[schema.names], schema)
+    return check_numeric(frame, schema)
 
 
 # ----------------------------------------------------------------------------- state and dependencies
@@ -409,9 +409,14 @@ class DefaultModel(BaseModel):
 
 
 # ----------------------------------------------------------------------------- routers
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Unreadable request body"},
+    401: {"description": "Missing or wrong X-API-Key (only when API_KEY is set)"},
+    404: {"description": "Unknown model version or prediction id"},
+}
 health_router = APIRouter(tags=["health"])
-models_router = APIRouter(tags=["models"], dependencies=Protected)
-feedback_router = APIRouter(tags=["feedback"], dependencies=Protected)
+models_router = APIRouter(tags=["models"], dependencies=Protected, responses=ERROR_RESPONSES)
+feedback_router = APIRouter(tags=["feedback"], dependencies=Protected, responses=ERROR_RESPONSES)
 
 
 @health_router.get("/health")
@@ -450,7 +455,7 @@ def list_models(state: State) -> list[dict]:
     ]
 
 
-@models_router.put("/models/default")
+@models_router.put("/models/default", responses={409: {"description": "MODEL_VERSION pins the default"}})
 def set_default_model(state: State, body: DefaultModel) -> dict:
     """Make a saved version the default for every worker (it becomes the champion)."""
     if state.settings.model_version:
@@ -594,7 +599,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=default_metadata["version"],
         lifespan=lifespan,
     )
-    predict = APIRouter(tags=["predict"], dependencies=Protected)
+    predict = APIRouter(tags=["predict"], dependencies=Protected, responses=ERROR_RESPONSES)
     add_predict_route(predict, schema, serving.max_rows)
     for router in (health_router, models_router, predict, feedback_router):
         app.include_router(router)
