@@ -66,6 +66,15 @@ EMPTY_STORE_MESSAGE = (
     "`python mlops_pipeline/src/model_monitoring.py simulate`, o envíe predicciones a la API y "
     "pulse **Ejecutar monitoreo ahora** en la barra lateral."
 )
+NO_MODEL_MESSAGE = (
+    "Todavía no hay ningún modelo entrenado ni historial de monitoreo. Entrene con "
+    "`python mlops_pipeline/src/model_training_evaluation.py` y después genere tráfico simulado con "
+    "`python mlops_pipeline/src/model_monitoring.py simulate` (o envíe predicciones a la API)."
+)
+NO_PREDICTIONS_MESSAGE = (
+    "No hay predicciones registradas para esta versión: use el formulario de abajo, envíe tráfico a la "
+    "API o simúlelo con `python mlops_pipeline/src/model_monitoring.py simulate`."
+)
 NO_RUNS_MESSAGE = (
     "Hay predicciones registradas pero ningún monitoreo para esta versión del modelo: pulse "
     "**Ejecutar monitoreo ahora** en la barra lateral (o `python mlops_pipeline/src/model_monitoring.py run`)."
@@ -291,6 +300,8 @@ def load_recent_predictions(db_url: str, model_version: str, limit: int = RECENT
         rows = connection.execute(query).all()
     log = pd.DataFrame([row[:-1] for row in rows], columns=["id", "created_at", "prediction", "score", "actual"])
     log["created_at"] = pd.to_datetime(log["created_at"], utc=True)
+    if log.empty:
+        return log
     features = pd.DataFrame.from_records([row[-1] for row in rows], index=log.index)
     return pd.concat([log, features.drop(columns=[c for c in features.columns if c in log.columns])], axis=1)
 
@@ -775,7 +786,7 @@ def predictions_page(db_url: str, models_dir: str, settings: Settings, version: 
     if version:
         recent = load_recent_predictions(db_url, version)
         if recent.empty:
-            st.info("No hay predicciones registradas para esta versión.")
+            st.info(NO_PREDICTIONS_MESSAGE)
         else:
             draw_recent_predictions(recent)
     if run is not None and metadata is not None:
@@ -822,6 +833,9 @@ def main() -> None:
         st.error(f"Error de configuración: {exc}")
         return
     controls, runs = sidebar_ui(db_url, models_dir)
+    if controls.version is None:
+        st.info(NO_MODEL_MESSAGE)
+        return
     if controls.run_now and controls.version:
         with st.spinner("Ejecutando el monitoreo..."):
             try:

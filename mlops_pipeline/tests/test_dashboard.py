@@ -1,0 +1,281 @@
+"""Dashboard tests: its plain functions, and every page through Streamlit's AppTest on a store
+filled by the real simulation and monitoring job, and on an empty store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import dashboard
+import ft_engineering
+import model_monitoring
+import registry
+import store
+from conftest import start_api
+from settings import Settings
+
+APP = Path(dashboard.__file__)
+TIMEOUT = 60
+
+
+# ----------------------------------------------------------------------------- fixtures
+def scenario_for(settings: Settings) -> model_monitoring.DriftScenario:
+    """The simulator's default drift scenario for the test project, starting on day 2."""
+    metadata = registry.load_metadata(settings.models_dir)
+    data, _ = ft_engineering.load_project_data(settings.config)
+    return model_monitoring.default_scenario(data.frame, *model_monitoring.feature_roles(metadata), start_day=2)
+
+
+def simulate_and_monitor(settings: Settings, db_url: str | None = None, monitor: bool = True) -> dict:
+    """Fill the store with 4 simulated days (drift from day 2) and run the monitoring job over them."""
+    engine = store.create_db_engine(db_url or settings.db_url)
+    store.init_db(engine)
+    report = model_monitoring.simulate_traffic(
+        settings, engine, days=4, rows_per_day=150, scenario=scenario_for(settings), feedback_share=0.5
+    )
+    if monitor:
+        model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring)
+    engine.dispose()
+    return report
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches() -> None:
+    """Streamlit's caches live in the test process: start each test without them."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app_env(trained_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The dashboard (run in this process by AppTest) reads the trained test project."""
+    monkeypatch.setenv("MLOPS_CONFIG", str(trained_settings.mlops_config))
+    return trained_settings
+
+
+@pytest.fixture
+def simulated(app_env: Settings) -> tuple[Settings, dict]:
+    """A SQLite store with simulated drifted traffic and its monitoring history."""
+    return app_env, simulate_and_monitor(app_env)
+
+
+def latest_run(settings: Settings) -> pd.Series:
+    return store.read_runs(store.create_db_engine(settings.db_url)).iloc[-1]
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    if page is not None:
+        at.sidebar.radio(key="page").set_value(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The plotly figures on the page, as dicts."""
+    import json
+
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+# ----------------------------------------------------------------------------- plain functions
+def test_traffic_light_counts_inputs_and_takes_the_worst_status() -> None:
+    summary = {"features": {"a": "green", "b": "yellow", "c": "red", "d": "green", "__score__": "yellow"}}
+    assert dashboard.traffic_light(summary) == ("red", {"green": 2, "yellow": 1, "red": 1, "no_data": 0})
+    calm = {"features": {"a": "green", "__score__": "yellow"}}
+    assert dashboard.traffic_light(calm) == ("yellow", {"green": 1, "yellow": 0, "red": 0, "no_data": 0})
+
+
+def test_traffic_light_turns_red_when_performance_dropped() -> None:
+    summary = {"features": {"a": "green"}, "performance_drops": {"roc_auc": 0.2}}
+    assert dashboard.traffic_light(summary)[0] == "red"
+    assert dashboard.traffic_light({"features": {}})[0] == "no_data"
+
+
+def test_feature_table_orders_by_status_then_risk() -> None:
+    window = pd.DataFrame(
+        {
+            "feature": ["x", "x", "x", "y", "y", "z", "z"],
+            "method": ["ks", "psi", "missing_share", "chi_squared", "psi", "psi", "missing_share"],
+            "statistic": [0.3, 0.5, 0.0, 40.0, 0.12, 0.05, 0.2],
+            "p_value": [0.001, None, None, 0.0001, None, None, None],
+            "status": ["yellow", "red", "green", "yellow", "yellow", "green", "red"],
+        }
+    )
+    thresholds = {"psi": (0.1, 0.25), "missing_share": (0.05, 0.1)}
+    table = dashboard.feature_table(window, thresholds)
+    assert table["feature"].tolist() == ["x", "z", "y"]
+    assert table["status"].tolist() == ["red", "red", "yellow"]
+    assert table["risk"].tolist() == pytest.approx([2.0, 2.0, 0.48])
+    assert table.loc[0, "ks_p"] == pytest.approx(0.001)
+    assert table.loc[2, "chi_squared"] == pytest.approx(40.0)
+    assert "psi_p" not in table
+
+
+def test_category_shares_mark_unseen_and_missing() -> None:
+    reference = pd.Series(["a", "a", "b", None])
+    current = pd.Series(["a", "c", "c", None])
+    shares = dashboard.category_shares(reference, current).set_index("category")
+    assert shares.index.tolist() == ["a", "b", dashboard.MISSING_LABEL, "c"]
+    assert shares["reference"].tolist() == pytest.approx([0.5, 0.25, 0.25, 0.0])
+    assert shares["current"].tolist() == pytest.approx([0.25, 0.0, 0.25, 0.5])
+    assert shares["unseen"].tolist() == [False, False, False, True]
+    numbers = dashboard.shares(reference, current, "categorical")
+    assert numbers == pytest.approx({"missing_reference": 0.25, "missing_current": 0.25, "outside_current": 2 / 3})
+    numeric = dashboard.shares(pd.Series([1.0, 5.0]), pd.Series([0.0, 3.0, None, 9.0]), "numeric")
+    assert numeric["outside_current"] == pytest.approx(2 / 3)
+
+
+# ----------------------------------------------------------------------------- pages on a simulated store
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_overview_shows_traffic_light_counts_and_alerts(
+    backend: str, app_env: Settings, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("DATABASE_URL", url)
+    report = simulate_and_monitor(app_env, Settings().db_url)
+    run = store.read_runs(store.create_db_engine(Settings().db_url)).iloc[-1]
+    status, counts = dashboard.traffic_light(run["summary"])
+    assert status == "red"
+
+    at = open_page()
+    html = " ".join(m.value for m in at.markdown)
+    assert "Semáforo general: ROJO" in html
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Variables en rojo"] == str(counts["red"]) and counts["red"] >= 2
+    assert metrics["Variables en verde"] == str(counts["green"])
+    assert metrics["Predicciones en la ventana"] == "150"
+    red_line = next(m.value for m in at.markdown if m.value.startswith(":red-badge"))
+    assert any(f"**{feature}**" in red_line for feature in report["features"])
+    assert run["model_version"] in " ".join(c.value for c in at.caption)
+    assert [e.value for e in at.error] == [a["message"] for a in run["summary"]["alerts"] if a["level"] == "red"]
+    assert any("Reentren" in m.value for m in at.markdown)
+
+
+def test_drift_page_table_and_reference_vs_current(simulated: tuple[Settings, dict]) -> None:
+    settings, report = simulated
+    at = open_page("Deriva por variable")
+    table = at.dataframe[0].value
+    metadata = registry.load_metadata(settings.models_dir)
+    assert set(table["Variable"]) >= {f["name"] for f in metadata["features"]}
+    assert {"Estado", "Riesgo", "KS", "PSI", "Jensen-Shannon", "chi-cuadrado", "p-valor KS"} <= set(table.columns)
+    assert table["Estado"].iloc[0] == "Rojo"
+    assert (table["Riesgo"].dropna().diff().dropna()[table["Estado"].iloc[1:] == table["Estado"].iloc[:-1].to_numpy()] <= 0).all()
+    risk_chart = charts(at)[0]
+    assert risk_chart["data"][0]["orientation"] == "h"
+
+    categorical = next(iter(scenario_for(settings).new_category))
+    at.selectbox(key="drift_feature").set_value(categorical).run()
+    figure = charts(at)[1]
+    assert [trace["type"] for trace in figure["data"]] == ["bar", "bar"]
+    assert f"{model_monitoring.NEW_CATEGORY} (nueva)" in figure["data"][1]["x"]
+    unseen = next(m for m in at.metric if m.label.startswith("% categorías no vistas"))
+    assert float(unseen.value.rstrip("%")) > 5
+
+    numeric = metadata["roles"]["numeric"][0]
+    at.selectbox(key="drift_feature").set_value(numeric).run()
+    figure = charts(at)[1]
+    assert [trace["type"] for trace in figure["data"]] == ["histogram", "histogram"]
+    assert figure["layout"]["barmode"] == "overlay"
+    detail = at.dataframe[1].value
+    assert set(detail["Estadístico"]) >= {"KS", "PSI", "Jensen-Shannon"}
+
+
+def test_over_time_page_draws_bands_marks_and_performance(simulated: tuple[Settings, dict]) -> None:
+    settings, report = simulated
+    shifted = next(iter(scenario_for(settings).shift))
+    at = open_page("Evolución temporal")
+    at.selectbox(key="time_feature").set_value(shifted).run()
+    heatmap, history, performance = charts(at)
+    assert heatmap["data"][0]["type"] == "heatmap" and len(heatmap["data"][0]["x"]) == 4
+    lines = [trace for trace in history["data"] if trace["mode"] == "lines+markers"]
+    assert len(lines) == len(at.multiselect(key="time_methods").value) >= 4
+    assert all(len(trace["x"]) == 4 for trace in lines)
+    thresholds = settings.config.monitoring.thresholds
+    band_edges = {shape["y1"] for shape in history["layout"]["shapes"]}
+    assert {thresholds["psi"][0], thresholds["psi"][1]} <= band_edges
+    marks = [trace for trace in history["data"] if trace.get("name") == "Salto brusco"]
+    assert marks, "the shift on drift day 2 is an abrupt change of PSI"
+    assert {trace["name"] for trace in performance["data"]} >= {"accuracy", "roc_auc"}
+
+    at.multiselect(key="time_methods").set_value(["psi"]).run()
+    assert len([t for t in charts(at)[1]["data"] if t["mode"] == "lines+markers"]) == 1
+
+
+def test_controls_date_range_and_window(simulated: tuple[Settings, dict]) -> None:
+    settings, report = simulated
+    runs = store.read_runs(store.create_db_engine(settings.db_url))
+    at = open_page()
+    assert at.sidebar.selectbox(key="version").value == runs["model_version"].iloc[0]
+    assert at.sidebar.selectbox(key="window").options == [dashboard.window_label(r) for r in runs.to_dict("records")]
+    first_days = runs["window_start"].dt.date.iloc[:2].tolist()
+    at.sidebar.date_input(key="dates").set_value(tuple(first_days)).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="window").value == int(runs["id"].iloc[1])
+    calm = runs.iloc[1]["status"]
+    assert f"Semáforo general: {dashboard.STATUS_LABELS[calm].upper()}" in " ".join(m.value for m in at.markdown)
+
+
+def test_predictions_page_sends_a_record_and_its_feedback_to_the_real_api(
+    simulated: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, report = simulated
+    with start_api(settings, API_KEY="secreto") as url:
+        monkeypatch.setenv("MLOPS_API_URL", url)
+        monkeypatch.setenv("API_KEY", "secreto")
+        at = open_page("Predicciones")
+        recent = at.dataframe[0].value
+        assert len(recent) == dashboard.RECENT_LIMIT and recent["fecha"].is_monotonic_decreasing
+        assert charts(at)[0]["data"][-1]["type"] == "histogram"
+        at.button(key="FormSubmitter:prediction_form-Predecir").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        prediction = at.session_state["last_prediction"]
+        assert prediction["model_version"] == report["version"]
+        at.selectbox(key="feedback_actual").set_value("bad").run()
+        at.button(key="FormSubmitter:feedback_form-Enviar resultado real").click().run()
+        assert not at.error, [e.value for e in at.error]
+        assert any(prediction["id"] in s.value for s in at.success)
+    log = store.read_predictions(store.create_db_engine(settings.db_url))
+    stored = log.set_index("id").loc[prediction["id"]]
+    assert stored["actual"] == "bad" and stored["prediction"] == prediction["prediction"]
+
+
+def test_api_errors_are_shown_not_raised(simulated: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import free_port
+
+    monkeypatch.setenv("MLOPS_API_URL", f"http://127.0.0.1:{free_port()}")
+    at = open_page("Predicciones")
+    at.button(key="FormSubmitter:prediction_form-Predecir").click().run()
+    assert not at.exception
+    assert "No se pudo conectar con la API" in at.error[0].value
+
+
+# ----------------------------------------------------------------------------- empty store and the run button
+@pytest.mark.parametrize("trained", [True, False], ids=["trained_model", "fresh_clone"])
+def test_empty_store_shows_how_to_fill_it(trained: bool, request: pytest.FixtureRequest) -> None:
+    if trained:
+        request.getfixturevalue("app_env")
+    at = open_page()
+    for page in dashboard.PAGES:
+        at.sidebar.radio(key="page").set_value(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown = " ".join(e.value for e in [*at.info, *at.warning])
+        assert "model_monitoring.py simulate" in shown, page
+        assert ("model_training_evaluation.py" in shown) is not trained, page
+        assert not at.get("plotly_chart")
+
+
+def test_run_monitoring_button_writes_history_and_refreshes(app_env: Settings) -> None:
+    simulate_and_monitor(app_env, monitor=False)
+    at = open_page()
+    assert dashboard.NO_RUNS_MESSAGE in [i.value for i in at.info]
+    at.sidebar.button(key="run_now").click().run()
+    assert not at.exception
+    runs = store.read_runs(store.create_db_engine(app_env.db_url))
+    assert len(runs) == 4
+    assert "Semáforo general: ROJO" in " ".join(m.value for m in at.markdown)
