@@ -48,7 +48,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -458,14 +458,15 @@ def feature_status(results: pd.DataFrame) -> pd.DataFrame:
     """One row per feature: its worst status and the methods that flagged it."""
     if results.empty:
         return pd.DataFrame(columns=["feature", "status", "flagged_by"])
-    grouped = results.groupby("feature", sort=False)
-    return pd.DataFrame(
+    rows = [
         {
-            "feature": list(grouped.groups),
-            "status": [worst_status(g["status"].tolist()) for _, g in grouped],
-            "flagged_by": [g.loc[g["status"].isin(["yellow", "red"]), "method"].tolist() for _, g in grouped],
+            "feature": feature,
+            "status": worst_status(group["status"].tolist()),
+            "flagged_by": group.loc[group["status"].isin(["yellow", "red"]), "method"].tolist(),
         }
-    )
+        for feature, group in results.groupby("feature", sort=False)
+    ]
+    return pd.DataFrame(rows, columns=["feature", "status", "flagged_by"])
 
 
 # ----------------------------------------------------------------------------- profile of a model version
@@ -553,33 +554,55 @@ def performance_metrics(outcomes: pd.DataFrame, metadata: dict) -> dict[str, flo
         if len(y_true) > 1:
             result["r2"] = metrics.r2_score(y_true, y_pred)
         return {k: float(v) for k, v in result.items()}
-    y_true, y_pred = outcomes["actual"].astype(str), outcomes["prediction"].astype(str)
-    positive = metadata.get("positive_class")
+    # Integer class codes: sklearn is much faster on them than on text labels.
+    classes = [str(c) for c in metadata["classes"]]
+    y_true = pd.Categorical(outcomes["actual"].astype(str), categories=classes).codes
+    y_pred = pd.Categorical(outcomes["prediction"].astype(str), categories=classes).codes
+    known = (y_true >= 0) & (y_pred >= 0)
+    if not known.any():
+        return {}
+    y_true, y_pred, score = y_true[known], y_pred[known], outcomes["score"].to_numpy(dtype=float)[known]
     result = {
         "accuracy": metrics.accuracy_score(y_true, y_pred),
         "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
     }
-    if positive is not None:
+    positive = metadata.get("positive_class")
+    if positive in classes:
+        code = classes.index(positive)
         result |= {
-            "f1": metrics.f1_score(y_true, y_pred, pos_label=positive, zero_division=0),
-            "precision": metrics.precision_score(y_true, y_pred, pos_label=positive, zero_division=0),
-            "recall": metrics.recall_score(y_true, y_pred, pos_label=positive, zero_division=0),
+            "f1": metrics.f1_score(y_true, y_pred, pos_label=code, zero_division=0),
+            "precision": metrics.precision_score(y_true, y_pred, pos_label=code, zero_division=0),
+            "recall": metrics.recall_score(y_true, y_pred, pos_label=code, zero_division=0),
         }
-        if y_true.nunique() == 2 and outcomes["score"].notna().all():
-            result["roc_auc"] = metrics.roc_auc_score(y_true == positive, outcomes["score"].astype(float))
+        if len(np.unique(y_true)) == 2 and not np.isnan(score).any():
+            result["roc_auc"] = metrics.roc_auc_score(y_true == code, score)
     else:
-        result["f1_macro"] = metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)
+        labels = list(range(len(classes)))
+        result["f1_macro"] = metrics.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
     return {k: float(v) for k, v in result.items()}
 
 
 LOWER_IS_BETTER = {"mae", "rmse", "mse", "log_loss", "brier"}
 
 
-def performance_drops(current: dict[str, float], reference: dict[str, float], tolerance: float) -> dict[str, float]:
-    """Metrics worse than at test time by more than ``tolerance`` (absolute): {metric: worsening}."""
+def primary_metric(metadata: dict, available: dict[str, float]) -> str | None:
+    """The metric that decides a performance alert: training's primary metric when the window has it."""
+    configured = ((metadata.get("config") or {}).get("training") or {}).get("primary_metric")
+    for name in (configured, "roc_auc", "f1_macro", "balanced_accuracy", "rmse"):
+        if name in available:
+            return name
+    return None
+
+
+def performance_drops(current: dict[str, float], reference: dict[str, float], tolerance: float, names: list[str] | None = None) -> dict[str, float]:
+    """Metrics worse than at test time by more than ``tolerance``: {metric: worsening}.
+
+    The tolerance is absolute for scores (accuracy, ROC-AUC...) and relative for errors (MAE, RMSE).
+    ``names`` restricts the check (default: every metric in both).
+    """
     drops = {}
     for name, value in current.items():
-        if name in reference and isinstance(reference[name], (int, float)):
+        if (names is None or name in names) and name in reference and isinstance(reference[name], (int, float)):
             worsening = (value - reference[name]) if name in LOWER_IS_BETTER else (reference[name] - value)
             scale = abs(reference[name]) if name in LOWER_IS_BETTER else 1.0
             if worsening > tolerance * scale:
@@ -602,10 +625,10 @@ def detect_changes(history: pd.DataFrame, thresholds: dict[str, tuple[float, flo
 
     Returns:
         ``history`` sorted by time with two boolean columns: ``trend`` (over the last ``windows``
-        values ending here, every later value is at or above every earlier one, Kendall's tau-a
-        >= 0.8, and the rise is at least half the yellow threshold) and ``abrupt`` (the value
-        exceeds every one of the previous ``windows`` values and their median by at least the
-        yellow threshold).
+        values ending here, Kendall's tau-a against time is at least 0.8 and the rise from the
+        first to the last is at least half the yellow threshold) and ``abrupt`` (the value exceeds
+        all of the previous ``windows`` values, at least 3 of them, and their median by at least
+        the yellow threshold).
     """
     out = history.sort_values("window_start", kind="stable").reset_index(drop=True)
     out["trend"] = False
@@ -747,7 +770,8 @@ def monitor_window(
         results = drift_from_counts(profile, current_counts(profile, current), config.thresholds, config.p_value, config.correction)
         outcomes = store.read_outcomes(engine, start, end, version)
         performance = performance_metrics(outcomes, metadata) if len(outcomes) >= config.min_feedback else None
-        drops = performance_drops(performance, metadata.get("metrics", {}).get("test", {}), config.performance_drop) if performance else {}
+        primary = primary_metric(metadata, performance or {})
+        drops = performance_drops(performance, metadata.get("metrics", {}).get("test", {}), config.performance_drop, [primary]) if primary else {}
         changes = _window_changes(engine, version, start, results, config)
         alerts, recommendations = alerts_and_recommendations(results, changes, drops, config)
         statuses = feature_status(results)
