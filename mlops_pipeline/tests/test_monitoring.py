@@ -328,3 +328,39 @@ def test_windows() -> None:
     assert len(mm.backfill_windows(windows[0][0], windows[0][0] + pd.Timedelta("23h"), "6h")) == 4
     with pytest.raises(ValueError, match="pandas offset"):
         mm.latest_window("every tuesday")
+
+
+# ----------------------------------------------------------------------------- performance, alerts
+def test_performance_metrics_binary_and_regression() -> None:
+    outcomes = pd.DataFrame({"prediction": ["bad", "good", "good", "bad"], "score": [0.9, 0.2, 0.3, 0.4], "actual": ["bad", "good", "bad", "good"]})
+    binary = mm.performance_metrics(outcomes, {"task": "classification", "classes": ["bad", "good"], "positive_class": "bad"})
+    assert binary["accuracy"] == 0.5 and binary["recall"] == 0.5 and binary["precision"] == 0.5
+    assert binary["roc_auc"] == pytest.approx(0.75)
+    numbers = pd.DataFrame({"prediction": ["1.0", "2.0", "4.0"], "score": [1.0, 2.0, 4.0], "actual": ["1", "3", "4"]})
+    regression = mm.performance_metrics(numbers, {"task": "regression", "classes": []})
+    assert regression["mae"] == pytest.approx(1 / 3) and regression["rmse"] == pytest.approx(math.sqrt(1 / 3))
+
+
+def test_performance_drops_use_the_right_direction() -> None:
+    reference = {"roc_auc": 0.85, "rmse": 10.0}
+    assert mm.performance_drops({"roc_auc": 0.78, "rmse": 10.4}, reference, 0.05) == {"roc_auc": pytest.approx(0.07)}
+    assert mm.performance_drops({"roc_auc": 0.84, "rmse": 11.0}, reference, 0.05) == {"rmse": pytest.approx(1.0)}
+    assert mm.performance_drops({"roc_auc": 0.7}, reference, 0.05, ["rmse"]) == {}
+    metadata = {"config": {"training": {"primary_metric": "roc_auc"}}}
+    assert mm.primary_metric(metadata, {"accuracy": 1, "roc_auc": 1}) == "roc_auc"
+    assert mm.primary_metric({}, {"rmse": 1.0, "mae": 1.0}) == "rmse"
+
+
+def test_alerts_and_recommendations(halves) -> None:
+    reference, current = halves
+    drifted = current.assign(Age=current["Age"].where(current.index % 3 != 0), Income=current["Income"] * 3)
+    results = mm.compute_drift(reference, drifted, CATEGORICAL, NUMERIC)
+    alerts, recommendations = mm.alerts_and_recommendations(results, pd.DataFrame(), {}, mm.MonitoringConfig())
+    assert {a["feature"] for a in alerts if a["level"] == "red"} == {"Age", "Income"}
+    assert all(isinstance(a["message"], str) and a["message"] for a in alerts)
+    actions = {(r["action"], r["feature"]) for r in recommendations}
+    assert {("retrain", None), ("check_pipeline", "Age"), ("review_feature", "Income")} <= actions
+    quiet = mm.compute_drift(reference, current, CATEGORICAL, NUMERIC)
+    alerts, recommendations = mm.alerts_and_recommendations(quiet, pd.DataFrame(), {"roc_auc": 0.1}, mm.MonitoringConfig())
+    assert [r["action"] for r in recommendations] == ["retrain"]
+    assert any("desempeño" in a["message"] for a in alerts)

@@ -179,3 +179,60 @@ def test_cli_without_a_model_is_a_clear_error(small_settings: Settings, monkeypa
     monkeypatch.setenv("MLOPS_CONFIG", str(small_settings.mlops_config))
     assert mm.main(["run"]) == 2
     assert "no trained model" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- other tasks
+def train_version(settings: Settings) -> None:
+    """Fit and save a small version for ``settings``' config, as the interim fixture does."""
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    import ft_engineering
+
+    config = settings.config
+    data, _ = ft_engineering.load_project_data(config)
+    split = ft_engineering.split_data(data, config.split)
+    estimator = LinearRegression() if data.task == "regression" else LogisticRegression(max_iter=500)
+    pipeline = Pipeline([("preprocessor", ft_engineering.preprocessor_from_config(data.roles, config.dataset)), ("model", estimator)])
+    pipeline.fit(split.X_train, split.y_train)
+    metadata = {
+        "task": data.task, "target": data.target, "classes": data.classes, "positive_class": data.positive_class,
+        "threshold": None, "features": ft_engineering.feature_schema(split.X_train, data.roles),
+        "roles": {"numeric": data.roles.numeric, "categorical": data.roles.categorical, "ordinal": data.roles.ordinal},
+        "metrics": {"cv": {}, "test": {}}, "config": config.model_dump(mode="json"),
+    }
+    version = registry.new_version_id(data.task)
+    registry.save_version(settings.models_dir, version, pipeline, metadata, split.X_train)
+    registry.set_champion(settings.models_dir, version)
+
+
+@pytest.mark.parametrize(
+    ("target", "task", "output", "metric"),
+    [("Home", "classification", mm.PREDICTION_COLUMN, "f1_macro"), ("Price", "regression", mm.SCORE_COLUMN, "rmse")],
+    ids=["multiclass", "regression"],
+)
+def test_job_works_for_multiclass_and_regression(tmp_path, default_config_dict, credit_frame, target, task, output, metric) -> None:
+    from conftest import write_config
+
+    config = json.loads(json.dumps(default_config_dict))
+    dataset = config["dataset"]
+    dataset |= {"target": target, "task": task, "positive_class": None, "derived": {}}
+    dataset["validation"] = {}
+    dataset["numeric"] = [c for c in dataset["numeric"] if c != target]
+    dataset["categorical"] = [c for c in dataset["categorical"] if c != target] + ["Status"]
+    config["training"]["tracking"] = False
+    frame = credit_frame.sample(800, random_state=0)
+    settings = Settings(mlops_config=write_config(tmp_path / "project", config, frame), mlops_artifacts_dir=tmp_path / "artifacts")
+    train_version(settings)
+    engine = store.create_db_engine(settings.db_url)
+    store.init_db(engine)
+    scenario = mm.DriftScenario(start_day=2, shift={"Amount": 2.0})
+    mm.simulate_traffic(settings, engine, days=3, rows_per_day=200, scenario=scenario, feedback_share=0.5)
+    outcomes = mm.run_backfill(engine, settings.models_dir, settings.config.monitoring)
+    assert [o["run"]["status"] == "red" for o in outcomes] == [False, False, True]
+    last = outcomes[-1]
+    assert output in set(last["results"]["feature"])
+    assert last["run"]["summary"]["output"] == output
+    assert metric in last["run"]["summary"]["performance"]
+    assert "Amount" in {a["feature"] for a in last["run"]["summary"]["alerts"] if a["level"] == "red"}
+    engine.dispose()
