@@ -741,6 +741,7 @@ def monitor_window(
     config: MonitoringConfig,
     version: str | None = None,
     write: bool = True,
+    counts: dict | None = None,
 ) -> dict:
     """Monitor one window of the prediction log and store it as history.
 
@@ -748,6 +749,8 @@ def monitor_window(
     logged in ``[start, end)``, computes drift for every feature and the model output, the task's
     metrics where feedback exists, trends and jumps against previous windows, alerts and
     recommendations; writes a run and its per-feature rows (``store.write_monitoring_run``).
+    Given ``counts`` (``current_counts`` of every row of the window, e.g. merged over Dask
+    partitions by ``dask_engine``), nothing is sampled and the drift comes from those counts.
 
     Returns:
         ``{"run_id", "run": {window_start, window_end, model_version, n_rows, n_sampled, status,
@@ -759,15 +762,19 @@ def monitor_window(
     version = registry.resolve_version(models_dir, version)
     metadata = registry.load_metadata(models_dir, version)
     profile = load_or_build_profile(models_dir, version, config.bins)
-    sample, n_rows = store.sample_predictions(engine, start, end, config.sample_size, seed=config.seed, model_version=version)
-    run: dict[str, Any] = {"window_start": start, "window_end": end, "model_version": version, "n_rows": n_rows, "n_sampled": len(sample)}
-    if sample.empty:
+    if counts is None:
+        sample, n_rows = store.sample_predictions(engine, start, end, config.sample_size, seed=config.seed, model_version=version)
+        counts = current_counts(profile, clean_current(sample, profile, metadata)) if len(sample) else {}
+        n_sampled = len(sample)
+    else:
+        n_rows = n_sampled = max((c["rows"] for c in counts.values()), default=0)
+    run: dict[str, Any] = {"window_start": start, "window_end": end, "model_version": version, "n_rows": n_rows, "n_sampled": n_sampled}
+    if not n_sampled:
         message = f"Sin datos: no hay predicciones del modelo {version} entre {_iso(start)} y {_iso(end)}."
         results = pd.DataFrame(columns=RESULT_COLUMNS)
         summary = {"status": "no_data", "features": {}, "alerts": [{"level": "info", "feature": None, "message": message}], "recommendations": [], "performance": None, "changes": []}
     else:
-        current = clean_current(sample, profile, metadata)
-        results = drift_from_counts(profile, current_counts(profile, current), config.thresholds, config.p_value, config.correction)
+        results = drift_from_counts(profile, counts, config.thresholds, config.p_value, config.correction)
         outcomes = store.read_outcomes(engine, start, end, version)
         performance = performance_metrics(outcomes, metadata) if len(outcomes) >= config.min_feedback else None
         primary = primary_metric(metadata, performance or {})
