@@ -316,6 +316,13 @@ def prediction_time_range(engine: Engine, model_version: str | None = None) -> t
     return (_utc(first) if first else None, _utc(last) if last else None)
 
 
+def count_predictions(engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None) -> int:
+    """How many predictions were logged in ``[start, end)`` (of one version, when given)."""
+    query = _window_filter(sa.select(sa.func.count()).select_from(predictions), start, end, model_version)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
 def sample_predictions(
     engine: Engine,
     start: datetime | None,
