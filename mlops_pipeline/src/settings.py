@@ -87,18 +87,42 @@ class TuningConfig(StrictModel):
     timeout_seconds: float = Field(default=60, gt=0)
 
 
+class SearchParam(StrictModel):
+    """One hyperparameter's Optuna range: ``low``..``high`` (integers when both are; ``log`` scale
+    optional) or a list of ``choices``."""
+
+    low: int | float | None = None
+    high: int | float | None = None
+    log: bool = False
+    choices: list[str | int | float | bool | None] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> SearchParam:
+        if self.choices is not None:
+            if not self.choices or self.low is not None or self.high is not None:
+                raise ValueError("give a non-empty 'choices' list, or 'low' and 'high', not both")
+            return self
+        if self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError("give 'low' < 'high' (or a 'choices' list)")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale range needs 'low' > 0")
+        return self
+
+
 class TrainingConfig(StrictModel):
     """Which models to try and how to compare them."""
 
-    models: dict[str, dict] = Field(default_factory=dict)
-    search_spaces: dict[str, dict[str, list]] = Field(default_factory=dict)
+    models: dict[str, dict | None] = Field(default_factory=dict)
+    search_spaces: dict[str, dict[str, SearchParam]] = Field(default_factory=dict)
     cv_folds: int = Field(default=5, ge=2)
     primary_metric: str | None = None
     selection_tolerance: float = Field(default=1.0, ge=0)
     threshold_rule: Literal["f1", "youden", "fixed"] = "f1"
+    fixed_threshold: float = Field(default=0.5, gt=0, lt=1)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     tracking: bool = True
     reference_sample_size: int = Field(default=5000, ge=10)
+    n_jobs: int = Field(default=2, ge=1)
 
 
 class ServingConfig(StrictModel):
