@@ -112,46 +112,33 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- trained models
+@pytest.fixture(scope="session")
+def trained_artifacts_cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Artifacts folders of real training runs, keyed by config and data content (one run per session)."""
+    return {}
+
+
 @pytest.fixture
-def trained_settings(small_settings: Settings) -> Settings:
+def trained_settings(small_settings: Settings, trained_artifacts_cache: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings whose artifacts folder holds a trained champion for the small credit config.
 
-    Interim: fits one logistic regression with the real preprocessing and saves it through the
-    registry in the metadata format training writes. Training's own function replaces this.
+    Runs the real `model_training_evaluation.train` once per session on the small config (3 folds,
+    3 candidates, no tuning, no tracking: a few seconds) and copies its artifacts into each test's
+    temporary folder, so tests can change them freely.
     """
-    from datetime import datetime, timezone
+    import hashlib
+    import shutil
 
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
+    from model_training_evaluation import train
 
-    import ft_engineering
-    import registry
-
-    config = small_settings.config
-    data, _ = ft_engineering.load_project_data(config)
-    split = ft_engineering.split_data(data, config.split)
-    preprocessor = ft_engineering.preprocessor_from_config(data.roles, config.dataset)
-    pipeline = Pipeline([("preprocessor", preprocessor), ("model", LogisticRegression(max_iter=500))])
-    pipeline.fit(split.X_train, split.y_train)
-    reference = split.X_train.copy()
-    version = registry.new_version_id("logistic_regression")
-    metadata = {
-        "model_name": "logistic_regression",
-        "created_at": datetime.now(timezone.utc).isoformat(),
-        "task": data.task,
-        "target": data.target,
-        "classes": data.classes,
-        "positive_class": data.positive_class,
-        "threshold": 0.5,
-        "features": ft_engineering.feature_schema(split.X_train, data.roles),
-        "roles": {"numeric": data.roles.numeric, "categorical": data.roles.categorical, "ordinal": data.roles.ordinal},
-        "metrics": {"cv": {}, "test": {}},
-        "dataset": {"path": str(config.dataset.path), "rows": len(data.frame), "sha256": ""},
-        "config": config.model_dump(mode="json"),
-        "library_versions": {},
-    }
-    registry.save_version(small_settings.models_dir, version, pipeline, metadata, reference)
-    registry.set_champion(small_settings.models_dir, version)
+    digest = hashlib.sha256(small_settings.mlops_config.read_bytes())
+    digest.update(small_settings.config.dataset.path.read_bytes())
+    key = digest.hexdigest()
+    if key not in trained_artifacts_cache:
+        folder = tmp_path_factory.mktemp("trained") / "artifacts"
+        train(Settings(mlops_config=small_settings.mlops_config, mlops_artifacts_dir=folder))
+        trained_artifacts_cache[key] = folder
+    shutil.copytree(trained_artifacts_cache[key], small_settings.artifacts_dir, dirs_exist_ok=True)
     return small_settings
 
 
