@@ -22,7 +22,7 @@ COPY mlops_pipeline/ mlops_pipeline/
 
 # Train the model inside the image, then hand the artifacts (and the SQLite log folder) to the
 # non-root user that runs the service.
-RUN python mlops_pipeline/src/model_training_evaluation.py \
+RUN python mlops_pipeline/src/model_training_evaluation.py --no-tracking --quiet \
     && groupadd --gid 10001 app && useradd --create-home --uid 10001 --gid 10001 app \
     && mkdir -p mlops_pipeline/artifacts \
     && chown -R app:app mlops_pipeline/artifacts

@@ -15,6 +15,7 @@ or, with uvicorn directly: ``uvicorn model_deploy:app --app-dir mlops_pipeline/s
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import logging
@@ -292,6 +293,7 @@ class ServingState:
     engine: sa.Engine
     models: dict[str, registry.LoadedModel] = field(default_factory=dict)
     schemas: dict[str, InputSchema] = field(default_factory=dict)
+    batcher: MicroBatcher = field(init=False)
 
     @property
     def models_dir(self) -> Path:
@@ -486,17 +488,89 @@ async def read_input(request: Request, schema: InputSchema, max_rows: int) -> pd
     raise HTTPException(415, detail=f"unsupported content type '{content_type}': send application/json, text/csv or a multipart file")
 
 
-def score_and_log(state: State, model: registry.LoadedModel, frame: pd.DataFrame, request_id: str) -> pd.DataFrame:
-    """Predict, then commit the predictions to the log; returns the outputs with ids."""
+def score_and_log(
+    state: ServingState, model: registry.LoadedModel, frames: list[pd.DataFrame], request_ids: list[str]
+) -> list[pd.DataFrame]:
+    """Predict the rows of one or more requests in one call and commit them to the log in one
+    transaction; returns each request's outputs (with prediction ids)."""
+    lengths = [len(frame) for frame in frames]
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     try:
-        outputs = predict_frame(model, frame)
+        outputs = predict_frame(model, frame).reset_index(drop=True)
     except (ValueError, TypeError, FloatingPointError) as exc:
         raise reject(422, [_error(None, None, f"the model could not score the input: {exc}", "model_input")]) from exc
     outputs.insert(0, "id", store.new_ids(len(outputs)))
     outputs.insert(1, "model_version", model.version)
     if state.settings.config.serving.log_predictions:
-        store.log_predictions(state.engine, frame, outputs, model_version=model.version, request_id=request_id)
-    return outputs
+        store.log_predictions(
+            state.engine, frame, outputs, model_version=model.version, request_id=np.repeat(request_ids, lengths).tolist()
+        )
+    bounds = np.cumsum([0, *lengths])
+    return [outputs.iloc[a:b].reset_index(drop=True) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@dataclass
+class _Pending:
+    model: registry.LoadedModel
+    frame: pd.DataFrame
+    request_id: str
+    future: asyncio.Future
+
+
+class MicroBatcher:
+    """Score concurrent small requests together: one predict call and one log transaction per batch.
+
+    The first request is scored at once; requests that arrive meanwhile form the next batch. So an
+    idle service adds no delay, and under load the pipeline's per-call overhead is paid per batch,
+    not per request (what keeps single-record latency low with many clients).
+    """
+
+    def __init__(self, state: ServingState, max_rows: int = 1000):
+        self.state = state
+        self.max_rows = max_rows
+        self.pending: list[_Pending] = []
+        self.worker: asyncio.Task | None = None
+
+    async def score(self, model: registry.LoadedModel, frame: pd.DataFrame, request_id: str) -> pd.DataFrame:
+        """The outputs for one request's rows (batched with others when they are small)."""
+        if len(frame) >= self.max_rows:
+            return (await run_in_threadpool(score_and_log, self.state, model, [frame], [request_id]))[0]
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append(_Pending(model, frame, request_id, future))
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending[: self.max_rows], self.pending[self.max_rows :]
+            by_version: dict[str, list[_Pending]] = {}
+            for item in batch:
+                by_version.setdefault(item.model.version, []).append(item)
+            for group in by_version.values():
+                results = await run_in_threadpool(self._score_group, group)
+                for item, result in zip(group, results):
+                    if item.future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        item.future.set_exception(result)
+                    else:
+                        item.future.set_result(result)
+
+    def _score_group(self, group: list[_Pending]) -> list[pd.DataFrame | BaseException]:
+        """Score a group together; if that fails, each request alone, so one bad request fails alone."""
+        try:
+            return score_and_log(self.state, group[0].model, [p.frame for p in group], [p.request_id for p in group])
+        except Exception as exc:
+            if len(group) == 1:
+                return [exc]
+        results: list[pd.DataFrame | BaseException] = []
+        for item in group:
+            try:
+                results.append(score_and_log(self.state, item.model, [item.frame], [item.request_id])[0])
+            except Exception as exc:
+                results.append(exc)
+        return results
 
 
 def render(outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: registry.LoadedModel, as_csv: bool) -> Response:
@@ -506,7 +580,7 @@ def render(outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: r
         table = frame.reset_index(drop=True).join(flat_outputs(outputs.reset_index(drop=True)))
         return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
     head = json.dumps({"request_id": request_id, "model_version": model.version, "count": len(outputs)})
-    body = head[:-1] + ', "predictions": ' + outputs.to_json(orient="records", double_precision=15) + "}"
+    body = head[:-1] + ', "predictions": ' + outputs.to_json(orient="records") + "}"
     return Response(body, media_type="application/json", headers=headers)
 
 
@@ -552,7 +626,7 @@ def add_predict_route(router: APIRouter, schema: InputSchema, max_rows: int) -> 
         """Predict one record, a list of records or a CSV; every prediction is logged before the answer."""
         frame = await read_input(request, state.schema(model), state.settings.config.serving.max_rows)
         request_id = str(uuid4())
-        outputs = await run_in_threadpool(score_and_log, state, model, frame, request_id)
+        outputs = await state.batcher.score(model, frame, request_id)
         as_csv = "text/csv" in request.headers.get("accept", "")
         return await run_in_threadpool(render, outputs, frame, request_id, model, as_csv)
 
@@ -584,6 +658,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = store.create_db_engine(settings.db_url)
         store.init_db(engine)
         state = ServingState(settings, engine)
+        state.batcher = MicroBatcher(state)
         state.model()
         app.state.serving = state
         logger.info("serving model %s, logging to %s", state.default_version(), engine.url.render_as_string())
@@ -697,6 +772,10 @@ def _serve(settings: Settings, host: str, port: int | None, workers: int) -> int
 
 
 def _score(settings: Settings, args: argparse.Namespace) -> int:
+    if args.engine == "dask":
+        import dask_engine
+
+        return dask_engine.score_command(settings, args)
     if not args.input.is_file():
         print(f"No existe el archivo de entrada: {args.input}", file=sys.stderr)
         return 2
@@ -729,6 +808,9 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--chunk-size", type=int, default=50_000, help="filas por bloque")
     score.add_argument("--log", action="store_true", help="guardar también las predicciones en el registro")
     score.add_argument("--quiet", action="store_true", help="sin barra de progreso")
+    score.add_argument("--engine", choices=["local", "dask"], default="local", help="dask: en un clúster; --input admite un glob de CSV/Parquet y --output es una carpeta")
+    score.add_argument("--scheduler", help="con --engine dask: dirección de un clúster existente (tcp://host:8786); por defecto un LocalCluster")
+    score.add_argument("--output-format", choices=["parquet", "csv"], default="parquet", help="con --engine dask: formato de las partes de salida")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

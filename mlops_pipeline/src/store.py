@@ -117,7 +117,7 @@ def log_predictions(
     outputs: pd.DataFrame,
     *,
     model_version: str,
-    request_id: str | None = None,
+    request_id: str | Sequence[str] | None = None,
     created_at: datetime | Sequence[datetime] | None = None,
 ) -> list[str]:
     """Append predictions to the log in one transaction (all rows or none).
@@ -128,7 +128,8 @@ def log_predictions(
         outputs: `model_deploy.predict_frame` output (prediction, score, probabilities, threshold),
             optionally with an ``id`` column; ids are generated where absent.
         model_version: the version that produced the outputs.
-        request_id: groups the rows of one request (default: a new id).
+        request_id: groups the rows of one request (default: a new id), or one id per row
+            (several requests scored together).
         created_at: one time for all rows or one per row (default: now, UTC); lets the
             monitoring simulator write backdated traffic.
 
@@ -148,7 +149,7 @@ def log_predictions(
     threshold = outputs["threshold"] if "threshold" in outputs else pd.Series([np.nan] * n)
     columns = {
         "id": ids,
-        "request_id": [request_id or new_ids(1)[0]] * n,
+        "request_id": [request_id or new_ids(1)[0]] * n if request_id is None or isinstance(request_id, str) else list(request_id),
         "created_at": times,
         "model_version": [model_version] * n,
         "features": _json_lines(features.reset_index(drop=True)),
