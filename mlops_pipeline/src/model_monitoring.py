@@ -625,10 +625,11 @@ def detect_changes(history: pd.DataFrame, thresholds: dict[str, tuple[float, flo
 
     Returns:
         ``history`` sorted by time with two boolean columns: ``trend`` (over the last ``windows``
-        values ending here, Kendall's tau-a against time is at least 0.8 and the rise from the
-        first to the last is at least half the yellow threshold) and ``abrupt`` (the value exceeds
-        all of the previous ``windows`` values, at least 3 of them, and their median by at least
-        the yellow threshold).
+        values ending here, Kendall's tau-a against time is at least 0.8, the rise from the first
+        to the last is at least half the yellow threshold and the last value reaches it) and
+        ``abrupt`` (the value is at least twice the largest of the previous ``windows`` values, at
+        least 3 of them, and exceeds it by at least the yellow threshold).
+        A rise that contains a jump is marked as the jump only.
     """
     out = history.sort_values("window_start", kind="stable").reset_index(drop=True)
     out["trend"] = False
@@ -640,16 +641,22 @@ def detect_changes(history: pd.DataFrame, thresholds: dict[str, tuple[float, flo
         yellow = thresholds[method][0]
         values = group["statistic"].to_numpy(dtype=float)
         index = group.index.to_numpy()
+        abrupt = np.zeros(len(values), dtype=bool)
+        for position in range(3, len(values)):
+            previous = values[max(0, position - windows) : position]
+            previous = previous[~np.isnan(previous)]
+            if len(previous) >= 3:
+                highest = previous.max()
+                abrupt[position] = values[position] - highest >= yellow and values[position] >= 2 * highest
+        out.loc[index, "abrupt"] = abrupt
         if len(values) >= windows:
             runs = np.lib.stride_tricks.sliding_window_view(values, windows)
             tau = np.mean([np.sign(runs[:, j] - runs[:, i]) for i, j in pairs], axis=0)
             rise = runs[:, -1] - runs[:, 0]
-            out.loc[index[windows - 1 :], "trend"] = (tau >= 0.8) & (rise >= yellow / 2)
-        for position in range(3, len(values)):
-            previous = values[max(0, position - windows) : position]
-            previous = previous[~np.isnan(previous)]
-            if len(previous) >= 3 and values[position] > previous.max():
-                out.loc[index[position], "abrupt"] = bool(values[position] - np.median(previous) >= yellow)
+            # A rise explained by a jump inside the span is a jump, not a trend.
+            jumped = np.lib.stride_tricks.sliding_window_view(abrupt, windows)[:, 1:].any(axis=1)
+            reached = runs[:, -1] >= yellow
+            out.loc[index[windows - 1 :], "trend"] = (tau >= 0.8) & (rise >= yellow / 2) & reached & ~jumped
     return out
 
 
@@ -805,7 +812,7 @@ def _window_changes(engine: Any, version: str, start: datetime, results: pd.Data
 
     history = store.read_drift_history(engine, model_version=version)
     history = history[history["window_start"] < pd.Timestamp(start).tz_convert("UTC")]
-    recent = history["window_start"].drop_duplicates().nlargest(config.trend_windows)
+    recent = history["window_start"].drop_duplicates().nlargest(2 * config.trend_windows)
     history = history[history["window_start"].isin(recent) & history["method"].isin(EFFECT_METHODS)]
     now = results.loc[results["method"].isin(EFFECT_METHODS), ["feature", "method", "statistic"]].assign(window_start=pd.Timestamp(start).tz_convert("UTC"))
     if history.empty:
@@ -1066,6 +1073,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backfill", action="store_true", help="recorre todo el registro de predicciones ventana por ventana")
     run.add_argument("--every", help="repite cada intervalo (offset de pandas, p. ej. 1h) hasta Ctrl+C")
     run.add_argument("--json", action="store_true", help="imprime los resultados en JSON")
+    run.add_argument("--engine", choices=["local", "dask"], default="local", help="dask: cuenta todas las filas de cada ventana en un clúster, sin muestrear")
+    run.add_argument("--scheduler", help="con --engine dask: dirección de un clúster existente (tcp://host:8786); por defecto un LocalCluster")
+    run.add_argument("--input", help="con --engine dask: exportaciones Parquet del registro (ruta o glob) en lugar de la base de datos")
     sim = commands.add_parser("simulate", help="envía tráfico realista con deriva elegida durante varios días simulados")
     sim.add_argument("--days", type=int, default=10)
     sim.add_argument("--rows-per-day", type=int, default=300)
@@ -1081,6 +1091,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _monitor_once(settings: Settings, engine: Any, args: argparse.Namespace, config: MonitoringConfig) -> list[dict]:
+    if args.engine == "dask":
+        import dask_engine
+
+        return dask_engine.monitor_command(settings, engine, args, config)
     if args.backfill:
         return run_backfill(engine, settings.models_dir, config, args.model, args.window)
     start, end = latest_window(args.window or config.window, pd.Timestamp(args.end) if args.end else None)

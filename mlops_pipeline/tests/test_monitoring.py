@@ -364,3 +364,9 @@ def test_alerts_and_recommendations(halves) -> None:
     alerts, recommendations = mm.alerts_and_recommendations(quiet, pd.DataFrame(), {"roc_auc": 0.1}, mm.MonitoringConfig())
     assert [r["action"] for r in recommendations] == ["retrain"]
     assert any("desempeño" in a["message"] for a in alerts)
+
+
+def test_a_step_is_a_jump_not_a_trend() -> None:
+    step = mm.detect_changes(history_of([0.02, 0.03, 0.02, 0.03, 0.6, 0.61, 0.62, 0.6]), {"psi": (0.1, 0.25)})
+    assert step["abrupt"].tolist() == [False] * 4 + [True] + [False] * 3
+    assert not step["trend"].any()
