@@ -482,18 +482,27 @@ def draw_feature_statuses(statuses: Mapping[str, str]) -> None:
             st.markdown(f"{status_badge(status)} " + ", ".join(f"**{n}**" for n in names))
 
 
-def draw_alerts(summary: Mapping) -> None:
-    alerts, recommendations = summary.get("alerts") or [], summary.get("recommendations") or []
-    st.subheader("Alertas")
-    if not alerts:
-        st.success("Sin alertas en esta ventana.")
-    for alert in sorted(alerts, key=lambda a: {"red": 0, "yellow": 1}.get(a.get("level"), 2)):
-        {"red": st.error, "yellow": st.warning}.get(alert.get("level"), st.info)(alert["message"])
+def draw_recommendations(recommendations: list[Mapping]) -> None:
     st.subheader("Recomendaciones")
     if not recommendations:
         st.markdown("Ninguna: siga monitoreando.")
     for item in recommendations:
         st.markdown(f"- **{ACTION_LABELS.get(item.get('action'), item.get('action'))}**: {item['message']}")
+
+
+def draw_alerts(alerts: list[Mapping]) -> None:
+    """Red alerts in full; yellow ones (and notes) in an expander, open when nothing is red."""
+    st.subheader("Alertas")
+    if not alerts:
+        st.success("Sin alertas en esta ventana.")
+    red = [a for a in alerts if a.get("level") == "red"]
+    for alert in red:
+        st.error(alert["message"])
+    others = [a for a in alerts if a.get("level") != "red"]
+    if others:
+        with st.expander(f"Alertas en amarillo y avisos ({len(others)})", expanded=not red):
+            for alert in others:
+                (st.warning if alert.get("level") == "yellow" else st.info)(alert["message"])
 
 
 def draw_performance_now(summary: Mapping, metadata: Mapping | None) -> None:
@@ -542,18 +551,23 @@ def _colored_status(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
     return frame.style.map(lambda v: f"background-color: {colors[v]}; color: white" if v in colors else "", subset=["Estado"])
 
 
-def draw_risk_bars(table: pd.DataFrame) -> None:
+def draw_risk_bars(table: pd.DataFrame, axis_max: float = 3.0) -> None:
+    """Risk per feature as colored bars; the axis stops at ``axis_max`` times the red threshold and
+    each bar is labelled with its value, so one huge drift does not flatten the others."""
     data = table.dropna(subset=["risk"]).sort_values("risk")
+    top = max(min(float(data["risk"].max()) if len(data) else 1.0, axis_max), 1.2)
     figure = go.Figure(
         go.Bar(
-            x=data["risk"], y=data["feature"].map(model_monitoring.feature_label), orientation="h",
+            x=data["risk"].clip(upper=top), y=data["feature"].map(model_monitoring.feature_label), orientation="h",
             marker_color=[STATUS_COLORS.get(s, STATUS_COLORS["no_data"]) for s in data["status"]],
-            hovertemplate="%{y}: %{x:.2f}<extra></extra>",
+            text=[f"{v:.2f}" for v in data["risk"]], textposition="auto", customdata=data["risk"],
+            hovertemplate="%{y}: %{customdata:.2f}<extra></extra>",
         )
     )
-    figure.add_vline(x=1.0, line_dash="dash", line_color=STATUS_COLORS["red"], annotation_text="umbral rojo")
+    figure.add_vline(x=1.0, line_dash="dash", line_color=STATUS_COLORS["red"], annotation_text="umbral rojo",
+                     annotation_position="bottom right")
     figure.update_layout(title="Riesgo por variable", xaxis_title="efecto / umbral rojo", height=max(300, 28 * len(data)),
-                         margin={"l": 10, "r": 10, "t": 40, "b": 10})
+                         xaxis_range=[0, top * 1.05], margin={"l": 10, "r": 10, "t": 40, "b": 10})
     st.plotly_chart(figure, width="stretch")
 
 
@@ -587,7 +601,7 @@ def draw_distribution(reference: pd.Series, current: pd.Series, feature: str, ki
     change = numbers["missing_current"] - numbers["missing_reference"]
     cols[0].metric("% faltantes (referencia)", _percent(numbers["missing_reference"]))
     cols[1].metric("% faltantes (actual)", _percent(numbers["missing_current"]),
-                   None if pd.isna(change) else f"{change:+.1%}", delta_color="inverse")
+                   None if pd.isna(change) or abs(change) < 0.0005 else f"{change:+.1%}", delta_color="inverse")
     outside = "% fuera del rango de entrenamiento" if kind == "numeric" else "% categorías no vistas"
     cols[2].metric(f"{outside} (actual)", _percent(numbers["outside_current"]))
 
@@ -658,7 +672,7 @@ def draw_status_heatmap(history: pd.DataFrame) -> None:
     per_window = (
         history.groupby(["feature", "window_start"], sort=True)["status"].agg(model_monitoring.worst_status).reset_index()
     )
-    grid = per_window.pivot(index="feature", columns="window_start", values="status")
+    grid = per_window.pivot(index="feature", columns="window_start", values="status").reindex(pd.unique(history["feature"]))
     levels = list(reversed(STATUS_ORDER))
     z = grid.apply(lambda column: column.map(levels.index)).to_numpy(dtype=float)
     scale = [[i / (len(levels) - 1), STATUS_COLORS[s]] for i, s in enumerate(levels)]
@@ -666,7 +680,8 @@ def draw_status_heatmap(history: pd.DataFrame) -> None:
     figure = go.Figure(go.Heatmap(z=z, x=grid.columns, y=[model_monitoring.feature_label(f) for f in grid.index],
                                   colorscale=scale, zmin=0, zmax=len(levels) - 1, showscale=False, text=text,
                                   hovertemplate="%{y}<br>%{x}<br>%{text}<extra></extra>", xgap=2, ygap=2))
-    figure.update_layout(title="Estado por variable y ventana", height=max(300, 26 * len(grid)), margin={"t": 40, "b": 10})
+    figure.update_layout(title="Estado por variable y ventana", height=max(300, 26 * len(grid)), margin={"t": 40, "b": 10},
+                         yaxis_autorange="reversed")
     st.plotly_chart(figure, width="stretch")
 
 
@@ -725,10 +740,14 @@ def overview_page(run: Mapping, metadata: Mapping | None) -> None:
         f"Calculado: {pd.Timestamp(run['created_at']):%Y-%m-%d %H:%M} UTC"
     )
     draw_traffic_light(status, counts, run, (summary.get("features") or {}).get(output) if output else None)
-    st.subheader("Estado por variable")
-    draw_feature_statuses(summary.get("features") or {})
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.subheader("Estado por variable")
+        draw_feature_statuses(summary.get("features") or {})
+        draw_recommendations(summary.get("recommendations") or [])
+    with right:
+        draw_alerts(summary.get("alerts") or [])
     draw_performance_now(summary, metadata)
-    draw_alerts(summary)
 
 
 def drift_page(db_url: str, models_dir: str, settings: Settings, run: Mapping) -> None:
@@ -847,6 +866,7 @@ def main() -> None:
                 st.sidebar.success(f"Monitoreo terminado: {stored} ventanas guardadas.")
                 st.rerun()
     run = runs.set_index("id").loc[controls.run_id].to_dict() | {"id": controls.run_id} if controls.run_id is not None else None
+    st.header(controls.page)
     if controls.page == "Predicciones":
         predictions_page(db_url, models_dir, settings, controls.version, run)
         return
@@ -854,7 +874,6 @@ def main() -> None:
         first, _ = load_time_range(db_url, controls.version)
         st.info(NO_RUNS_MESSAGE if first is not None else EMPTY_STORE_MESSAGE)
         return
-    st.header(controls.page)
     if controls.page == "Resumen":
         overview_page(run, load_metadata(models_dir, controls.version))
     elif controls.page == "Deriva por variable":

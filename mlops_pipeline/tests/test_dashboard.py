@@ -24,14 +24,14 @@ TIMEOUT = 60
 
 # ----------------------------------------------------------------------------- fixtures
 def scenario_for(settings: Settings) -> model_monitoring.DriftScenario:
-    """The simulator's default drift scenario for the test project, starting on day 2."""
+    """The simulator's default drift scenario for the test project: drift on the last of 4 days."""
     metadata = registry.load_metadata(settings.models_dir)
     data, _ = ft_engineering.load_project_data(settings.config)
-    return model_monitoring.default_scenario(data.frame, *model_monitoring.feature_roles(metadata), start_day=2)
+    return model_monitoring.default_scenario(data.frame, *model_monitoring.feature_roles(metadata), start_day=3)
 
 
 def simulate_and_monitor(settings: Settings, db_url: str | None = None, monitor: bool = True) -> dict:
-    """Fill the store with 4 simulated days (drift from day 2) and run the monitoring job over them."""
+    """Fill the store with 4 simulated days (drift on day 3) and run the monitoring job over them."""
     engine = store.create_db_engine(db_url or settings.db_url)
     store.init_db(engine)
     report = model_monitoring.simulate_traffic(
@@ -200,7 +200,7 @@ def test_over_time_page_draws_bands_marks_and_performance(simulated: tuple[Setti
     band_edges = {shape["y1"] for shape in history["layout"]["shapes"]}
     assert {thresholds["psi"][0], thresholds["psi"][1]} <= band_edges
     marks = [trace for trace in history["data"] if trace.get("name") == "Salto brusco"]
-    assert marks, "the shift on drift day 2 is an abrupt change of PSI"
+    assert marks, "the shift on day 3 is an abrupt change of PSI"
     assert {trace["name"] for trace in performance["data"]} >= {"accuracy", "roc_auc"}
 
     at.multiselect(key="time_methods").set_value(["psi"]).run()
