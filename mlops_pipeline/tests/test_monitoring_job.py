@@ -197,7 +197,7 @@ def train_version(settings: Settings) -> None:
     pipeline.fit(split.X_train, split.y_train)
     metadata = {
         "task": data.task, "target": data.target, "classes": data.classes, "positive_class": data.positive_class,
-        "threshold": None, "features": ft_engineering.feature_schema(split.X_train, data.roles),
+        "threshold": 0.5 if data.positive_class else None, "features": ft_engineering.feature_schema(split.X_train, data.roles),
         "roles": {"numeric": data.roles.numeric, "categorical": data.roles.categorical, "ordinal": data.roles.ordinal},
         "metrics": {"cv": {}, "test": {}}, "config": config.model_dump(mode="json"),
     }
@@ -236,3 +236,18 @@ def test_job_works_for_multiclass_and_regression(tmp_path, default_config_dict, 
     assert metric in last["run"]["summary"]["performance"]
     assert "Amount" in {a["feature"] for a in last["run"]["summary"]["alerts"] if a["level"] == "red"}
     engine.dispose()
+
+
+@pytest.mark.e2e
+def test_simulate_through_the_live_api(trained_settings: Settings, sqlite_engine) -> None:
+    from conftest import start_api
+
+    scenario = mm.DriftScenario(start_day=1, shift={"Age": 2.0}, new_category={"Job": 0.5})
+    before = datetime.now(timezone.utc)
+    with start_api(trained_settings) as url:
+        report = mm.simulate_traffic(trained_settings, sqlite_engine, days=2, rows_per_day=40, scenario=scenario, seed=2, api_url=url)
+    assert report["rows"] == 80
+    log = store.read_predictions(sqlite_engine)
+    assert len(log) == 80 and (log["created_at"] >= before - timedelta(seconds=1)).all()
+    assert (log["Job"] == mm.NEW_CATEGORY).sum() > 5
+    assert log["actual"].notna().sum() == report["feedback"] > 0
