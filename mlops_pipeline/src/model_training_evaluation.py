@@ -25,7 +25,8 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -82,7 +83,7 @@ from settings import ConfigError, SearchParam, Settings, TrainingConfig, get_set
 logger = logging.getLogger(__name__)
 
 TUNED_SUFFIX = "_tuned"
-PARALLEL_BACKEND = os.environ.get("MLOPS_PARALLEL_BACKEND", "threading")
+PARALLEL_BACKEND = "threading"
 LIBRARIES = ["scikit-learn", "xgboost", "pandas", "numpy", "scipy", "optuna", "mlflow", "joblib"]
 
 
@@ -113,7 +114,8 @@ class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         sk_validation.check_is_fitted(self)
-        return self.estimator_.predict_proba(X)
+        proba = np.asarray(self.estimator_.predict_proba(X), dtype=float)
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -473,6 +475,13 @@ def select_threshold(y_true, y_score, rule: str, pos_label: Any, fixed: float = 
 
 
 # ----------------------------------------------------------------------------- evaluation of a candidate
+@contextmanager
+def compute_limits() -> Iterator[None]:
+    """Parallel CV folds in threads, each estimator single-threaded (no oversubscription on small machines)."""
+    with threadpool_limits(limits=1), parallel_config(backend=PARALLEL_BACKEND):
+        yield
+
+
 @dataclass
 class CandidateResult:
     """One candidate's CV and test results and its model refitted on the whole training split."""
@@ -511,26 +520,27 @@ def evaluate_candidate(name: str, params: dict, split: ft_engineering.Split, con
     """
     data, kind = context.data, context.kind
     pipeline = build_model(make_estimator(data.task, name, params, context.seed), context.preprocessor)
-    cv_result = cross_validate(
-        pipeline,
-        split.X_train,
-        split.y_train,
-        cv=context.cv,
-        scoring=context.scoring,
-        n_jobs=context.training.n_jobs,
-        return_estimator=True,
-        return_indices=True,
-    )
-    oof_index, oof_scores = out_of_fold_scores(cv_result, split.X_train, kind, data.positive_class)
+    with compute_limits():
+        cv_result = cross_validate(
+            pipeline,
+            split.X_train,
+            split.y_train,
+            cv=context.cv,
+            scoring=context.scoring,
+            n_jobs=context.training.n_jobs,
+            return_estimator=True,
+            return_indices=True,
+        )
+        oof_index, oof_scores = out_of_fold_scores(cv_result, split.X_train, kind, data.positive_class)
+        pipeline.fit(split.X_train, split.y_train)
+        start = time.perf_counter()
+        test_scores = model_scores(pipeline, split.X_test, kind, data.positive_class)
+        predict_time = (time.perf_counter() - start) / max(len(split.X_test), 1)
     threshold = None
     if kind == "binary":
         threshold = select_threshold(
             split.y_train.loc[oof_index], oof_scores, context.training.threshold_rule, data.positive_class, context.training.fixed_threshold
         )
-    pipeline.fit(split.X_train, split.y_train)
-    start = time.perf_counter()
-    test_scores = model_scores(pipeline, split.X_test, kind, data.positive_class)
-    predict_time = (time.perf_counter() - start) / max(len(split.X_test), 1)
     test_predictions = predictions_from_scores(test_scores, kind, data.classes, data.positive_class, threshold)
     if kind == "regression":
         test_metrics = summarize_regression(split.y_test, test_predictions)
@@ -581,7 +591,8 @@ def tune_candidate(name: str, params: dict, split: ft_engineering.Split, context
     def objective(trial) -> float:
         trial_params = {**params, **{key: _suggest(trial, key, p) for key, p in space.items()}}
         pipeline = build_model(make_estimator(context.task, name, trial_params, context.seed), context.preprocessor)
-        scores = cross_val_score(pipeline, split.X_train, split.y_train, cv=context.cv, scoring=scorer, n_jobs=context.training.n_jobs)
+        with compute_limits():
+            scores = cross_val_score(pipeline, split.X_train, split.y_train, cv=context.cv, scoring=scorer, n_jobs=context.training.n_jobs)
         return float(np.mean(scores))
 
     direction = "maximize" if context.greater_is_better else "minimize"
@@ -696,8 +707,7 @@ def summary_table(results: dict[str, CandidateResult], context: TrainingContext)
 def display_table(table: pd.DataFrame, kind: str, primary: str) -> pd.DataFrame:
     """The summary table for people: CV as "mean ± std", test values, times; Spanish headings."""
     metrics = [primary, *[m for m in DISPLAY_METRICS[kind] if m != primary]]
-    out = pd.DataFrame(index=table.index)
-    out.index.name = "Modelo"
+    out = pd.DataFrame(index=table.index.rename("Modelo"))
     for metric in metrics:
         out[f"CV {metric}"] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(table[f"cv_{metric}_mean"], table[f"cv_{metric}_std"])]
     for metric in metrics:
@@ -1000,7 +1010,7 @@ def train(settings: Settings, training: TrainingConfig | None = None, show_progr
     n_tuned = min(tuning.top_k, len(tunable)) if tuning.enabled else 0
     logger.info("task=%s (%s), %d candidates, %d-fold CV, primary metric %s", data.task, context.kind, len(params), context.cv.n_splits, context.primary)
     results: dict[str, CandidateResult] = {}
-    with threadpool_limits(limits=1), parallel_config(backend=PARALLEL_BACKEND), tqdm(total=len(params) + n_tuned, desc="Entrenando", disable=not show_progress) as bar:
+    with tqdm(total=len(params) + n_tuned, desc="Entrenando", disable=not show_progress) as bar:
         for name, candidate_config in params.items():
             bar.set_postfix_str(name)
             results[name] = evaluate_candidate(name, candidate_config, split, context)
