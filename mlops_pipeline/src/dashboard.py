@@ -87,9 +87,8 @@ class Controls:
 
     page: str
     version: str | None
-    start: date | None
-    end: date | None
-    run_id: int | None
+    monitored: bool  # the version has monitoring history (perhaps outside the date range)
+    run: dict | None  # the chosen window's run (``store.RUN_COLUMNS``)
     run_now: bool
 
 
@@ -344,10 +343,10 @@ def load_versions(models_dir: str) -> tuple[list[str], str | None]:
 
 
 def run_monitoring(settings: Settings, version: str) -> int:
-    """Run the monitoring job over the whole log of a version; returns the windows stored."""
+    """Run the monitoring job over the whole log of a version, window by window (as
+    ``model_monitoring.py run --backfill``); returns the number of windows stored."""
     engine = get_engine(settings.db_url)
-    runs = model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring, version)
-    return len(runs)
+    return len(model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring, version))
 
 
 # ----------------------------------------------------------------------------- widgets
@@ -440,10 +439,12 @@ def sidebar_ui(db_url: str, models_dir: str) -> tuple[Controls, pd.DataFrame]:
         days = runs["window_start"].dt.date
         runs = runs[(days >= start) & (days <= end)]
     run_id = window_ui(runs)
+    run = next((r for r in runs.to_dict("records") if r["id"] == run_id), None)
     st.sidebar.divider()
     run_now = st.sidebar.button("Ejecutar monitoreo ahora", disabled=version is None, key="run_now",
                                 help="Calcula la deriva de cada ventana del registro de predicciones y guarda el historial.")
-    return Controls(page, version, start, end, run_id, run_now), runs.reset_index(drop=True)
+    monitored = bool((all_runs["model_version"] == version).any())
+    return Controls(page, version, monitored, run, run_now), runs.reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -855,24 +856,22 @@ def main() -> None:
     if controls.version is None:
         st.info(NO_MODEL_MESSAGE)
         return
-    if controls.run_now and controls.version:
+    if controls.run_now:
         with st.spinner("Ejecutando el monitoreo..."):
             try:
-                stored = run_monitoring(settings, controls.version)
-            except registry.ModelNotFoundError as exc:
+                run_monitoring(settings, controls.version)
+            except (registry.ModelNotFoundError, ValueError) as exc:
                 st.sidebar.error(f"No se pudo ejecutar el monitoreo: {exc}")
             else:
                 st.cache_data.clear()
-                st.sidebar.success(f"Monitoreo terminado: {stored} ventanas guardadas.")
                 st.rerun()
-    run = runs.set_index("id").loc[controls.run_id].to_dict() | {"id": controls.run_id} if controls.run_id is not None else None
+    run = controls.run
     st.header(controls.page)
     if controls.page == "Predicciones":
         predictions_page(db_url, models_dir, settings, controls.version, run)
         return
     if run is None:
-        first, _ = load_time_range(db_url, controls.version)
-        st.info(NO_RUNS_MESSAGE if first is not None else EMPTY_STORE_MESSAGE)
+        st.info(empty_message(db_url, controls))
         return
     if controls.page == "Resumen":
         overview_page(run, load_metadata(models_dir, controls.version))
@@ -880,6 +879,14 @@ def main() -> None:
         drift_page(db_url, models_dir, settings, run)
     else:
         over_time_page(db_url, models_dir, settings, runs)
+
+
+def empty_message(db_url: str, controls: Controls) -> str:
+    """What to tell the user when there is no window to show."""
+    if controls.monitored:
+        return "No hay ventanas monitoreadas en el rango de fechas elegido."
+    first, _ = load_time_range(db_url, controls.version)
+    return NO_RUNS_MESSAGE if first is not None else EMPTY_STORE_MESSAGE
 
 
 def _launch(argv: list[str]) -> int:
