@@ -57,7 +57,10 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from settings import MonitoringConfig, Settings, get_settings
+import ft_engineering
+import registry
+import store
+from settings import ConfigError, MonitoringConfig, Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -491,7 +494,6 @@ def _reference_outputs(models_dir: Path, version: str, reference: pd.DataFrame) 
     """Score the reference with the version's own pipeline when ``reference.parquet`` lacks its outputs."""
     try:
         import model_deploy
-        import registry
 
         scored = model_deploy.predict_frame(registry.load_model(models_dir, version), reference)
     except Exception as exc:  # a missing module or an unscorable reference only disables prediction drift
@@ -502,7 +504,6 @@ def _reference_outputs(models_dir: Path, version: str, reference: pd.DataFrame) 
 
 def version_profile(models_dir: Path, version: str, bins: int = 10) -> dict:
     """Build the reference profile of a saved version: its raw features plus its own output column."""
-    import registry
 
     metadata = registry.load_metadata(models_dir, version)
     reference = registry.load_reference(models_dir, version)
@@ -523,7 +524,6 @@ def load_or_build_profile(models_dir: Path, version: str | None = None, bins: in
 
     Training calls this right after saving a version, so monitoring never recomputes it.
     """
-    import registry
 
     version = registry.resolve_version(models_dir, version)
     path = models_dir / version / PROFILE_FILE
@@ -588,7 +588,7 @@ LOWER_IS_BETTER = {"mae", "rmse", "mse", "log_loss", "brier"}
 def primary_metric(metadata: dict, available: dict[str, float]) -> str | None:
     """The metric that decides a performance alert: training's primary metric when the window has it."""
     configured = ((metadata.get("config") or {}).get("training") or {}).get("primary_metric")
-    for name in (configured, "roc_auc", "f1_macro", "balanced_accuracy", "rmse"):
+    for name in (metadata.get("primary_metric"), configured, "roc_auc", "f1_macro", "balanced_accuracy", "rmse"):
         if name in available:
             return name
     return None
@@ -728,7 +728,6 @@ def alerts_and_recommendations(
 # ----------------------------------------------------------------------------- the monitoring job
 def clean_current(frame: pd.DataFrame, profile: dict, metadata: dict) -> pd.DataFrame:
     """Clean logged raw features as training did (missing tokens, types) before counting."""
-    import ft_engineering
 
     na_values = ((metadata.get("config") or {}).get("dataset") or {}).get("na_values", [])
     categorical = [n for n, e in profile["features"].items() if e["kind"] == "categorical" and n in frame]
@@ -763,8 +762,6 @@ def monitor_window(
         ``{"run_id", "run": {window_start, window_end, model_version, n_rows, n_sampled, status,
         summary}, "results": tidy DataFrame}``; status ``no_data`` when the window is empty.
     """
-    import registry
-    import store
 
     version = registry.resolve_version(models_dir, version)
     metadata = registry.load_metadata(models_dir, version)
@@ -808,7 +805,6 @@ def monitor_window(
 
 def _window_changes(engine: Any, version: str, start: datetime, results: pd.DataFrame, config: MonitoringConfig) -> pd.DataFrame:
     """Trend and jump flags of this window's effect sizes against the previous stored windows."""
-    import store
 
     history = store.read_drift_history(engine, model_version=version)
     history = history[history["window_start"] < pd.Timestamp(start).tz_convert("UTC")]
@@ -850,8 +846,6 @@ def backfill_windows(first: datetime, last: datetime, window: str) -> list[tuple
 
 def run_backfill(engine: Any, models_dir: Path, config: MonitoringConfig, version: str | None = None, window: str | None = None) -> list[dict]:
     """Monitor every window of the log for a version, oldest first (re-running replaces them)."""
-    import registry
-    import store
 
     version = registry.resolve_version(models_dir, version)
     first, last = store.prediction_time_range(engine, version)
@@ -952,10 +946,7 @@ def simulate_traffic(
     Returns:
         ``{"version", "days": [day start ISO...], "rows", "feedback", "drift_days", "features"}``.
     """
-    import ft_engineering
     import model_deploy
-    import registry
-    import store
 
     model = registry.load_model(settings.models_dir, version)
     data, _ = ft_engineering.load_project_data(settings.config)
@@ -1116,8 +1107,6 @@ def _run_command(settings: Settings, engine: Any, args: argparse.Namespace) -> i
 
 
 def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
-    import ft_engineering
-    import registry
 
     overrides = {
         "shift": _pairs(args.shift, float),
@@ -1148,10 +1137,6 @@ def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace)
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry: ``run`` and ``simulate``; user errors print a message and return 2."""
-    import registry
-    import store
-    from settings import ConfigError
-
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
