@@ -727,7 +727,10 @@ def draw_prediction_result(prediction: Mapping) -> None:
     if prediction.get("threshold") is not None:
         cols[2].metric("Umbral", f"{float(prediction['threshold']):.3f}")
     if prediction.get("probabilities"):
-        st.bar_chart(pd.Series(prediction["probabilities"], name="probabilidad"))
+        probabilities = prediction["probabilities"]
+        figure = go.Figure(go.Bar(x=list(probabilities), y=list(probabilities.values()), marker_color="#1f77b4"))
+        figure.update_layout(title="Probabilidad por clase", yaxis_range=[0, 1], height=280, margin={"t": 40, "b": 10})
+        st.plotly_chart(figure, width="stretch")
     st.caption(f"Id de la predicción: `{prediction['id']}` (versión {prediction['model_version']})")
 
 

@@ -63,8 +63,8 @@ def simulated(app_env: Settings) -> tuple[Settings, dict]:
     return app_env, simulate_and_monitor(app_env)
 
 
-def latest_run(settings: Settings) -> pd.Series:
-    return store.read_runs(store.create_db_engine(settings.db_url)).iloc[-1]
+def settings_classes(settings: Settings) -> list[str]:
+    return registry.load_metadata(settings.models_dir)["classes"]
 
 
 def open_page(page: str | None = None) -> AppTest:
@@ -73,6 +73,11 @@ def open_page(page: str | None = None) -> AppTest:
         at.sidebar.radio(key="page").set_value(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def button(at: AppTest, label: str):
+    """The (form submit) button with this label."""
+    return next(b for b in at.button if b.label == label)
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -232,12 +237,14 @@ def test_predictions_page_sends_a_record_and_its_feedback_to_the_real_api(
         recent = at.dataframe[0].value
         assert len(recent) == dashboard.RECENT_LIMIT and recent["fecha"].is_monotonic_decreasing
         assert charts(at)[0]["data"][-1]["type"] == "histogram"
-        at.button(key="FormSubmitter:prediction_form-Predecir").click().run()
+        button(at, "Predecir").click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         prediction = at.session_state["last_prediction"]
         assert prediction["model_version"] == report["version"]
+        assert {m.label: m.value for m in at.metric}["Predicción"] == prediction["prediction"]
+        assert sorted(charts(at)[-1]["data"][0]["x"]) == sorted(settings_classes(settings))
         at.selectbox(key="feedback_actual").set_value("bad").run()
-        at.button(key="FormSubmitter:feedback_form-Enviar resultado real").click().run()
+        button(at, "Enviar resultado real").click().run()
         assert not at.error, [e.value for e in at.error]
         assert any(prediction["id"] in s.value for s in at.success)
     log = store.read_predictions(store.create_db_engine(settings.db_url))
@@ -250,7 +257,7 @@ def test_api_errors_are_shown_not_raised(simulated: tuple[Settings, dict], monke
 
     monkeypatch.setenv("MLOPS_API_URL", f"http://127.0.0.1:{free_port()}")
     at = open_page("Predicciones")
-    at.button(key="FormSubmitter:prediction_form-Predecir").click().run()
+    button(at, "Predecir").click().run()
     assert not at.exception
     assert "No se pudo conectar con la API" in at.error[0].value
 
