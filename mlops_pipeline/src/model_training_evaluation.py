@@ -308,7 +308,7 @@ def _xgb_classifier(**params) -> LabelEncodedClassifier:
 _TREE_SPACE = {
     "max_depth": SearchParam(low=3, high=12),
     "min_samples_leaf": SearchParam(low=1, high=20),
-    "max_features": SearchParam(choices=["sqrt", "log2", 0.3]),
+    "max_features": SearchParam(choices=["sqrt", "log2"]),
 }
 _HGB_SPACE = {
     "learning_rate": SearchParam(low=0.02, high=0.3, log=True),
@@ -324,7 +324,7 @@ _XGB_SPACE = {
     "colsample_bytree": SearchParam(low=0.5, high=1.0),
     "reg_lambda": SearchParam(low=1e-2, high=10.0, log=True),
 }
-_XGB_DEFAULTS = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 4, "tree_method": "hist", "n_jobs": 1}
+_XGB_DEFAULTS = {"n_estimators": 200, "learning_rate": 0.05, "max_depth": 3, "tree_method": "hist", "n_jobs": 1}
 
 CANDIDATES: dict[str, dict[str, Candidate]] = {
     "classification": {
@@ -334,7 +334,7 @@ CANDIDATES: dict[str, dict[str, Candidate]] = {
         ),
         "random_forest": Candidate(RandomForestClassifier, 2, {"n_estimators": 200, "min_samples_leaf": 3, "n_jobs": 1}, _TREE_SPACE),
         "hist_gradient_boosting": Candidate(
-            HistGradientBoostingClassifier, 3, {"learning_rate": 0.05, "max_iter": 300, "early_stopping": False}, _HGB_SPACE
+            HistGradientBoostingClassifier, 3, {"learning_rate": 0.05, "max_iter": 150, "max_leaf_nodes": 15, "early_stopping": False}, _HGB_SPACE
         ),
         "xgboost": Candidate(_xgb_classifier, 4, _XGB_DEFAULTS, _XGB_SPACE),
     },
@@ -343,7 +343,7 @@ CANDIDATES: dict[str, dict[str, Candidate]] = {
         "ridge": Candidate(Ridge, 1, {"alpha": 1.0}, {"alpha": SearchParam(low=1e-3, high=100.0, log=True)}),
         "random_forest": Candidate(RandomForestRegressor, 2, {"n_estimators": 200, "min_samples_leaf": 3, "n_jobs": 1}, _TREE_SPACE),
         "hist_gradient_boosting": Candidate(
-            HistGradientBoostingRegressor, 3, {"learning_rate": 0.05, "max_iter": 300, "early_stopping": False}, _HGB_SPACE
+            HistGradientBoostingRegressor, 3, {"learning_rate": 0.05, "max_iter": 150, "max_leaf_nodes": 15, "early_stopping": False}, _HGB_SPACE
         ),
         "xgboost": Candidate(XGBRegressor, 4, _XGB_DEFAULTS, _XGB_SPACE),
     },
