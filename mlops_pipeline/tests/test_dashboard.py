@@ -286,3 +286,45 @@ def test_run_monitoring_button_writes_history_and_refreshes(app_env: Settings) -
     runs = store.read_runs(store.create_db_engine(app_env.db_url))
     assert len(runs) == 4
     assert "Semáforo general: ROJO" in " ".join(m.value for m in at.markdown)
+
+
+# ----------------------------------------------------------------------------- other tasks
+@pytest.mark.parametrize(("target", "task"), [("Home", "classification"), ("Price", "regression")], ids=["multiclass", "regression"])
+def test_every_page_works_for_multiclass_and_regression(
+    target: str, task: str, tmp_path: Path, default_config_dict: dict, credit_frame: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from conftest import write_config
+    from model_training_evaluation import train
+
+    config = json.loads(json.dumps(default_config_dict))
+    dataset = config["dataset"]
+    dataset |= {"target": target, "task": task, "positive_class": None, "derived": {}, "validation": {}}
+    dataset["numeric"] = [c for c in dataset["numeric"] if c != target]
+    dataset["categorical"] = [c for c in dataset["categorical"] if c != target] + ["Status"]
+    config["training"] |= {"cv_folds": 2, "tracking": False, "models": {"random_forest": {"n_estimators": 10}},
+                           "tuning": {"enabled": False}, "reference_sample_size": 300}
+    path = write_config(tmp_path / "project", config, credit_frame.dropna(subset=[target]).sample(500, random_state=0))
+    monkeypatch.setenv("MLOPS_CONFIG", str(path))
+    settings = Settings()
+    train(settings)
+    engine = store.create_db_engine(settings.db_url)
+    store.init_db(engine)
+    scenario = model_monitoring.DriftScenario(start_day=3, shift={"Amount": 2.0})
+    model_monitoring.simulate_traffic(settings, engine, days=4, rows_per_day=100, scenario=scenario, feedback_share=0.5)
+    model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring)
+    output, kind = model_monitoring.output_feature(registry.load_metadata(settings.models_dir))
+
+    at = open_page()
+    assert "Semáforo general: ROJO" in " ".join(m.value for m in at.markdown)
+    at.sidebar.radio(key="page").set_value("Deriva por variable").run()
+    assert model_monitoring.feature_label(output) in set(at.dataframe[0].value["Variable"])
+    at.selectbox(key="drift_feature").set_value(output).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert charts(at)[1]["data"][0]["type"] == ("bar" if kind == "categorical" else "histogram")
+    for page in ("Evolución temporal", "Predicciones"):
+        at.sidebar.radio(key="page").set_value(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert charts(at), page
