@@ -334,24 +334,27 @@ def _count_views(entry: dict, counts: dict) -> tuple[dict[str, np.ndarray], dict
 
 
 def _no_data_reason(statistic: Statistic, ref: dict, cur: dict) -> str | None:
-    """Why a statistic cannot be computed for a feature, or None when it can."""
+    """Why a statistic cannot be computed for a feature (Spanish, shown to users), or None when it can."""
     if statistic.counts == "missing":
         if cur["missing"].sum() == 0:
-            return "no current rows"
-        return "no reference rows" if ref["missing"].sum() == 0 else None
+            return NO_CURRENT_ROWS
+        return "sin filas de referencia" if ref["missing"].sum() == 0 else None
     if ref["missing"][0] == 0:
-        return "the reference column is all missing"
+        return "la columna está vacía en la referencia"
     if cur["missing"][0] == 0:
-        return "no current rows" if cur["missing"].sum() == 0 else "the current column is all missing"
+        return NO_CURRENT_ROWS if cur["missing"].sum() == 0 else "la columna está vacía en la ventana"
     return None
 
 
+NO_CURRENT_ROWS = "sin filas en la ventana"
+
+
 def _detail(statistic: Statistic, ref: dict, cur: dict, counts: dict) -> str:
-    """A short human-readable note for a result row."""
+    """A short note for a result row (Spanish, shown to users)."""
     if statistic.counts == "missing":
-        return f"missing share {ref['missing'][1] / ref['missing'].sum():.3f} -> {cur['missing'][1] / cur['missing'].sum():.3f}"
+        return f"faltantes {ref['missing'][1] / ref['missing'].sum():.1%} -> {cur['missing'][1] / cur['missing'].sum():.1%}"
     if statistic.name == "unseen_share" and counts.get("unseen_values"):
-        return "unseen: " + ", ".join(f"{k} ({v})" for k, v in counts["unseen_values"].items())
+        return "categorías nuevas: " + ", ".join(f"{k} ({v})" for k, v in counts["unseen_values"].items())
     return ""
 
 

@@ -220,14 +220,14 @@ def test_missing_jump_is_seen_although_present_values_are_alike(halves) -> None:
     age = results[results["feature"] == "Age"].set_index("method")
     assert age.loc["missing_share", "status"] == "red"
     assert age.loc["psi", "status"] == "green"
-    assert age.loc["missing_share", "detail"].startswith("missing share 0.000 -> 0.33")
+    assert age.loc["missing_share", "detail"].startswith("faltantes 0.0% -> 33.")
 
 
 def test_empty_window_gives_no_data_with_reason(halves) -> None:
     reference, current = halves
     results = mm.compute_drift(reference, current.iloc[0:0], CATEGORICAL, NUMERIC)
     assert set(results["status"]) == {"no_data"}
-    assert set(results["detail"]) == {"no current rows"}
+    assert set(results["detail"]) == {mm.NO_CURRENT_ROWS}
     assert results["statistic"].isna().all() and not results["drifted"].any()
     assert mm.worst_status(results["status"]) == "no_data"
 
@@ -255,10 +255,10 @@ def test_constant_empty_and_all_missing_columns_do_not_crash() -> None:
     by = results.set_index(["feature", "method"])
     assert set(by.loc["constant", "status"]) == {"green"}
     assert set(by.loc["cat_constant", "status"]) == {"green"}
-    assert by.loc[("all_missing", "psi"), "detail"] == "the reference column is all missing"
+    assert by.loc[("all_missing", "psi"), "detail"] == "la columna está vacía en la referencia"
     assert by.loc[("all_missing", "missing_share"), "status"] == "green"
     assert by.loc[("normal", "ks"), "status"] == "no_data"
-    assert by.loc[("normal", "ks"), "detail"] == "the current column is all missing"
+    assert by.loc[("normal", "ks"), "detail"] == "la columna está vacía en la ventana"
     assert by.loc[("normal", "missing_share"), "status"] == "red"
     shifted = mm.compute_drift(reference, current.assign(constant=6.0), ["cat_constant"], ["constant"])
     assert statuses(shifted)["constant"] == "red"

@@ -42,7 +42,7 @@ def results_frame(status: str = "green") -> pd.DataFrame:
             "p_value": [0.5, np.nan, 0.02],
             "drifted": [False, False, True],
             "status": ["green", "no_data", status],
-            "detail": ["", "the current column is all missing", None],
+            "detail": ["", "la columna está vacía en la ventana", None],
         }
     )
 
@@ -64,7 +64,7 @@ def test_history_round_trip_and_window_replacement(engine) -> None:
     assert len(history) == 6 and list(history.columns) == store.HISTORY_COLUMNS
     assert set(history.loc[history["run_id"] == replaced, "status"]) == {"green", "no_data", "red"}
     psi = store.read_drift_history(engine, feature="Age", method="psi")
-    assert psi["statistic"].isna().all() and psi["detail"].iloc[0] == "the current column is all missing"
+    assert psi["statistic"].isna().all() and psi["detail"].iloc[0] == "la columna está vacía en la ventana"
     assert store.read_runs(engine, model_version="other").empty
     assert store.read_drift_history(engine, run_id=first).empty
 
