@@ -24,8 +24,8 @@ COPY mlops_pipeline/ mlops_pipeline/
 # non-root user that runs the service.
 RUN python mlops_pipeline/src/model_training_evaluation.py --no-tracking --quiet \
     && groupadd --gid 10001 app && useradd --create-home --uid 10001 --gid 10001 app \
-    && mkdir -p mlops_pipeline/artifacts \
-    && chown -R app:app mlops_pipeline/artifacts
+    && mkdir -p mlops_pipeline/artifacts /data \
+    && chown -R app:app mlops_pipeline/artifacts /data
 
 USER 10001:10001
 EXPOSE 8000

@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -64,16 +64,10 @@ def sample_rows(settings: Settings, n: int, seed: int = 0) -> pd.DataFrame:
     return data.sample(n, replace=True, random_state=seed).reset_index(drop=True)
 
 
-def in_process_rows_per_second(settings: Settings, rows: pd.DataFrame, repeats: int, version: str) -> float:
-    model = registry.load_model(settings.models_dir, version)
-    X = rows[model.feature_names]
-    model.pipeline.predict_proba(X)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.pipeline.predict_proba(X)
-        times.append(time.perf_counter() - start)
-    return len(X) / statistics.median(times)
+def in_process_seconds(pipeline, X: pd.DataFrame) -> float:
+    start = time.perf_counter()
+    pipeline.predict_proba(X)
+    return time.perf_counter() - start
 
 
 def free_port() -> int:
@@ -117,17 +111,12 @@ def server(settings: Settings, config: Path, db_url: str, workers: int, version:
         process.wait(timeout=30)
 
 
-def api_rows_per_second(base: str, body: bytes, repeats: int) -> float:
-    with httpx.Client(base_url=base, timeout=120) as client:
-        times = []
-        for attempt in range(repeats + 1):
-            start = time.perf_counter()
-            response = client.post("/predict", content=body, headers={"Content-Type": "text/csv"})
-            elapsed = time.perf_counter() - start
-            response.raise_for_status()
-            if attempt:
-                times.append(elapsed)
-    return BATCH_ROWS / statistics.median(times)
+def api_seconds(client: httpx.Client, body: bytes) -> float:
+    start = time.perf_counter()
+    response = client.post("/predict", content=body, headers={"Content-Type": "text/csv"})
+    elapsed = time.perf_counter() - start
+    response.raise_for_status()
+    return elapsed
 
 
 def latencies_ms(base: str, records: list[dict], clients: int, per_client: int) -> list[float]:
@@ -146,52 +135,75 @@ def latencies_ms(base: str, records: list[dict], clients: int, per_client: int) 
         return [value for values in pool.map(session, range(clients)) for value in values]
 
 
+def throughputs(settings: Settings, version: str, bases: dict[str, str], rows: pd.DataFrame, rounds: int) -> dict[str, list[float]]:
+    """Seconds per 10,000-row batch, in interleaved rounds (in process, API with and without logging),
+    so that a change in the machine's load affects the three alike."""
+    model = registry.load_model(settings.models_dir, version)
+    X = rows[model.feature_names]
+    body = rows.to_csv(index=False).encode()
+    clients = {name: httpx.Client(base_url=base, timeout=120) for name, base in bases.items()}
+    seconds: dict[str, list[float]] = {"in_process": [], **{name: [] for name in bases}}
+    try:
+        for round_ in range(rounds + 1):  # round 0 warms everything up
+            measured = {"in_process": in_process_seconds(model.pipeline, X)}
+            measured |= {name: api_seconds(client, body) for name, client in clients.items()}
+            if round_:
+                for name, value in measured.items():
+                    seconds[name].append(value)
+    finally:
+        for client in clients.values():
+            client.close()
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark del servicio de predicción (proporciones respecto a predict_proba en proceso).")
     parser.add_argument("--artifacts", type=Path, help="carpeta de artefactos con un modelo entrenado")
     parser.add_argument("--model", help="versión a medir (por defecto el campeón)")
     parser.add_argument("--workers", type=int, default=1, help="procesos de uvicorn")
-    parser.add_argument("--repeats", type=int, default=5, help="repeticiones de cada lote (se usa la mediana)")
+    parser.add_argument("--rounds", type=int, default=7, help="rondas intercaladas de lotes de 10 000 filas")
     parser.add_argument("--requests", type=int, default=100, help="peticiones de un registro por cliente")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp, ExitStack() as servers:
         workdir = Path(tmp)
         settings = trained_settings(args.artifacts, workdir)
-        champion = registry.resolve_version(settings.models_dir, args.model)
+        version = registry.resolve_version(settings.models_dir, args.model)
         rows = sample_rows(settings, BATCH_ROWS)
-        body = rows.to_csv(index=False).encode()
+        bases = {}
+        for name, logging_on in (("with_logging", True), ("without_logging", False)):
+            config = config_with_logging(settings, workdir / name, logging_on)
+            db_url = f"sqlite:///{workdir / f'{name}.db'}"
+            bases[name] = servers.enter_context(server(settings, config, db_url, args.workers, version))
+        seconds = throughputs(settings, version, bases, rows, args.rounds)
         records = json.loads(rows.head(500).to_json(orient="records"))
+        latency = {clients: latencies_ms(bases["with_logging"], records, clients, args.requests) for clients in (1, 8)}
 
-        reference = in_process_rows_per_second(settings, rows, args.repeats, champion)
-        results: dict[str, float] = {"in_process_rows_per_s": reference}
-        for logging_on in (True, False):
-            config = config_with_logging(settings, workdir / f"log_{logging_on}", logging_on)
-            db_url = f"sqlite:///{workdir / f'predictions_{logging_on}.db'}"
-            with server(settings, config, db_url, args.workers, champion) as base:
-                key = "with_logging" if logging_on else "without_logging"
-                results[f"api_rows_per_s_{key}"] = api_rows_per_second(base, body, args.repeats)
-                if logging_on:
-                    for clients in (1, 8):
-                        values = latencies_ms(base, records, clients, args.requests)
-                        results[f"p50_ms_{clients}_clients"] = float(np.percentile(values, 50))
-                        results[f"p99_ms_{clients}_clients"] = float(np.percentile(values, 99))
-
-    with_ratio = results["api_rows_per_s_with_logging"] / reference
-    without_ratio = results["api_rows_per_s_without_logging"] / reference
+    best = {name: BATCH_ROWS / min(values) for name, values in seconds.items()}
+    typical = {name: BATCH_ROWS / statistics.median(values) for name, values in seconds.items()}
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"\nModelo: {champion}; {os.cpu_count()} CPU (carga media {load}); uvicorn --workers {args.workers}; SQLite\n")
-    print("| Medición | Valor | Proporción vs. en proceso | Objetivo |")
+    print(f"\nModelo: {version}; {os.cpu_count()} CPU (carga media {load}); uvicorn --workers {args.workers}; SQLite; {args.rounds} rondas\n")
+    print("| Medición (lote de 10 000 filas) | Filas/s (mejor / mediana) | Proporción vs. en proceso (mejor / mediana) | Objetivo |")
     print("|---|---|---|---|")
-    print(f"| `predict_proba` en proceso, 10 000 filas | {reference:,.0f} filas/s | 1.00 | - |")
-    print(f"| `/predict` CSV 10 000 filas, con registro | {results['api_rows_per_s_with_logging']:,.0f} filas/s | {with_ratio:.2f} | >= 0.33 |")
-    print(f"| `/predict` CSV 10 000 filas, sin registro | {results['api_rows_per_s_without_logging']:,.0f} filas/s | {without_ratio:.2f} | >= 0.67 |")
-    for clients in (1, 8):
+    labels = {"in_process": "`predict_proba` en proceso", "with_logging": "`/predict` CSV, con registro", "without_logging": "`/predict` CSV, sin registro"}
+    targets = {"in_process": "-", "with_logging": ">= 0.33", "without_logging": ">= 0.67"}
+    for name, label in labels.items():
         print(
-            f"| 1 registro, {clients} cliente(s): p50 / p99 | {results[f'p50_ms_{clients}_clients']:.1f} / "
-            f"{results[f'p99_ms_{clients}_clients']:.1f} ms | - | {'p99 < 60 ms' if clients == 8 else '-'} |"
+            f"| {label} | {best[name]:,.0f} / {typical[name]:,.0f} | "
+            f"{best[name] / best['in_process']:.2f} / {typical[name] / typical['in_process']:.2f} | {targets[name]} |"
         )
-    print("\n" + json.dumps({**results, "ratio_with_logging": with_ratio, "ratio_without_logging": without_ratio, "model": champion}))
+    print("\n| Un registro (JSON), con registro | p50 | p99 | Objetivo |")
+    print("|---|---|---|---|")
+    for clients, values in latency.items():
+        goal = "p99 < 60 ms" if clients == 8 else "-"
+        print(f"| {clients} cliente(s) | {np.percentile(values, 50):.1f} ms | {np.percentile(values, 99):.1f} ms | {goal} |")
+    summary = {
+        "model": version,
+        "rows_per_s_best": best,
+        "rows_per_s_median": typical,
+        "latency_ms": {c: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99))} for c, v in latency.items()},
+    }
+    print("\n" + json.dumps(summary))
     return 0
 
 

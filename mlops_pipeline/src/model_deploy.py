@@ -142,8 +142,9 @@ def _feature_field(feature: dict, tokens: frozenset[str]) -> tuple[Any, Any]:
         description = f"Numeric ({feature.get('dtype', 'number')}); null means missing.{bounds}"
         return annotation, Field(alias=feature["name"], description=description, examples=[example], allow_inf_nan=False)
     categories = feature.get("categories") or []
+    kind = "Ordinal (lowest to highest)" if feature["kind"] == "ordinal" else "Categorical"
     description = (
-        f"Categorical; seen in training: {categories}. Other values are accepted and treated as unseen; "
+        f"{kind}; seen in training: {categories}. Other values are accepted and treated as unseen; "
         "null means missing."
     )
     return str | None, Field(alias=feature["name"], description=description, examples=[example])
@@ -213,8 +214,8 @@ def _pydantic_errors(error: ValidationError) -> list[dict]:
 def frame_from_json(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
     """Validate a JSON record or list of records; raise a 4xx naming row and column."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload = json.loads(body.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise reject(422, [_error(None, None, f"malformed JSON: {exc}", "json_invalid")]) from exc
     single = isinstance(payload, dict)
     if not single and not isinstance(payload, list):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -164,9 +165,14 @@ def log_predictions(
 
 
 def new_ids(n: int) -> list[str]:
-    """``n`` random 128-bit prediction ids (32 hex characters), from one call to the OS generator."""
-    token = secrets.token_hex(16 * n)
-    return [token[i : i + 32] for i in range(0, 32 * n, 32)]
+    """``n`` unique prediction ids: 32 hex characters, the current time in ms then 80 random bits.
+
+    Time-ordered like UUIDv7, so new ids land at the end of the primary-key index instead of on
+    random pages (random ids made each 10,000-row insert rewrite thousands of index pages).
+    """
+    prefix = f"{time.time_ns() // 1_000_000:012x}"
+    token = secrets.token_hex(10 * n)
+    return [prefix + token[i : i + 20] for i in range(0, 20 * n, 20)]
 
 
 def _probability_json(outputs: pd.DataFrame, n: int) -> list[str | None]:
@@ -383,6 +389,21 @@ def _none_if_nan(value: object) -> object:
     return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
 
 
+def _json_safe(value: object) -> object:
+    """Plain JSON values: NaN and infinities become null (PostgreSQL rejects them), numpy scalars Python ones."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and (pd.isna(value) or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
 def write_monitoring_run(engine: Engine, run: Mapping[str, object], results: pd.DataFrame) -> int:
     """Store one monitoring window and its per-feature results in one transaction; return the run id.
 
@@ -403,7 +424,7 @@ def write_monitoring_run(engine: Engine, run: Mapping[str, object], results: pd.
         "n_rows": int(run["n_rows"]),
         "n_sampled": int(run["n_sampled"]),
         "status": str(run["status"]),
-        "summary": json.loads(json.dumps(run["summary"], default=str)),
+        "summary": _json_safe(run["summary"]),
     }
     same_window = sa.and_(
         monitoring_runs.c.model_version == record["model_version"],

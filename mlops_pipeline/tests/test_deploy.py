@@ -181,3 +181,29 @@ def test_dockerfile_passes_hadolint() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run([str(hadolint), str(REPO_ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_micro_batches_fail_only_the_bad_request(trained_settings, rows, tmp_path: Path) -> None:
+    import asyncio
+
+    from fastapi import HTTPException
+
+    engine = store.create_db_engine(f"sqlite:///{tmp_path / 'batch.db'}")
+    store.init_db(engine)
+    state = model_deploy.ServingState(trained_settings, engine)
+    batcher = model_deploy.MicroBatcher(state)
+    model = state.model()
+    broken = rows.iloc[[0]].assign(Income=np.inf)  # the imputer refuses infinity
+
+    async def send_together() -> list:
+        frames = [rows.iloc[[1]], broken, rows.iloc[2:5]]
+        return await asyncio.gather(*(batcher.score(model, f, f"r{i}") for i, f in enumerate(frames)), return_exceptions=True)
+
+    first, failed, third = asyncio.run(send_together())
+
+    assert isinstance(failed, HTTPException) and failed.status_code == 422
+    assert len(first) == 1 and len(third) == 3
+    log = store.read_predictions(engine)
+    assert sorted(log["id"]) == sorted([*first["id"], *third["id"]])
+    assert log.groupby("request_id").size().to_dict() == {"r0": 1, "r2": 3}
+    engine.dispose()
