@@ -51,7 +51,8 @@ def results_frame(status: str = "green") -> pd.DataFrame:
 def test_history_round_trip_and_window_replacement(engine) -> None:
     start = datetime(2026, 3, 1, tzinfo=timezone.utc)
     run = {"window_start": start, "window_end": start + DAY, "model_version": "v1", "n_rows": 10, "n_sampled": 10,
-           "status": "yellow", "summary": {"alerts": [{"level": "yellow", "feature": "Home", "message": "Deriva"}]}}
+           "status": "yellow", "summary": {"alerts": [{"level": "yellow", "feature": "Home", "message": "Deriva"}],
+                                           "performance": {"r2": float("nan"), "auc": np.float64(0.5)}}}
     first = store.write_monitoring_run(engine, run, results_frame("yellow"))
     store.write_monitoring_run(engine, run | {"window_start": start + DAY, "window_end": start + 2 * DAY}, results_frame())
     replaced = store.write_monitoring_run(engine, run | {"status": "red"}, results_frame("red"))
@@ -60,6 +61,7 @@ def test_history_round_trip_and_window_replacement(engine) -> None:
     assert runs["window_start"].tolist() == [pd.Timestamp(start), pd.Timestamp(start + DAY)]
     assert runs["status"].tolist() == ["red", "yellow"]
     assert runs["summary"].iloc[0]["alerts"][0]["feature"] == "Home"
+    assert runs["summary"].iloc[0]["performance"] == {"r2": None, "auc": 0.5}
     history = store.read_drift_history(engine, model_version="v1")
     assert len(history) == 6 and list(history.columns) == store.HISTORY_COLUMNS
     assert set(history.loc[history["run_id"] == replaced, "status"]) == {"green", "no_data", "red"}
