@@ -77,7 +77,7 @@ NO_PREDICTIONS_MESSAGE = (
 )
 NO_RUNS_MESSAGE = (
     "Hay predicciones registradas pero ningún monitoreo para esta versión del modelo: pulse "
-    "**Ejecutar monitoreo ahora** en la barra lateral (o `python mlops_pipeline/src/model_monitoring.py run`)."
+    "**Ejecutar monitoreo ahora** en la barra lateral (o `python mlops_pipeline/src/model_monitoring.py run --backfill`)."
 )
 
 
@@ -117,10 +117,11 @@ def traffic_light(summary: Mapping) -> tuple[str, dict[str, int]]:
 def risk_ratio(rows: pd.DataFrame, thresholds: Mapping[str, Iterable[float]]) -> float:
     """A feature's risk: its largest effect size as a share of that statistic's red threshold
     (1.0 means it reached red); NaN when no effect size was computed."""
+    red = {method: float(tuple(limits)[1]) for method, limits in thresholds.items()}
     ratios = [
-        value / float(list(thresholds[method])[1])
+        value / red[method]
         for method, value in zip(rows["method"], rows["statistic"], strict=True)
-        if method in thresholds and pd.notna(value) and float(list(thresholds[method])[1]) > 0
+        if red.get(method, 0) > 0 and pd.notna(value)
     ]
     return float(max(ratios)) if ratios else float("nan")
 
@@ -140,7 +141,8 @@ def feature_table(window: pd.DataFrame, thresholds: Mapping[str, Iterable[float]
     )
     methods = [s.name for s in model_monitoring.STATISTICS if s.name in values.columns]
     table = values[methods].join(p_values.add_suffix("_p"))
-    table.insert(0, "risk", [risk_ratio(g, thresholds) for _, g in window.groupby("feature", sort=True)])
+    risk = {feature: risk_ratio(rows, thresholds) for feature, rows in window.groupby("feature")}
+    table.insert(0, "risk", table.index.map(risk))
     table.insert(0, "status", per_feature["status"].reindex(table.index))
     severity = table["status"].map({s: i for i, s in enumerate(STATUS_ORDER)})
     table = table.assign(_severity=severity).sort_values(["_severity", "risk"], ascending=[True, False], na_position="last")
@@ -249,9 +251,10 @@ def _api_call(method: str, url: str, headers: Mapping[str, str], **kwargs) -> di
         raise RuntimeError(f"No se pudo conectar con la API en {url}: {exc}") from exc
     if response.status_code >= 400:
         try:
-            detail = response.json().get("detail", response.text)
+            body = response.json()
         except ValueError:
-            detail = response.text
+            body = response.text
+        detail = body.get("detail", body) if isinstance(body, dict) else body
         raise RuntimeError(f"La API respondió {response.status_code}: {detail}")
     return response.json()
 
@@ -362,23 +365,23 @@ def version_ui(versions: list[str], default: str | None) -> str | None:
     return st.sidebar.selectbox("Versión del modelo", versions, index=index, key="version")
 
 
-def date_range_ui(runs: pd.DataFrame) -> tuple[date | None, date | None]:
-    """Date range of the windows to show (default: all of them)."""
+def date_range_ui(runs: pd.DataFrame, version: str | None) -> tuple[date | None, date | None]:
+    """Date range of the windows to show (default: all of them); one widget per model version."""
     if runs.empty:
         return None, None
     first, last = runs["window_start"].min().date(), runs["window_start"].max().date()
-    chosen = st.sidebar.date_input("Rango de fechas", (first, last), min_value=first, max_value=last, key="dates")
+    chosen = st.sidebar.date_input("Rango de fechas", (first, last), min_value=first, max_value=last, key=f"dates_{version}")
     chosen = tuple(chosen) if isinstance(chosen, (tuple, list)) else (chosen,)
     return (chosen[0], chosen[-1]) if chosen else (first, last)
 
 
-def window_ui(runs: pd.DataFrame) -> int | None:
-    """Monitoring window to inspect (default: the latest)."""
+def window_ui(runs: pd.DataFrame, version: str | None) -> int | None:
+    """Monitoring window to inspect (default: the latest); one widget per model version."""
     if runs.empty:
         return None
     labels = {int(run["id"]): window_label(run) for run in runs.to_dict("records")}
     options = list(labels)
-    return st.sidebar.selectbox("Ventana", options, index=len(options) - 1, format_func=labels.get, key="window")
+    return st.sidebar.selectbox("Ventana", options, index=len(options) - 1, format_func=labels.get, key=f"window_{version}")
 
 
 def feature_ui(features: list[str], label: str, key: str) -> str | None:
@@ -434,11 +437,11 @@ def sidebar_ui(db_url: str, models_dir: str) -> tuple[Controls, pd.DataFrame]:
     default = champion if champion in set(all_runs["model_version"]) or all_runs.empty else all_runs["model_version"].iloc[-1]
     version = version_ui(versions, default)
     runs = all_runs[all_runs["model_version"] == version]
-    start, end = date_range_ui(runs)
+    start, end = date_range_ui(runs, version)
     if start is not None:
         days = runs["window_start"].dt.date
         runs = runs[(days >= start) & (days <= end)]
-    run_id = window_ui(runs)
+    run_id = window_ui(runs, version)
     run = next((r for r in runs.to_dict("records") if r["id"] == run_id), None)
     st.sidebar.divider()
     run_now = st.sidebar.button("Ejecutar monitoreo ahora", disabled=version is None, key="run_now",

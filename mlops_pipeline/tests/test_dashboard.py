@@ -212,18 +212,35 @@ def test_over_time_page_draws_bands_marks_and_performance(simulated: tuple[Setti
     assert len([t for t in charts(at)[1]["data"] if t["mode"] == "lines+markers"]) == 1
 
 
-def test_controls_date_range_and_window(simulated: tuple[Settings, dict]) -> None:
+def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]) -> None:
     settings, report = simulated
-    runs = store.read_runs(store.create_db_engine(settings.db_url))
+    engine = store.create_db_engine(settings.db_url)
+    champion = report["version"]
+    other = next(v for v in registry.list_versions(settings.models_dir) if v != champion)
+    calm = model_monitoring.DriftScenario(start_day=99)
+    model_monitoring.simulate_traffic(settings, engine, days=2, rows_per_day=100, scenario=calm, version=other)
+    model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring, other)
+    runs = store.read_runs(engine, champion)
+
     at = open_page()
-    assert at.sidebar.selectbox(key="version").value == runs["model_version"].iloc[0]
-    assert at.sidebar.selectbox(key="window").options == [dashboard.window_label(r) for r in runs.to_dict("records")]
+    version = at.sidebar.selectbox(key="version")
+    assert version.value == champion and version.options == registry.list_versions(settings.models_dir)
+    window = at.sidebar.selectbox(key=f"window_{champion}")
+    assert window.options == [dashboard.window_label(r) for r in runs.to_dict("records")]
+    assert window.value == int(runs["id"].iloc[-1])
+
     first_days = runs["window_start"].dt.date.iloc[:2].tolist()
-    at.sidebar.date_input(key="dates").set_value(tuple(first_days)).run()
+    at.sidebar.date_input(key=f"dates_{champion}").set_value(tuple(first_days)).run()
     assert not at.exception
-    assert at.sidebar.selectbox(key="window").value == int(runs["id"].iloc[1])
-    calm = runs.iloc[1]["status"]
-    assert f"Semáforo general: {dashboard.STATUS_LABELS[calm].upper()}" in " ".join(m.value for m in at.markdown)
+    assert at.sidebar.selectbox(key=f"window_{champion}").value == int(runs["id"].iloc[1])
+    status = runs.iloc[1]["status"]
+    assert f"Semáforo general: {dashboard.STATUS_LABELS[status].upper()}" in " ".join(m.value for m in at.markdown)
+
+    at.sidebar.selectbox(key="version").set_value(other).run()
+    assert not at.exception, [e.value for e in at.exception]
+    other_runs = store.read_runs(engine, other)
+    assert at.sidebar.selectbox(key=f"window_{other}").value == int(other_runs["id"].iloc[-1])
+    assert other in " ".join(c.value for c in at.caption)
 
 
 def test_predictions_page_sends_a_record_and_its_feedback_to_the_real_api(
