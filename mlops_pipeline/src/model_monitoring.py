@@ -765,7 +765,6 @@ def monitor_window(
         ``{"run_id", "run": {window_start, window_end, model_version, n_rows, n_sampled, status,
         summary}, "results": tidy DataFrame}``; status ``no_data`` when the window is empty.
     """
-
     version = registry.resolve_version(models_dir, version)
     metadata = registry.load_metadata(models_dir, version)
     profile = load_or_build_profile(models_dir, version, config.bins)
@@ -786,7 +785,7 @@ def monitor_window(
         performance = performance_metrics(outcomes, metadata) if len(outcomes) >= config.min_feedback else None
         primary = primary_metric(metadata, performance or {})
         drops = performance_drops(performance, metadata.get("metrics", {}).get("test", {}), config.performance_drop, [primary]) if primary else {}
-        changes = _window_changes(engine, version, start, results, config)
+        changes = _window_changes(engine, version, start, end, results, config)
         alerts, recommendations = alerts_and_recommendations(results, changes, drops, config)
         statuses = feature_status(results)
         summary = {
@@ -806,11 +805,13 @@ def monitor_window(
     return {"run_id": run_id, "run": run, "results": results}
 
 
-def _window_changes(engine: Any, version: str, start: datetime, results: pd.DataFrame, config: MonitoringConfig) -> pd.DataFrame:
+def _window_changes(
+    engine: Any, version: str, start: datetime, end: datetime, results: pd.DataFrame, config: MonitoringConfig
+) -> pd.DataFrame:
     """Trend and jump flags of this window's effect sizes against the previous stored windows."""
-
-    history = store.read_drift_history(engine, model_version=version)
-    history = history[history["window_start"] < pd.Timestamp(start).tz_convert("UTC")]
+    # Twice the trend span, so a jump a few windows back is still seen as a jump.
+    since = pd.Timestamp(start) - 2 * config.trend_windows * (pd.Timestamp(end) - pd.Timestamp(start))
+    history = store.read_drift_history(engine, model_version=version, start=since, end=start)
     recent = history["window_start"].drop_duplicates().nlargest(2 * config.trend_windows)
     history = history[history["window_start"].isin(recent) & history["method"].isin(EFFECT_METHODS)]
     now = results.loc[results["method"].isin(EFFECT_METHODS), ["feature", "method", "statistic"]].assign(window_start=pd.Timestamp(start).tz_convert("UTC"))

@@ -482,8 +482,13 @@ def read_drift_history(
     feature: str | None = None,
     method: str | None = None,
     run_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> pd.DataFrame:
-    """Per-feature results joined with their run's window, oldest first (``HISTORY_COLUMNS``)."""
+    """Per-feature results joined with their run's window, oldest first (``HISTORY_COLUMNS``).
+
+    ``start`` / ``end`` keep the runs whose window starts in ``[start, end)``.
+    """
     query = (
         sa.select(
             drift_results.c.run_id,
@@ -499,6 +504,10 @@ def read_drift_history(
                           (drift_results.c.method, method), (drift_results.c.run_id, run_id)):
         if value is not None:
             query = query.where(column == value)
+    if start is not None:
+        query = query.where(monitoring_runs.c.window_start >= _utc(start))
+    if end is not None:
+        query = query.where(monitoring_runs.c.window_start < _utc(end))
     with engine.connect() as connection:
         history = pd.DataFrame(connection.execute(query).all(), columns=HISTORY_COLUMNS)
     for column in ("window_start", "window_end"):

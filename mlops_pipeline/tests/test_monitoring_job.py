@@ -253,3 +253,13 @@ def test_simulate_through_the_live_api(trained_settings: Settings, sqlite_engine
     assert len(log) == 80 and (log["created_at"] >= before - timedelta(seconds=1)).all()
     assert (log["Job"] == mm.NEW_CATEGORY).sum() > 5
     assert log["actual"].notna().sum() == report["feedback"] > 0
+
+
+def test_drift_history_filters_by_window_start(engine) -> None:
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    run = {"model_version": "v1", "n_rows": 1, "n_sampled": 1, "status": "green", "summary": {}}
+    for day in range(3):
+        store.write_monitoring_run(engine, run | {"window_start": start + day * DAY, "window_end": start + (day + 1) * DAY}, results_frame())
+    history = store.read_drift_history(engine, start=start + DAY, end=start + 2 * DAY)
+    assert set(history["window_start"]) == {pd.Timestamp(start + DAY)}
+    assert len(store.read_runs(engine, start=start + DAY)) == 2
