@@ -248,6 +248,10 @@ def metric_table(kind: str, labels: list | None = None, pos_label: Any = None) -
 
 
 DEFAULT_PRIMARY = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "rmse"}
+BINARY_NOTE = (
+    "En CV, las métricas de etiqueta (accuracy, precision, recall, F1, balanced accuracy) usan la clase más probable "
+    "(umbral 0.5); en prueba usan el umbral de cada modelo, elegido sobre sus predicciones fuera de pliegue."
+)
 DISPLAY_METRICS = {
     "binary": ["roc_auc", "pr_auc", "f1", "balanced_accuracy", "brier"],
     "multiclass": ["roc_auc_ovr", "f1_macro", "balanced_accuracy", "log_loss"],
@@ -746,8 +750,8 @@ def plot_curves(results: dict[str, CandidateResult], y_test: pd.Series, context:
         PrecisionRecallDisplay.from_predictions(y_true, scores, pos_label=pos, name=name, ax=pr_ax)
     suffix = "" if context.kind == "binary" else " (micro-promedio uno-contra-resto)"
     roc_ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    roc_ax.set_title(f"Curvas ROC en prueba{suffix}")
-    pr_ax.set_title(f"Curvas precisión-exhaustividad en prueba{suffix}")
+    roc_ax.set(title=f"Curvas ROC en prueba{suffix}", xlabel="Tasa de falsos positivos", ylabel="Tasa de verdaderos positivos")
+    pr_ax.set(title=f"Curvas precisión-exhaustividad en prueba{suffix}", xlabel="Exhaustividad (recall)", ylabel="Precisión")
     for ax in (roc_ax, pr_ax):
         ax.legend(fontsize=8, loc="lower right" if ax is roc_ax else "upper right")
     return _save(figure, path)
@@ -756,8 +760,12 @@ def plot_curves(results: dict[str, CandidateResult], y_test: pd.Series, context:
 def plot_metric_bars(table: pd.DataFrame, kind: str, primary: str, path: Path) -> Path:
     """Bars of CV mean per metric and candidate, with one-standard-deviation error bars."""
     metrics = [primary, *[m for m in DISPLAY_METRICS[kind] if m != primary]]
-    figure = Figure(figsize=(4 * len(metrics), 4.5))
-    axes = np.atleast_1d(figure.subplots(1, len(metrics)))
+    columns = min(len(metrics), 3)
+    rows = math.ceil(len(metrics) / columns)
+    figure = Figure(figsize=(5 * columns, 3.8 * rows))
+    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
     names = list(table.index)
     colors = ["tab:orange" if champion else "tab:blue" for champion in table["champion"]]
     for ax, metric in zip(axes, metrics):
@@ -774,7 +782,7 @@ def plot_confusion(result: CandidateResult, y_test: pd.Series, labels: list, pat
     figure = Figure(figsize=(5.5, 5))
     ax = figure.subplots()
     ConfusionMatrixDisplay.from_predictions(y_test, result.test_predictions, labels=labels, ax=ax, colorbar=False)
-    ax.set_title(f"Matriz de confusión en prueba: {result.name}")
+    ax.set(title=f"Matriz de confusión en prueba: {result.name}", xlabel="Clase predicha", ylabel="Clase real")
     return _save(figure, path) if path else figure
 
 
@@ -789,7 +797,7 @@ def plot_calibration(result: CandidateResult, y_test: pd.Series, context: Traini
         y_true, scores = np.asarray(y_test) == result.test_predictions, _top_label(result.test_scores)
         title = "Calibración: confianza de la clase predicha"
     CalibrationDisplay.from_predictions(y_true, scores, n_bins=10, strategy="quantile", name=result.name, ax=ax)
-    ax.set_title(f"{title} ({result.name})")
+    ax.set(title=f"{title} ({result.name})", xlabel="Probabilidad media predicha", ylabel="Fracción observada de positivos")
     return _save(figure, path)
 
 
@@ -816,7 +824,10 @@ def write_reports(table: pd.DataFrame, results: dict[str, CandidateResult], sele
     reports = {"summary_csv": folder / "summary.csv", "summary_md": folder / "summary.md", "selection": folder / "selection.json"}
     table.to_csv(reports["summary_csv"])
     markdown = display_table(table, context.kind, context.primary).to_markdown(index=False)
-    reports["summary_md"].write_text(f"{markdown}\n\n**Regla:** {selection.rule}\n\n**Elección:** {selection.reason}\n", encoding="utf-8")
+    notes = f"**Regla:** {selection.rule}\n\n**Elección:** {selection.reason}\n"
+    if context.kind == "binary":
+        notes += f"\n{BINARY_NOTE}\n"
+    reports["summary_md"].write_text(f"{markdown}\n\n{notes}", encoding="utf-8")
     reports["selection"].write_text(json.dumps(selection.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
     reports["metric_bars"] = plot_metric_bars(table, context.kind, context.primary, folder / "metric_bars.png")
     champion = results[selection.champion]
@@ -933,7 +944,7 @@ def track_run(
 
     uri = tracking_uri(settings)
     models_dir = settings.models_dir
-    experiment_name = f"{Path(context.data.target).name}-{context.data.task}"
+    experiment_name = f"{settings.config.dataset.path.stem}-{context.data.target}"
     try:
         mlflow.set_tracking_uri(uri)
         experiment = mlflow.get_experiment_by_name(experiment_name)
