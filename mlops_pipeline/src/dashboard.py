@@ -14,7 +14,6 @@ sending ``X-API-Key`` when ``API_KEY`` is set.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -895,13 +894,13 @@ def empty_message(db_url: str, controls: Controls) -> str:
     return NO_RUNS_MESSAGE if first is not None else EMPTY_STORE_MESSAGE
 
 
-def _launch(argv: list[str]) -> int:
-    """``python dashboard.py`` outside Streamlit starts ``streamlit run`` on this file."""
-    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(Path(__file__).resolve()), *argv])
+def _launch(argv: list[str]) -> None:
+    """``python dashboard.py [streamlit options]`` outside Streamlit becomes ``streamlit run`` on this file."""
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(Path(__file__).resolve()), *argv])
 
 
 if __name__ == "__main__":
     if st.runtime.exists():
         main()
     else:
-        raise SystemExit(_launch(sys.argv[1:]))
+        _launch(sys.argv[1:])
