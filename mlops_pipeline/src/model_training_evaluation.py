@@ -676,12 +676,17 @@ def select_champion(table: pd.DataFrame, primary: str, greater_is_better: bool, 
     return Selection(str(champion), str(best), primary, greater_is_better, tolerance, margin, [str(n) for n in eligible.index], rule, reason)
 
 
+def is_tunable(task: str, name: str, training: TrainingConfig) -> bool:
+    """Whether a configured candidate takes part in the search: not the baseline, not already tuned, a space to search."""
+    return not name.endswith(TUNED_SUFFIX) and CANDIDATES[task][name].complexity > 0 and bool(search_space(task, name, training))
+
+
 def leading_candidates(results: dict[str, CandidateResult], context: TrainingContext, count: int) -> list[str]:
     """The ``count`` best non-baseline candidates by CV primary metric that have a search space."""
     tunable = {
         name: result.cv_summary()[context.primary]["mean"]
         for name, result in results.items()
-        if result.complexity > 0 and search_space(context.task, base_name(name), context.training)
+        if is_tunable(context.task, name, context.training)
     }
     ranked = sorted(tunable, key=lambda name: tunable[name], reverse=context.greater_is_better)
     return ranked[:count]
@@ -907,7 +912,7 @@ def save_candidates(
         "split": {"train_rows": len(split.X_train), "test_rows": len(split.X_test)},
     }
     versions = {}
-    for name, result in tqdm(results.items(), desc="Guardando versiones", leave=False, disable=None):
+    for name, result in results.items():
         version = registry.new_version_id(name, when)
         metadata = {
             **shared,
@@ -1017,8 +1022,7 @@ def train(settings: Settings, training: TrainingConfig | None = None, show_progr
     context = make_context(data, config)
     params = candidate_params(data.task, config.training)
     tuning = config.training.tuning
-    tunable = [n for n in params if CANDIDATES[data.task][n].complexity > 0 and search_space(data.task, n, config.training)]
-    n_tuned = min(tuning.top_k, len(tunable)) if tuning.enabled else 0
+    n_tuned = min(tuning.top_k, sum(is_tunable(data.task, n, config.training) for n in params)) if tuning.enabled else 0
     logger.info("task=%s (%s), %d candidates, %d-fold CV, primary metric %s", data.task, context.kind, len(params), context.cv.n_splits, context.primary)
     results: dict[str, CandidateResult] = {}
     with tqdm(total=len(params) + n_tuned, desc="Entrenando", disable=not show_progress) as bar:
