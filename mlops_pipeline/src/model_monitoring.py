@@ -829,11 +829,24 @@ def _offset(window: str) -> pd.DateOffset:
         raise ValueError(f"'{window}' is not a pandas offset such as 1D, 12h or 1W") from exc
 
 
-def latest_window(window: str, end: datetime | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The window of length ``window`` (a pandas offset) ending at ``end`` (default: now, UTC)."""
+def recent_windows(
+    window: str, end: datetime | None = None, first: datetime | None = None, count: int = 2
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The last ``count`` windows of the backfill grid up to the one containing ``end`` (default: now).
+
+    The grid is the one ``backfill_windows`` uses from ``first`` (the log's first prediction;
+    default ``end``), so ``run`` and ``run --backfill`` write the same windows and a re-run
+    replaces a window instead of adding an overlapping one.
+    """
     end_ts = pd.Timestamp(end or datetime.now(timezone.utc))
     end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts.tz_convert("UTC")
-    return end_ts - _offset(window), end_ts
+    anchor = pd.Timestamp(first).tz_convert("UTC") if first is not None and pd.Timestamp(first) <= end_ts else end_ts
+    return backfill_windows(anchor, end_ts, window)[-count:]
+
+
+def latest_window(window: str, end: datetime | None = None, first: datetime | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The window of the grid (see ``recent_windows``) that contains ``end`` (default: now, UTC)."""
+    return recent_windows(window, end, first, count=1)[0]
 
 
 def backfill_windows(first: datetime, last: datetime, window: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -850,7 +863,6 @@ def backfill_windows(first: datetime, last: datetime, window: str) -> list[tuple
 
 def run_backfill(engine: Any, models_dir: Path, config: MonitoringConfig, version: str | None = None, window: str | None = None) -> list[dict]:
     """Monitor every window of the log for a version, oldest first (re-running replaces them)."""
-
     version = registry.resolve_version(models_dir, version)
     first, last = store.prediction_time_range(engine, version)
     if first is None:
@@ -1092,8 +1104,11 @@ def _monitor_once(settings: Settings, engine: Any, args: argparse.Namespace, con
         return dask_engine.monitor_command(settings, engine, args, config)
     if args.backfill:
         return run_backfill(engine, settings.models_dir, config, args.model, args.window)
-    start, end = latest_window(args.window or config.window, pd.Timestamp(args.end) if args.end else None)
-    return [monitor_window(engine, settings.models_dir, start, end, config, args.model)]
+    # The current window (partial until it ends) and the previous one, so it is closed with all its rows.
+    version = registry.resolve_version(settings.models_dir, args.model)
+    first, _ = store.prediction_time_range(engine, version)
+    windows = recent_windows(args.window or config.window, pd.Timestamp(args.end) if args.end else None, first)
+    return [monitor_window(engine, settings.models_dir, start, end, config, version) for start, end in windows]
 
 
 def _run_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:

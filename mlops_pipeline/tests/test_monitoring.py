@@ -322,7 +322,12 @@ def test_detect_changes_marks_trends_and_jumps() -> None:
 
 def test_windows() -> None:
     start, end = mm.latest_window("1D", pd.Timestamp("2026-03-02T10:00", tz="UTC"))
-    assert (start, end) == (pd.Timestamp("2026-03-01T10:00", tz="UTC"), pd.Timestamp("2026-03-02T10:00", tz="UTC"))
+    assert (start, end) == (pd.Timestamp("2026-03-02", tz="UTC"), pd.Timestamp("2026-03-03", tz="UTC"))
+    weekly = mm.recent_windows("7D", pd.Timestamp("2026-03-20T10:00"), first=pd.Timestamp("2026-03-01T08:00", tz="UTC"))
+    assert weekly == [
+        (pd.Timestamp("2026-03-08", tz="UTC"), pd.Timestamp("2026-03-15", tz="UTC")),
+        (pd.Timestamp("2026-03-15", tz="UTC"), pd.Timestamp("2026-03-22", tz="UTC")),
+    ]
     windows = mm.backfill_windows(pd.Timestamp("2026-03-01T10:00", tz="UTC"), pd.Timestamp("2026-03-03T00:00", tz="UTC"), "1D")
     assert [w[0].day for w in windows] == [1, 2, 3]
     assert len(mm.backfill_windows(windows[0][0], windows[0][0] + pd.Timedelta("23h"), "6h")) == 4

@@ -169,8 +169,10 @@ def test_cli_simulate_and_run(trained_settings: Settings, monkeypatch: pytest.Mo
     printed = json.loads(capsys.readouterr().out)
     assert [run["status"] != "red" for run in printed] == [True, True, False]
     assert {r["feature"] for r in printed[-1]["results"] if r["status"] == "red"} >= {"Age"}
-    assert mm.main(["run"]) == 0
-    assert "Ventana" in capsys.readouterr().out
+    assert mm.main(["run"]) == 0  # yesterday's window again (replaced) and today's, still empty
+    assert capsys.readouterr().out.count("Ventana") == 2
+    runs = store.read_runs(store.create_db_engine(trained_settings.db_url))
+    assert len(runs) == 4 and runs["status"].iloc[-1] == "no_data"
     assert mm.main(["run", "--window", "every day"]) == 2
     assert "pandas offset" in capsys.readouterr().err
     assert mm.main(["simulate", "--shift", "NotAColumn=1"]) == 2
