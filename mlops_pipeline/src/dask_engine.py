@@ -64,6 +64,7 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None, proc
     """
     from distributed import Client, LocalCluster
 
+    logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
     if scheduler:
         with Client(scheduler) as client:
             yield client
