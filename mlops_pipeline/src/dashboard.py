@@ -205,9 +205,9 @@ def feature_kinds(metadata: Mapping) -> dict[str, str]:
 
 
 def window_label(run: Mapping) -> str:
-    """How a monitoring window is named in the selector."""
+    """How a monitoring window is named in the selector (with its traffic-light color)."""
     start, end = pd.Timestamp(run["window_start"]), pd.Timestamp(run["window_end"])
-    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC · {STATUS_LABELS.get(run['status'], run['status'])}"
+    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC · {status_text(traffic_light(run['summary'] or {})[0])}"
 
 
 def status_text(status: str) -> str:

@@ -233,7 +233,7 @@ def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]
     at.sidebar.date_input(key=f"dates_{champion}").set_value(tuple(first_days)).run()
     assert not at.exception
     assert at.sidebar.selectbox(key=f"window_{champion}").value == int(runs["id"].iloc[1])
-    status = runs.iloc[1]["status"]
+    status, _ = dashboard.traffic_light(runs.iloc[1]["summary"])
     assert f"Semáforo general: {dashboard.STATUS_LABELS[status].upper()}" in " ".join(m.value for m in at.markdown)
 
     at.sidebar.selectbox(key="version").set_value(other).run()
