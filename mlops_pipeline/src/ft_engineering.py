@@ -97,7 +97,7 @@ def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
     return out
 
 
-def _as_category_text(value: object) -> object:
+def as_category_text(value: object) -> object:
     """One spelling per category: 1, 1.0 and "1" all become "1"; booleans become "True"/"False"."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return np.nan
@@ -114,7 +114,7 @@ def coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -
             out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     for column in categorical:
         if column in out:
-            out[column] = out[column].map(_as_category_text).astype(object)
+            out[column] = out[column].map(as_category_text).astype(object)
     return out
 
 
@@ -232,7 +232,7 @@ class Dataset:
 def _clean_target(y: pd.Series, task: str) -> pd.Series:
     if task == "regression":
         return pd.to_numeric(y, errors="coerce").astype(float)
-    return y.map(_as_category_text).astype(object)
+    return y.map(as_category_text).astype(object)
 
 
 def _resolve_positive_class(classes: list[str], configured: str | None) -> str | None:

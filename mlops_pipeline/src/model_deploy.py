@@ -133,6 +133,14 @@ def _missing_to_none(tokens: frozenset[str]):
     return convert
 
 
+def _category_text(value: Any) -> Any:
+    """JSON numbers and booleans spelled as training spelled categories (1.0 -> "1", true -> "True")."""
+    if isinstance(value, (bool, int, float)):
+        text = ft_engineering.as_category_text(value)
+        return text if isinstance(text, str) else None
+    return value
+
+
 def _feature_field(feature: dict, tokens: frozenset[str]) -> tuple[Any, Any]:
     """The pydantic type and Field of one feature, documented from its saved schema."""
     example = feature.get("example")
@@ -147,7 +155,8 @@ def _feature_field(feature: dict, tokens: frozenset[str]) -> tuple[Any, Any]:
         f"{kind}; seen in training: {categories}. Other values are accepted and treated as unseen; "
         "null means missing."
     )
-    return str | None, Field(alias=feature["name"], description=description, examples=[example])
+    annotation = Annotated[str | None, BeforeValidator(_category_text)]
+    return annotation, Field(alias=feature["name"], description=description, examples=[example])
 
 
 def record_model(metadata: dict) -> type[BaseModel]:

@@ -242,3 +242,38 @@ def test_full_chain_from_config_alone(example: Settings, monkeypatch: pytest.Mon
             assert outcome["run"]["summary"]["performance"]["mae"] == pytest.approx(mae)
 
         check_dashboard(settings, url, monkeypatch, metadata)
+
+
+# ----------------------------------------------------------------------------- fixes found by the examples
+def test_json_booleans_and_numbers_reach_categorical_columns_as_training_spelled_them(tmp_path: Path) -> None:
+    """A boolean column and an integer-coded categorical with gaps (read as 1.0, 2.0... by pandas)
+    accept JSON ``true`` and ``2.0`` and score them as the training rows "True" and "2"."""
+    from fastapi.testclient import TestClient
+
+    import model_deploy
+    from conftest import write_config
+
+    rng = np.random.default_rng(0)
+    n = 300
+    grade = rng.integers(1, 4, n).astype(float)
+    grade[:20] = np.nan
+    flag = rng.random(n) < 0.5
+    frame = pd.DataFrame({"x": rng.normal(size=n), "grade": grade, "flag": flag})
+    frame["y"] = np.where(flag ^ (grade == 2) ^ (rng.random(n) < 0.1), "si", "no")
+    config = {
+        "dataset": {"path": "data.csv", "target": "y", "positive_class": "si", "numeric": ["x"], "categorical": ["grade", "flag"]},
+        "training": quick_training({"models": {"logistic_regression": {}}}),
+    }
+    path = write_config(tmp_path / "project", config, frame)
+    settings = Settings(mlops_config=path, mlops_artifacts_dir=tmp_path / "artifacts")
+    train(settings)
+    categories = {f["name"]: f["categories"] for f in registry.load_metadata(settings.models_dir)["features"] if f["kind"] == "categorical"}
+    assert categories == {"grade": ["1", "2", "3"], "flag": ["False", "True"]}
+    with TestClient(model_deploy.create_app(settings)) as client:
+        as_json = client.post("/predict", json=[{"x": 0.1, "grade": 2.0, "flag": True}, {"x": 0.1, "grade": 2, "flag": False}])
+        as_text = client.post("/predict", json=[{"x": 0.1, "grade": "2", "flag": "True"}, {"x": 0.1, "grade": "2", "flag": "False"}])
+        unseen = client.post("/predict", json=[{"x": 0.1, "grade": "2.0", "flag": "true"}])
+    assert as_json.status_code == as_text.status_code == 200, as_json.text
+    scores = [p["score"] for p in as_json.json()["predictions"]]
+    assert scores == pytest.approx([p["score"] for p in as_text.json()["predictions"]])
+    assert unseen.json()["predictions"][0]["score"] != pytest.approx(scores[0])
