@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def start_dashboard(settings: Settings, api_url: str, timeout: float = 60) -> Iterator[str]:
+def start_dashboard(settings: Settings, api_url: str, timeout: float = 120) -> Iterator[str]:
     """``streamlit run dashboard.py`` on a free port, reading ``settings``' store; yields its URL."""
     port = free_port()
     log = tempfile.TemporaryFile("w+")
