@@ -59,11 +59,12 @@ def _ids(response: httpx.Response) -> list[str]:
 def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, records, second_version) -> None:
     returned: list[str] = []
     champion = registry.champion_version(trained_settings.models_dir)
+    threshold = registry.load_metadata(trained_settings.models_dir)["threshold"]
     with start_api(trained_settings, db_url) as base, httpx.Client(base_url=base, timeout=30) as client:
         health = client.get("/health").json()
         assert health == {"status": "ok", "model_loaded": True, "model_version": champion}
         info = client.get("/model/info").json()
-        assert info["version"] == champion and info["threshold"] == 0.5 and len(info["features"]) == 13
+        assert info["version"] == champion and 0 < info["threshold"] < 1 and len(info["features"]) == 13
         listed = {m["version"]: m for m in client.get("/models").json()}
         assert listed[champion]["champion"] and not listed[second_version]["champion"]
 
@@ -71,8 +72,8 @@ def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, reco
         single = client.post("/predict", json=one)
         returned += _ids(single)
         prediction = single.json()["predictions"][0]
-        assert prediction["model_version"] == champion and prediction["threshold"] == 0.5
-        assert prediction["prediction"] == ("bad" if prediction["score"] >= 0.5 else "good")
+        assert prediction["model_version"] == champion and prediction["threshold"] == pytest.approx(threshold)
+        assert prediction["prediction"] == ("bad" if prediction["score"] >= threshold else "good")
         assert prediction["probabilities"]["bad"] == pytest.approx(prediction["score"])
 
         batch = client.post("/predict", json=json.loads(records.to_json(orient="records")))
