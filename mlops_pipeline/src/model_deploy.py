@@ -67,14 +67,19 @@ def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFr
     Returns:
         One row per input row (same index): ``prediction``, ``score``, ``probabilities`` and
         ``threshold``, as `store.predictions` defines them. Binary: the stored threshold on the
-        positive-class probability; multiclass: the most probable class; regression: the value.
+        positive-class probability; multiclass: the most probable class; regression: the value,
+        plus ``lower`` and ``upper`` when the version has a prediction interval (``interval``).
     """
     X = frame.reindex(columns=model.feature_names)
     if model.task == "regression":
         values = np.asarray(model.pipeline.predict(X), dtype=float)
-        return pd.DataFrame(
+        outputs = pd.DataFrame(
             {"prediction": values, "score": values, "probabilities": None, "threshold": np.nan}, index=frame.index
         )
+        interval = model.metadata.get("interval")
+        if interval:
+            outputs["lower"], outputs["upper"] = values - interval["half_width"], values + interval["half_width"]
+        return outputs
     proba = np.asarray(model.pipeline.predict_proba(X), dtype=float)
     classes = [str(c) for c in model.pipeline.classes_]
     positive, threshold = model.metadata.get("positive_class"), model.metadata.get("threshold")
@@ -398,6 +403,8 @@ class PredictionOut(BaseModel):
     score: float = Field(description="Binary: probability of the positive class; multiclass: of the predicted class; regression: the value.")
     probabilities: dict[str, float] | None = Field(description="Probability of every class (classification).")
     threshold: float | None = Field(description="Binary: positive-class probability at or above which it is predicted.")
+    lower: float | None = Field(default=None, description="Regression: lower end of the prediction interval (level in GET /model/info).")
+    upper: float | None = Field(default=None, description="Regression: upper end of the prediction interval.")
 
 
 class PredictResponse(BaseModel):
@@ -453,7 +460,7 @@ def model_summary(metadata: dict, champion: str | None, default: str) -> dict:
 @models_router.get("/model/info")
 def model_info(model: Model) -> dict:
     """Version, metrics, feature schema, threshold and training date of a model (default: the default one)."""
-    keys = ("version", "model_name", "created_at", "task", "target", "classes", "positive_class", "threshold", "metrics", "features", "selection")
+    keys = ("version", "model_name", "created_at", "task", "target", "classes", "positive_class", "threshold", "interval", "metrics", "features", "selection")
     return {key: model.metadata.get(key) for key in keys}
 
 

@@ -84,6 +84,7 @@ logger = logging.getLogger(__name__)
 
 TUNED_SUFFIX = "_tuned"
 PARALLEL_BACKEND = "threading"
+INTERVAL_LEVEL = 0.9
 LIBRARIES = ["scikit-learn", "xgboost", "pandas", "numpy", "scipy", "optuna", "mlflow", "joblib"]
 
 
@@ -190,6 +191,18 @@ def mape(y_true, y_pred) -> float:
     if np.any(np.asarray(y_true, dtype=float) == 0):
         return math.nan
     return mean_absolute_percentage_error(y_true, y_pred)
+
+
+def prediction_interval(y_true, y_pred, level: float = INTERVAL_LEVEL) -> dict:
+    """The half-width of a ``level`` prediction interval from out-of-fold absolute residuals.
+
+    It is the conformal quantile (the ceil((n + 1) * level)-th smallest residual), so
+    ``prediction ± half_width`` covers about ``level`` of new true values drawn like the training
+    rows, whatever the model (marginal coverage: the same width on every row).
+    """
+    residuals = np.sort(np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)))
+    rank = min(math.ceil((len(residuals) + 1) * level), len(residuals))
+    return {"level": level, "half_width": float(residuals[rank - 1]), "method": "conformal quantile of out-of-fold absolute residuals"}
 
 
 @dataclass(frozen=True)
@@ -918,6 +931,7 @@ def save_candidates(
             **shared,
             "model_name": name,
             "threshold": result.threshold,
+            "interval": prediction_interval(split.y_train.loc[result.oof_index], result.oof_scores) if context.kind == "regression" else None,
             "params": result.params,
             "metrics": {"cv": result.cv_summary(), "test": result.test_metrics},
             "timings": {"fit_time_s": result.fit_time, "predict_us_per_row": result.predict_time_per_row * 1e6},

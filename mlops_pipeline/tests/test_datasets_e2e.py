@@ -141,8 +141,10 @@ def check_training(settings: Settings, metadata: dict) -> None:
     assert (settings.reports_dir / plots).is_file()
     if kind == "regression":
         assert metadata["classes"] == [] and test_metrics["r2"] > 0.3
+        assert metadata["interval"]["level"] == 0.9 and metadata["interval"]["half_width"] > 0
     else:
         assert len(metadata["classes"]) == 2 if kind == "binary" else len(metadata["classes"]) >= 3
+        assert metadata["interval"] is None
         assert test_metrics["roc_auc" if kind == "binary" else "roc_auc_ovr"] > 0.6
 
 
@@ -152,6 +154,8 @@ def check_predictions(predictions: list[dict], metadata: dict) -> None:
         if kind == "regression":
             assert isinstance(p["prediction"], float) and p["score"] == pytest.approx(p["prediction"])
             assert p["probabilities"] is None and p["threshold"] is None
+            half_width = metadata["interval"]["half_width"]
+            assert p["lower"] == pytest.approx(p["prediction"] - half_width) and p["upper"] == pytest.approx(p["prediction"] + half_width)
             continue
         probabilities = p["probabilities"]
         assert set(probabilities) == set(metadata["classes"])
@@ -240,6 +244,8 @@ def test_full_chain_from_config_alone(example: Settings, monkeypatch: pytest.Mon
         if metadata["task"] == "regression":
             mae = float(np.mean(np.abs(np.asarray(values) - [p["prediction"] for p in predictions])))
             assert outcome["run"]["summary"]["performance"]["mae"] == pytest.approx(mae)
+            covered = [p["lower"] <= v <= p["upper"] for p, v in zip(predictions, values, strict=True)]
+            assert np.mean(covered) >= 0.75, "a 90% interval covers most held-out values"
 
         check_dashboard(settings, url, monkeypatch, metadata)
 
@@ -277,3 +283,13 @@ def test_json_booleans_and_numbers_reach_categorical_columns_as_training_spelled
     scores = [p["score"] for p in as_json.json()["predictions"]]
     assert scores == pytest.approx([p["score"] for p in as_text.json()["predictions"]])
     assert unseen.json()["predictions"][0]["score"] != pytest.approx(scores[0])
+
+
+def test_prediction_interval_is_the_conformal_quantile_of_residuals() -> None:
+    from model_training_evaluation import prediction_interval
+
+    y_pred = np.zeros(9)
+    y_true = np.array([5, -1, 3, -9, 2, 7, -4, 8, 6], dtype=float)
+    assert prediction_interval(y_true, y_pred, 0.9)["half_width"] == 9
+    assert prediction_interval(y_true, y_pred, 0.5)["half_width"] == 5
+    assert prediction_interval(y_true[:3], y_pred[:3], 0.9)["half_width"] == 5
