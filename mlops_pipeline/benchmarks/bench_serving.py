@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 import yaml
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -64,10 +65,20 @@ def sample_rows(settings: Settings, n: int, seed: int = 0) -> pd.DataFrame:
     return data.sample(n, replace=True, random_state=seed).reset_index(drop=True)
 
 
-def in_process_seconds(pipeline, X: pd.DataFrame) -> float:
-    start = time.perf_counter()
+def cpu_seconds(process: psutil.Process) -> float:
+    """User plus system CPU time of a process and its children (uvicorn workers)."""
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        times = member.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def in_process_seconds(pipeline, X: pd.DataFrame) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one ``predict_proba`` call."""
+    start, cpu = time.perf_counter(), time.process_time()
     pipeline.predict_proba(X)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def free_port() -> int:
@@ -87,7 +98,7 @@ def config_with_logging(settings: Settings, folder: Path, log: bool) -> Path:
 
 
 @contextmanager
-def server(settings: Settings, config: Path, db_url: str, workers: int, version: str) -> Iterator[str]:
+def server(settings: Settings, config: Path, db_url: str, workers: int, version: str) -> Iterator[tuple[str, psutil.Process]]:
     """The API in a uvicorn process (no access log), as ``model_deploy.py serve`` starts it."""
     port = free_port()
     env = {**os.environ, "MLOPS_CONFIG": str(config), "MLOPS_ARTIFACTS_DIR": str(settings.artifacts_dir), "DATABASE_URL": db_url, "MODEL_VERSION": version}
@@ -105,18 +116,19 @@ def server(settings: Settings, config: Path, db_url: str, workers: int, version:
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        yield base
+        yield base, psutil.Process(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def api_seconds(client: httpx.Client, body: bytes) -> float:
-    start = time.perf_counter()
+def api_seconds(client: httpx.Client, server_process: psutil.Process, body: bytes) -> tuple[float, float]:
+    """Wall-clock seconds of one 10,000-row request (client side) and the server's CPU seconds."""
+    start, cpu = time.perf_counter(), cpu_seconds(server_process)
     response = client.post("/predict", content=body, headers={"Content-Type": "text/csv"})
     elapsed = time.perf_counter() - start
     response.raise_for_status()
-    return elapsed
+    return elapsed, cpu_seconds(server_process) - cpu
 
 
 def latencies_ms(base: str, records: list[dict], clients: int, per_client: int) -> list[float]:
@@ -135,21 +147,24 @@ def latencies_ms(base: str, records: list[dict], clients: int, per_client: int) 
         return [value for values in pool.map(session, range(clients)) for value in values]
 
 
-def throughputs(settings: Settings, version: str, bases: dict[str, str], rows: pd.DataFrame, rounds: int) -> dict[str, list[float]]:
-    """Seconds per 10,000-row batch, in interleaved rounds (in process, API with and without logging),
-    so that a change in the machine's load affects the three alike."""
+def throughputs(
+    settings: Settings, version: str, servers: dict[str, tuple[str, psutil.Process]], rows: pd.DataFrame, rounds: int
+) -> dict[str, dict[str, list[float]]]:
+    """Wall-clock and CPU seconds per 10,000-row batch, in interleaved rounds (in process, API with
+    and without logging), so that a change in the machine's load affects the three alike."""
     model = registry.load_model(settings.models_dir, version)
     X = rows[model.feature_names]
     body = rows.to_csv(index=False).encode()
-    clients = {name: httpx.Client(base_url=base, timeout=120) for name, base in bases.items()}
-    seconds: dict[str, list[float]] = {"in_process": [], **{name: [] for name in bases}}
+    clients = {name: httpx.Client(base_url=base, timeout=120) for name, (base, _) in servers.items()}
+    seconds: dict[str, dict[str, list[float]]] = {"wall": {}, "cpu": {}}
     try:
         for round_ in range(rounds + 1):  # round 0 warms everything up
             measured = {"in_process": in_process_seconds(model.pipeline, X)}
-            measured |= {name: api_seconds(client, body) for name, client in clients.items()}
-            if round_:
-                for name, value in measured.items():
-                    seconds[name].append(value)
+            measured |= {name: api_seconds(clients[name], process, body) for name, (_, process) in servers.items()}
+            for name, (wall, cpu) in measured.items():
+                if round_:
+                    seconds["wall"].setdefault(name, []).append(wall)
+                    seconds["cpu"].setdefault(name, []).append(cpu)
     finally:
         for client in clients.values():
             client.close()
@@ -170,17 +185,18 @@ def main(argv: list[str] | None = None) -> int:
         settings = trained_settings(args.artifacts, workdir)
         version = registry.resolve_version(settings.models_dir, args.model)
         rows = sample_rows(settings, BATCH_ROWS)
-        bases = {}
+        running = {}
         for name, logging_on in (("with_logging", True), ("without_logging", False)):
             config = config_with_logging(settings, workdir / name, logging_on)
             db_url = f"sqlite:///{workdir / f'{name}.db'}"
-            bases[name] = servers.enter_context(server(settings, config, db_url, args.workers, version))
-        seconds = throughputs(settings, version, bases, rows, args.rounds)
+            running[name] = servers.enter_context(server(settings, config, db_url, args.workers, version))
+        seconds = throughputs(settings, version, running, rows, args.rounds)
         records = json.loads(rows.head(500).to_json(orient="records"))
-        latency = {clients: latencies_ms(bases["with_logging"], records, clients, args.requests) for clients in (1, 8)}
+        latency = {clients: latencies_ms(running["with_logging"][0], records, clients, args.requests) for clients in (1, 8)}
 
-    best = {name: BATCH_ROWS / min(values) for name, values in seconds.items()}
-    typical = {name: BATCH_ROWS / statistics.median(values) for name, values in seconds.items()}
+    best = {name: BATCH_ROWS / min(values) for name, values in seconds["wall"].items()}
+    typical = {name: BATCH_ROWS / statistics.median(values) for name, values in seconds["wall"].items()}
+    per_cpu = {name: BATCH_ROWS / statistics.median(values) for name, values in seconds["cpu"].items()}
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"\nModelo: {version}; {os.cpu_count()} CPU (carga media {load}); uvicorn --workers {args.workers}; SQLite; {args.rounds} rondas\n")
     print("| Medición (lote de 10 000 filas) | Filas/s (mejor / mediana) | Proporción vs. en proceso (mejor / mediana) | Objetivo |")
@@ -192,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
             f"| {label} | {best[name]:,.0f} / {typical[name]:,.0f} | "
             f"{best[name] / best['in_process']:.2f} / {typical[name] / typical['in_process']:.2f} | {targets[name]} |"
         )
+    print("\n| Por segundo de CPU (servidor; en proceso: este proceso) | Filas por s de CPU (mediana) | Proporción |")
+    print("|---|---|---|")
+    for name, label in labels.items():
+        print(f"| {label} | {per_cpu[name]:,.0f} | {per_cpu[name] / per_cpu['in_process']:.2f} |")
     print("\n| Un registro (JSON), con registro | p50 | p99 | Objetivo |")
     print("|---|---|---|---|")
     for clients, values in latency.items():
@@ -201,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": version,
         "rows_per_s_best": best,
         "rows_per_s_median": typical,
+        "rows_per_cpu_s_median": per_cpu,
         "latency_ms": {c: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99))} for c, v in latency.items()},
     }
     print("\n" + json.dumps(summary))
