@@ -37,7 +37,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 import ft_engineering
 import registry
@@ -418,7 +418,9 @@ class FeedbackItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prediction_id: str = Field(min_length=1, max_length=36)
-    actual: str | float | int | bool = Field(description="The true outcome (class label or value).")
+    actual: Annotated[str | float | int | bool, AfterValidator(_category_text)] = Field(
+        description="The true outcome (class label or value); numbers and booleans are stored as training spelled labels (1.0 -> \"1\")."
+    )
 
 
 class DefaultModel(BaseModel):

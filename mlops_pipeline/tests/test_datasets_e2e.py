@@ -253,7 +253,8 @@ def test_full_chain_from_config_alone(example: Settings, monkeypatch: pytest.Mon
 # ----------------------------------------------------------------------------- fixes found by the examples
 def test_json_booleans_and_numbers_reach_categorical_columns_as_training_spelled_them(tmp_path: Path) -> None:
     """A boolean column and an integer-coded categorical with gaps (read as 1.0, 2.0... by pandas)
-    accept JSON ``true`` and ``2.0`` and score them as the training rows "True" and "2"."""
+    accept JSON ``true`` and ``2.0`` and score them as the training rows "True" and "2"; feedback
+    for a 0/1 target sent as 1.0 is stored as the class "1"."""
     from fastapi.testclient import TestClient
 
     import model_deploy
@@ -265,9 +266,9 @@ def test_json_booleans_and_numbers_reach_categorical_columns_as_training_spelled
     grade[:20] = np.nan
     flag = rng.random(n) < 0.5
     frame = pd.DataFrame({"x": rng.normal(size=n), "grade": grade, "flag": flag})
-    frame["y"] = np.where(flag ^ (grade == 2) ^ (rng.random(n) < 0.1), "si", "no")
+    frame["y"] = (flag ^ (grade == 2) ^ (rng.random(n) < 0.1)).astype(int)
     config = {
-        "dataset": {"path": "data.csv", "target": "y", "positive_class": "si", "numeric": ["x"], "categorical": ["grade", "flag"]},
+        "dataset": {"path": "data.csv", "target": "y", "positive_class": "1", "numeric": ["x"], "categorical": ["grade", "flag"]},
         "training": quick_training({"models": {"logistic_regression": {}}}),
     }
     path = write_config(tmp_path / "project", config, frame)
@@ -279,6 +280,13 @@ def test_json_booleans_and_numbers_reach_categorical_columns_as_training_spelled
         as_json = client.post("/predict", json=[{"x": 0.1, "grade": 2.0, "flag": True}, {"x": 0.1, "grade": 2, "flag": False}])
         as_text = client.post("/predict", json=[{"x": 0.1, "grade": "2", "flag": "True"}, {"x": 0.1, "grade": "2", "flag": "False"}])
         unseen = client.post("/predict", json=[{"x": 0.1, "grade": "2.0", "flag": "true"}])
+        ids = [p["id"] for p in as_json.json()["predictions"]]
+        stored = client.post("/feedback", json=[{"prediction_id": ids[0], "actual": 1.0}, {"prediction_id": ids[1], "actual": 0}])
+        assert stored.status_code == 200, stored.text
+        engine = store.create_db_engine(settings.db_url)
+        outcomes = store.read_outcomes(engine, None, None)
+        engine.dispose()
+    assert sorted(outcomes["actual"]) == ["0", "1"]
     assert as_json.status_code == as_text.status_code == 200, as_json.text
     scores = [p["score"] for p in as_json.json()["predictions"]]
     assert scores == pytest.approx([p["score"] for p in as_text.json()["predictions"]])
