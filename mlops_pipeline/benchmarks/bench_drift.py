@@ -34,8 +34,18 @@ from settings import DEFAULT_CONFIG, load_config  # noqa: E402
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process in MiB.
+
+    Linux: ``VmHWM`` of /proc/self/status, because ``ru_maxrss`` of a child started by
+    subprocess (vfork + exec) starts from its parent's peak. Elsewhere: ``ru_maxrss``.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def credit_data() -> tuple[pd.DataFrame, list[str], list[str]]:
