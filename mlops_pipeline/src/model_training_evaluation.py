@@ -323,8 +323,8 @@ def _xgb_classifier(**params) -> LabelEncodedClassifier:
 
 
 _TREE_SPACE = {
-    "max_depth": SearchParam(low=3, high=12),
-    "min_samples_leaf": SearchParam(low=1, high=20),
+    "max_depth": SearchParam(low=4, high=12),
+    "min_samples_leaf": SearchParam(low=2, high=30),
     "max_features": SearchParam(choices=["sqrt", "log2"]),
 }
 _HGB_SPACE = {
@@ -1100,7 +1100,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """CLI: train, then print the summary table, the selection rule and where everything went."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     try:
         settings = get_settings(mlops_config=args.config, mlops_artifacts_dir=args.artifacts)
         result = train(settings, training_overrides(settings.config.training, args), show_progress=not args.quiet)
