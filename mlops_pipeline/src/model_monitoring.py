@@ -1122,7 +1122,8 @@ def _run_command(settings: Settings, engine: Any, args: argparse.Namespace) -> i
             print("\n".join(describe_run(o) for o in outcomes) or "El registro de predicciones está vacío: no hay nada que monitorear.")
         if interval is None:
             return 0
-        time.sleep(pd.Timedelta(interval).total_seconds())
+        now = pd.Timestamp.now(tz="UTC")
+        time.sleep(((now + interval) - now).total_seconds())  # calendar offsets (1W, MS) included
 
 
 def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
