@@ -53,16 +53,18 @@ NO_MODEL_MESSAGE = (
 )
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
 MAX_REPORTED_ERRORS = 20
-PROBABILITY_PREFIX = "probability_"
+PROBABILITY_PREFIX = store.PROBABILITY_PREFIX
 
 
 # ----------------------------------------------------------------------------- scoring
-def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame, *, flat: bool = False) -> pd.DataFrame:
     """Score raw feature rows with a loaded model version.
 
     Args:
         model: the version to use.
         frame: raw input rows; the model's feature columns are taken in training order.
+        flat: give the class probabilities as ``probability_<class>`` columns instead of a column
+            of dicts (what `flat_outputs` returns; much cheaper for big batches).
 
     Returns:
         One row per input row (same index): ``prediction``, ``score``, ``probabilities`` and
@@ -76,6 +78,8 @@ def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFr
         outputs = pd.DataFrame(
             {"prediction": values, "score": values, "probabilities": None, "threshold": np.nan}, index=frame.index
         )
+        if flat:
+            outputs = outputs.drop(columns="probabilities")
         interval = model.metadata.get("interval")
         if interval:
             outputs["lower"], outputs["upper"] = values - interval["half_width"], values + interval["half_width"]
@@ -91,19 +95,17 @@ def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFr
     else:
         best = proba.argmax(axis=1)
         labels, score, cut = np.asarray(classes, dtype=object)[best], proba[np.arange(len(proba)), best], np.nan
-    return pd.DataFrame(
-        {
-            "prediction": labels,
-            "score": score,
-            "probabilities": [dict(zip(classes, row)) for row in proba.tolist()],
-            "threshold": cut,
-        },
-        index=frame.index,
-    )
+    outputs = pd.DataFrame({"prediction": labels, "score": score, "threshold": cut}, index=frame.index)
+    if flat:
+        return outputs.join(pd.DataFrame(proba, columns=[PROBABILITY_PREFIX + c for c in classes], index=frame.index))
+    outputs.insert(2, "probabilities", [dict(zip(classes, row)) for row in proba.tolist()])
+    return outputs
 
 
 def flat_outputs(outputs: pd.DataFrame) -> pd.DataFrame:
     """Prediction columns for a table: the probabilities as one ``probability_<class>`` column each."""
+    if "probabilities" not in outputs:
+        return outputs
     flat = outputs.drop(columns="probabilities")
     probabilities = outputs["probabilities"].dropna()
     if len(probabilities):
@@ -515,7 +517,7 @@ def score_and_log(
     lengths = [len(frame) for frame in frames]
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     try:
-        outputs = predict_frame(model, frame).reset_index(drop=True)
+        outputs = predict_frame(model, frame, flat=True).reset_index(drop=True)
     except (ValueError, TypeError, FloatingPointError) as exc:
         raise reject(422, [_error(None, None, f"the model could not score the input: {exc}", "model_input")]) from exc
     outputs.insert(0, "id", store.new_ids(len(outputs)))
@@ -599,7 +601,14 @@ def render(outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: r
         table = frame.reset_index(drop=True).join(flat_outputs(outputs.reset_index(drop=True)))
         return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
     head = json.dumps({"request_id": request_id, "model_version": model.version, "count": len(outputs)})
-    body = head[:-1] + ', "predictions": ' + outputs.to_json(orient="records") + "}"
+    probability_columns = [c for c in outputs.columns if c.startswith(PROBABILITY_PREFIX)]
+    rows = store.json_lines(outputs.drop(columns=probability_columns))
+    if probability_columns:
+        probabilities = store.json_lines(outputs[probability_columns].rename(columns=lambda c: c[len(PROBABILITY_PREFIX) :]))
+    else:
+        probabilities = ["null"] * len(rows)
+    items = ",".join(f'{row[:-1]},"probabilities":{p}}}' for row, p in zip(rows, probabilities))
+    body = f'{head[:-1]}, "predictions": [{items}]}}'
     return Response(body, media_type="application/json", headers=headers)
 
 
@@ -762,7 +771,7 @@ def score_file(
             missing = [c for c in schema.names if c not in chunk.columns]
             if missing:
                 raise ValueError(f"the input lacks the model's columns {missing}")
-            outputs = predict_frame(model, chunk[schema.names])
+            outputs = predict_frame(model, chunk[schema.names], flat=True)
             outputs.insert(0, "id", store.new_ids(len(outputs)))
             outputs.insert(1, "model_version", model.version)
             if engine is not None:

@@ -83,6 +83,9 @@ drift_results = sa.Table(
 PREDICTION_COLUMNS = ["id", "request_id", "created_at", "model_version", "prediction", "score", "probabilities", "threshold"]
 """Columns of `read_predictions` before the expanded features (plus ``actual`` from feedback)."""
 
+PROBABILITY_PREFIX = "probability_"
+"""Prefix of the per-class probability columns of a flat prediction table."""
+
 _ID_CHUNK = 1000
 
 
@@ -94,7 +97,7 @@ class UnknownPredictionError(LookupError):
         self.ids = ids
 
 
-def _json_lines(frame: pd.DataFrame) -> list[str]:
+def json_lines(frame: pd.DataFrame) -> list[str]:
     """One JSON object per row, serialised by pandas in C (NaN becomes null)."""
     if frame.shape[1] == 0:
         return ["{}"] * len(frame)
@@ -126,8 +129,9 @@ def log_predictions(
     Args:
         engine: the store.
         features: the raw input records, one row per prediction.
-        outputs: `model_deploy.predict_frame` output (prediction, score, probabilities, threshold),
-            optionally with an ``id`` column; ids are generated where absent.
+        outputs: `model_deploy.predict_frame` output (prediction, score, probabilities, threshold;
+            or ``probability_<class>`` columns instead of probabilities), optionally with an
+            ``id`` column; ids are generated where absent.
         model_version: the version that produced the outputs.
         request_id: groups the rows of one request (default: a new id), or one id per row
             (several requests scored together).
@@ -153,7 +157,7 @@ def log_predictions(
         "request_id": [request_id or new_ids(1)[0]] * n if request_id is None or isinstance(request_id, str) else list(request_id),
         "created_at": times,
         "model_version": [model_version] * n,
-        "features": _json_lines(features.reset_index(drop=True)),
+        "features": json_lines(features.reset_index(drop=True)),
         "prediction": outputs["prediction"].astype(str).tolist(),
         "score": pd.to_numeric(outputs["score"]).astype(float).tolist(),
         "probabilities": _probability_json(outputs, n),
@@ -176,12 +180,16 @@ def new_ids(n: int) -> list[str]:
 
 
 def _probability_json(outputs: pd.DataFrame, n: int) -> list[str | None]:
+    """The ``probabilities`` column of dicts, or the ``probability_<class>`` columns, as JSON text."""
+    flat = [c for c in outputs.columns if str(c).startswith(PROBABILITY_PREFIX)]
+    if "probabilities" not in outputs and flat:
+        return json_lines(outputs[flat].rename(columns=lambda c: c[len(PROBABILITY_PREFIX) :]))
     if "probabilities" not in outputs or outputs["probabilities"].isna().all():
         return [None] * n
     values = outputs["probabilities"].tolist()
     if any(v is None for v in values):
         return [None if v is None else json.dumps(v) for v in values]
-    return _json_lines(pd.DataFrame(values))
+    return json_lines(pd.DataFrame(values))
 
 
 def _insert_predictions(connection: sa.Connection, columns: dict[str, list]) -> None:

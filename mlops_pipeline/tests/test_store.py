@@ -118,3 +118,12 @@ def test_a_failed_insert_leaves_the_log_unchanged(engine) -> None:
 def test_mismatched_lengths_are_rejected(engine) -> None:
     with pytest.raises(ValueError, match="3 feature rows but 2 outputs"):
         store.log_predictions(engine, _features(3), _outputs(2), model_version="v1")
+
+
+def test_flat_probability_columns_are_logged_as_a_mapping(engine) -> None:
+    outputs = _outputs(2).drop(columns="probabilities").assign(probability_bad=[0.25, 0.75], probability_good=[0.75, 0.25])
+
+    ids = store.log_predictions(engine, _features(2), outputs, model_version="v1")
+
+    log = store.read_predictions(engine).set_index("id").loc[ids]
+    assert log["probabilities"].tolist() == [{"bad": 0.25, "good": 0.75}, {"bad": 0.75, "good": 0.25}]
