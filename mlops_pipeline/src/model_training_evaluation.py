@@ -683,8 +683,9 @@ def select_champion(table: pd.DataFrame, primary: str, greater_is_better: bool, 
         reason = f"{champion} tiene el {direction} {primary} de CV ({valid[best]:.4f} ± {stds[best]:.4f}) y ningún modelo más simple queda dentro del margen ({margin:.4f})."
     else:
         reason = (
-            f"{best} tiene el {direction} {primary} de CV ({valid[best]:.4f} ± {stds[best]:.4f}), pero {champion} "
-            f"({valid[champion]:.4f}) queda dentro del margen de {margin:.4f} y es más simple."
+            f"{best} tiene el {direction} {primary} de CV ({valid[best]:.4f} ± {stds[best]:.4f}); "
+            f"{len(eligible)} modelos quedan dentro del margen de {margin:.4f} ({', '.join(map(str, eligible.index))}) "
+            f"y el más simple de ellos es {champion} ({valid[champion]:.4f})."
         )
     return Selection(str(champion), str(best), primary, greater_is_better, tolerance, margin, [str(n) for n in eligible.index], rule, reason)
 
