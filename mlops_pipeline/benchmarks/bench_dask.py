@@ -2,9 +2,10 @@
 
 1. Scoring: ``--rows`` rows resampled from the shipped data, written as ``--files`` CSV files (and
    the same rows as one CSV for the single-process CLI) in a temporary folder deleted afterwards;
-   ``model_deploy.py score`` (one process, one file) against ``score --engine dask`` on a
-   ``LocalCluster`` of ``--workers`` single-threaded worker processes started here (the CLI connects
-   with ``--scheduler``, so cluster start-up is timed apart). Reports seconds, the ratio and the
+   ``model_deploy.py score`` (one process, one file, CSV out) against ``score --engine dask``
+   (Parquet parts, then CSV parts) on a ``LocalCluster`` of ``--workers`` single-threaded worker
+   processes started here (the CLI connects with ``--scheduler``, so cluster start-up is timed
+   apart). Reports seconds, the ratios, the 1-minute load average (the machine is shared) and the
    peak RSS of each CLI process and of each worker process (polled every 50 ms with psutil).
 2. Drift: ``--drift-rows`` drifted rows generated on the workers (``dask.dataframe.from_map``, so
    the client never holds them) and counted per partition (``dask_engine.compute_drift``), against
@@ -173,17 +174,19 @@ def bench_scoring(client, settings, workdir: Path, rows: int, files: int, single
     whole, parts = write_inputs(source, workdir, rows, files)
     env = {**os.environ, "MLOPS_ARTIFACTS_DIR": str(settings.artifacts_dir)}
     script = str(SRC / "model_deploy.py")
-    on_dask = run_measured(
-        [sys.executable, script, "score", "--engine", "dask", "--scheduler", client.scheduler.address,
-         "--input", parts, "--output", str(workdir / "scored"), "--quiet"], env, worker_pids(client),
-    )  # fmt: skip
-    result = {"rows": rows, "files": files, "input_mib": round(whole.stat().st_size / 2**20),
-              "dask_s": on_dask["seconds"], "dask_client_peak_rss_mib": on_dask["peak_rss_mib"],
-              "dask_worker_peak_rss_mib": on_dask["others_mib"], "dask_output": on_dask["output"]}  # fmt: skip
+    result = {"rows": rows, "files": files, "input_mib": round(whole.stat().st_size / 2**20)}
+    for output_format in ("parquet", "csv"):
+        on_dask = run_measured(
+            [sys.executable, script, "score", "--engine", "dask", "--scheduler", client.scheduler.address, "--input", parts,
+             "--output", str(workdir / f"scored_{output_format}"), "--output-format", output_format, "--quiet"], env, worker_pids(client),
+        )  # fmt: skip
+        result |= {f"dask_{output_format}_s": on_dask["seconds"], f"dask_{output_format}_client_peak_rss_mib": on_dask["peak_rss_mib"],
+                   f"dask_{output_format}_worker_peak_rss_mib": on_dask["others_mib"], "load_average": os.getloadavg()[0]}  # fmt: skip
     if single:
         local = run_measured([sys.executable, script, "score", "--input", str(whole), "--output", str(workdir / "scored.csv"), "--quiet"], env)
-        result |= {"single_s": local["seconds"], "single_peak_rss_mib": local["peak_rss_mib"],
-                   "single_over_dask": round(local["seconds"] / on_dask["seconds"], 2)}  # fmt: skip
+        result |= {"single_csv_s": local["seconds"], "single_peak_rss_mib": local["peak_rss_mib"],
+                   "single_over_dask_parquet": round(local["seconds"] / result["dask_parquet_s"], 2),
+                   "single_over_dask_csv": round(local["seconds"] / result["dask_csv_s"], 2), "load_average_end": os.getloadavg()[0]}  # fmt: skip
     return result
 
 
@@ -205,7 +208,8 @@ def bench_drift(client, workdir: Path, total: int, single: bool) -> dict:
         dask_s = time.perf_counter() - started
     out = {"rows": int(generated), "partitions": current.npartitions, "dask_generate_only_s": round(generate_s, 1),
            "dask_generate_and_drift_s": round(dask_s, 1), "dask_worker_peak_rss_mib": drift_peaks.mib,
-           "dask_worker_peak_rss_generate_only_mib": generate_peaks.mib}  # fmt: skip
+           "dask_worker_peak_rss_generate_only_mib": generate_peaks.mib,
+           "load_average": os.getloadavg()[0]}  # fmt: skip
     if single:
         path = workdir / "single_drift.parquet"
         child = subprocess.run([sys.executable, __file__, "--single-drift-child", str(total), str(path)], capture_output=True, text=True, check=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import logging
 import math
 import sys
@@ -96,14 +97,26 @@ def _wait(client: Any, collections: Any, progress: bool) -> Any:
 
 
 # ----------------------------------------------------------------------------- reading inputs
+def _matches(item: str | Path) -> list[Path]:
+    """The files of a path, a glob or a folder (its CSV and Parquet files), in natural order
+    (``part-2`` before ``part-10``)."""
+    from dask.utils import natural_sort_key
+
+    if Path(item).is_dir():
+        found = [p for p in Path(item).iterdir() if p.suffix.lower() in (".csv", ".parquet", ".pq")]
+    else:
+        found = [Path(p) for p in glob.glob(str(item))]
+    return sorted((p for p in found if p.is_file()), key=lambda p: natural_sort_key(str(p)))
+
+
 def expand_inputs(pattern: str | Path | list[str | Path]) -> list[Path]:
-    """The files a path, a glob or a list of them names, sorted within each glob.
+    """The files that a path, a glob, a folder or a list of them names, in order.
 
     Raises:
         ValueError: when nothing matches, or the files mix CSV and Parquet.
     """
     patterns = pattern if isinstance(pattern, list) else [pattern]
-    paths = [Path(p) for item in patterns for p in (sorted(glob.glob(str(item))) or [item]) if Path(p).is_file()]
+    paths = [path for item in patterns for path in _matches(item)]
     if not paths:
         raise ValueError(f"no input file matches {', '.join(map(str, patterns))}")
     kinds = {"parquet" if p.suffix.lower() in (".parquet", ".pq") else "csv" for p in paths}
@@ -136,19 +149,21 @@ def _csv_dtypes(path: Path, options: dict, metadata: dict) -> dict[str, str]:
 
 def read_csv_files(paths: list[Path], metadata: dict, na_values: list[str], blocksize: str = BLOCKSIZE) -> Any:
     """CSV files as one Dask DataFrame in file order, each file parsed as ``ft_engineering.read_csv``
-    would (``;`` with decimal commas or ``,`` with decimal points, sniffed per file)."""
+    would (``;`` with decimal commas or ``,`` with decimal points, sniffed per file; consecutive
+    files of one format are read together)."""
     import dask.dataframe as dd
 
     parts = []
-    for path in paths:
-        options = csv_format(path)
+    for _, group in itertools.groupby(paths, key=lambda path: tuple(csv_format(path).items())):
+        group = list(group)
+        options = csv_format(group[0])
         frame = dd.read_csv(
-            str(path),
+            [str(path) for path in group],
             **options,
             na_values=na_values,
             encoding="utf-8-sig",
             skipinitialspace=True,
-            dtype=_csv_dtypes(path, options, metadata),
+            dtype=_csv_dtypes(group[0], options, metadata),
             blocksize=blocksize,
         )
         parts.append(frame.rename(columns={c: str(c).strip() for c in frame.columns}))
@@ -293,11 +308,10 @@ def window_counts(client: Any, frame: Any, profile: dict, metadata: dict | None 
     the workers, merged on the client (``merge_counts``); exactly the counts of the whole frame."""
     import dask
 
-    [profile_future] = client.scatter([profile], broadcast=True)
+    profile_future, metadata_future = client.scatter([profile, metadata], broadcast=True)
     count = dask.delayed(partition_counts, pure=True)
-    parts = [count(part, profile_future, metadata) for part in frame.to_delayed()]
-    counted = _wait(client, parts, progress)
-    return model_monitoring.merge_counts(counted) if counted else model_monitoring.current_counts(profile, frame._meta)
+    parts = [count(part, profile_future, metadata_future) for part in frame.to_delayed()]
+    return model_monitoring.merge_counts(_wait(client, parts, progress))
 
 
 def compute_drift(
