@@ -197,6 +197,14 @@ def performance_history(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["window_start", "metric", "value", "n_feedback"])
 
 
+def metric_panels(performance: pd.DataFrame, unit_scale: float = 1.5) -> list[list[str]]:
+    """Metrics grouped into plot panels: those on a 0-1 scale (accuracy, ROC-AUC, R², MAPE...) share
+    one; each other metric (an error in the target's units, such as MAE or RMSE) gets its own."""
+    largest = performance.groupby("metric", sort=False)["value"].apply(lambda v: v.abs().max())
+    shared = [metric for metric, value in largest.items() if value <= unit_scale]
+    return ([shared] if shared else []) + [[metric] for metric, value in largest.items() if value > unit_scale]
+
+
 def feature_kinds(metadata: Mapping) -> dict[str, str]:
     """``numeric`` or ``categorical`` for each input feature and the model output columns."""
     categorical, numerical = model_monitoring.feature_roles(dict(metadata))
@@ -694,12 +702,17 @@ def draw_performance_history(performance: pd.DataFrame, metadata: Mapping | None
         st.info("Aún no hay suficientes resultados reales (feedback) para calcular métricas por ventana.")
         return
     test = ((metadata or {}).get("metrics") or {}).get("test") or {}
-    figure = go.Figure()
-    for metric, data in performance.groupby("metric", sort=False):
-        trace = figure.add_trace(go.Scatter(x=data["window_start"], y=data["value"], mode="lines+markers", name=metric))
-        if isinstance(test.get(metric), (int, float)):
-            trace.add_hline(y=test[metric], line_dash="dot", line_color="#9e9e9e", annotation_text=f"{metric} en prueba")
-    figure.update_layout(height=380, yaxis_title="valor", margin={"t": 20, "b": 10})
+    panels = metric_panels(performance)
+    figure = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                           subplot_titles=[", ".join(panel) for panel in panels])
+    for row, panel in enumerate(panels, start=1):
+        for metric in panel:
+            data = performance[performance["metric"] == metric]
+            figure.add_trace(go.Scatter(x=data["window_start"], y=data["value"], mode="lines+markers", name=metric), row=row, col=1)
+            if isinstance(test.get(metric), (int, float)):
+                figure.add_hline(y=test[metric], line_dash="dot", line_color="#9e9e9e", annotation_text=f"{metric} en prueba",
+                                 row=row, col=1)
+    figure.update_layout(height=max(380, 220 * len(panels) + 60), margin={"t": 40, "b": 10})
     st.plotly_chart(figure, width="stretch")
 
 

@@ -556,6 +556,8 @@ def performance_metrics(outcomes: pd.DataFrame, metadata: dict) -> dict[str, flo
         }
         if len(y_true) > 1:
             result["r2"] = metrics.r2_score(y_true, y_pred)
+        if not (y_true == 0).any():  # MAPE is undefined when a true value is zero, as in training
+            result["mape"] = metrics.mean_absolute_percentage_error(y_true, y_pred)
         return {k: float(v) for k, v in result.items()}
     # Integer class codes: sklearn is much faster on them than on text labels.
     classes = [str(c) for c in metadata["classes"]]
@@ -585,7 +587,7 @@ def performance_metrics(outcomes: pd.DataFrame, metadata: dict) -> dict[str, flo
     return {k: float(v) for k, v in result.items()}
 
 
-LOWER_IS_BETTER = {"mae", "rmse", "mse", "log_loss", "brier"}
+LOWER_IS_BETTER = {"mae", "rmse", "mse", "mape", "log_loss", "brier"}
 
 
 def primary_metric(metadata: dict, available: dict[str, float]) -> str | None:

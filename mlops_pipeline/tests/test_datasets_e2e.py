@@ -37,6 +37,7 @@ EXAMPLES_DIR = REPO_ROOT / "mlops_pipeline" / "examples"
 CHEAP_MODELS = ("dummy", "logistic_regression", "ridge", "random_forest")
 POSTED_ROWS = 80
 APP_TIMEOUT = 60
+MONITORED_METRICS = {"binary": {"roc_auc", "f1", "accuracy"}, "multiclass": {"f1_macro", "accuracy"}, "regression": {"mae", "rmse", "r2", "mape"}}
 
 
 def _load_maker():
@@ -176,8 +177,7 @@ def check_monitoring(outcome: dict, metadata: dict, posted: int) -> None:
     assert run["n_rows"] == posted and run["status"] in {"green", "yellow", "red"}
     summary = run["summary"]
     assert summary["n_feedback"] == posted
-    expected = {"binary": {"roc_auc", "f1", "accuracy"}, "multiclass": {"f1_macro", "accuracy"}, "regression": {"mae", "rmse", "r2"}}
-    assert expected[task_kind(metadata)] <= set(summary["performance"]), summary["performance"]
+    assert MONITORED_METRICS[task_kind(metadata)] <= set(summary["performance"]), summary["performance"]
     output, kind = model_monitoring.output_feature(metadata)
     assert summary["output"] == output
     assert kind == ("categorical" if task_kind(metadata) == "multiclass" else "numeric")
@@ -202,6 +202,11 @@ def check_dashboard(settings: Settings, api_url: str, monkeypatch: pytest.Monkey
         at.sidebar.radio(key="page").set_value(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert not at.error, (page, [e.value for e in at.error])
+        if page == "Evolución temporal":
+            performance = json.loads(at.get("plotly_chart")[-1].proto.spec)
+            assert MONITORED_METRICS[task_kind(metadata)] <= {trace["name"] for trace in performance["data"]}
+            axes = {trace.get("yaxis", "y") for trace in performance["data"]}
+            assert len(axes) == (3 if task_kind(metadata) == "regression" else 1), "errors in target units get their own panels"
     next(b for b in at.button if b.label == "Predecir").click().run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     prediction = at.session_state["last_prediction"]
@@ -301,3 +306,10 @@ def test_prediction_interval_is_the_conformal_quantile_of_residuals() -> None:
     assert prediction_interval(y_true, y_pred, 0.9)["half_width"] == 9
     assert prediction_interval(y_true, y_pred, 0.5)["half_width"] == 5
     assert prediction_interval(y_true[:3], y_pred[:3], 0.9)["half_width"] == 5
+
+
+def test_dashboard_puts_metrics_in_target_units_on_their_own_panels() -> None:
+    regression = pd.DataFrame({"metric": ["mae", "rmse", "r2", "mape", "mae"], "value": [31000.0, 45000.0, 0.7, 0.18, 29000.0]})
+    assert dashboard.metric_panels(regression) == [["r2", "mape"], ["mae"], ["rmse"]]
+    binary = pd.DataFrame({"metric": ["accuracy", "roc_auc", "f1"], "value": [0.8, 0.85, 0.5]})
+    assert dashboard.metric_panels(binary) == [["accuracy", "roc_auc", "f1"]]
