@@ -741,6 +741,8 @@ def draw_prediction_result(prediction: Mapping) -> None:
     cols[1].metric("Score", f"{float(prediction['score']):.3f}")
     if prediction.get("threshold") is not None:
         cols[2].metric("Umbral", f"{float(prediction['threshold']):.3f}")
+    if prediction.get("lower") is not None:
+        cols[2].metric("Intervalo de predicción", f"{float(prediction['lower']):.4g} a {float(prediction['upper']):.4g}")
     if prediction.get("probabilities"):
         probabilities = prediction["probabilities"]
         figure = go.Figure(go.Bar(x=list(probabilities), y=list(probabilities.values()), marker_color="#1f77b4"))

@@ -211,6 +211,8 @@ def check_dashboard(settings: Settings, api_url: str, monkeypatch: pytest.Monkey
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     prediction = at.session_state["last_prediction"]
     check_predictions([prediction], metadata)
+    shown = {m.label for m in at.metric}
+    assert ("Intervalo de predicción" in shown) == (metadata["task"] == "regression"), shown
     next(b for b in at.button if b.label == "Enviar resultado real").click().run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert any(prediction["id"] in s.value for s in at.success)
