@@ -811,12 +811,12 @@ def plot_calibration(result: CandidateResult, y_test: pd.Series, context: Traini
     ax = figure.subplots()
     if context.kind == "binary":
         y_true, scores = _is_positive(y_test, context.data.positive_class), result.test_scores
-        title = f"Calibración: P({context.data.positive_class})"
+        title, observed = f"Calibración: P({context.data.positive_class})", "Fracción observada de positivos"
     else:
         y_true, scores = np.asarray(y_test) == result.test_predictions, _top_label(result.test_scores)
-        title = "Calibración: confianza de la clase predicha"
+        title, observed = "Calibración: confianza de la clase predicha", "Fracción observada de aciertos"
     CalibrationDisplay.from_predictions(y_true, scores, n_bins=10, strategy="quantile", name=result.name, ax=ax)
-    ax.set(title=f"{title} ({result.name})", xlabel="Probabilidad media predicha", ylabel="Fracción observada de positivos")
+    ax.set(title=f"{title} ({result.name})", xlabel="Probabilidad media predicha", ylabel=observed)
     return _save(figure, path)
 
 
