@@ -54,6 +54,8 @@ NO_MODEL_MESSAGE = (
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
 MAX_REPORTED_ERRORS = 20
 PROBABILITY_PREFIX = store.PROBABILITY_PREFIX
+INLINE_BYTES = 16 * 1024
+INLINE_ROWS = 50
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -490,6 +492,11 @@ def set_default_model(state: State, body: DefaultModel) -> dict:
     return {"default": state.model().version}
 
 
+async def run_off_loop(big: bool, function, *args):
+    """Big work in the thread pool, off the event loop; small work inline (a thread hop costs more)."""
+    return await run_in_threadpool(function, *args) if big else function(*args)
+
+
 async def read_input(request: Request, schema: InputSchema, max_rows: int) -> pd.DataFrame:
     """The request's records as a validated frame, whatever the content type."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -502,11 +509,18 @@ async def read_input(request: Request, schema: InputSchema, max_rows: int) -> pd
     body = await request.body()
     if not body.strip():
         raise reject(422, [_error(None, None, "the request body is empty", "empty")])
+    small = len(body) <= INLINE_BYTES
     if content_type in CSV_TYPES:
-        return await run_in_threadpool(frame_from_csv, body, schema, max_rows)
+        return await run_off_loop(not small, frame_from_csv, body, schema, max_rows)
     if content_type == "application/json" or content_type.endswith("+json"):
-        return await run_in_threadpool(frame_from_json, body, schema, max_rows)
+        return await run_off_loop(not small, frame_from_json, body, schema, max_rows)
     raise HTTPException(415, detail=f"unsupported content type '{content_type}': send application/json, text/csv or a multipart file")
+
+
+def stack_records(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
+    """Several small requests' rows as one frame, types inferred over all of them (a column that
+    is empty in one request does not decide its type)."""
+    return pd.DataFrame([row for frame in frames for row in frame.reindex(columns=names).to_dict("records")], columns=names)
 
 
 def score_and_log(
@@ -515,7 +529,7 @@ def score_and_log(
     """Predict the rows of one or more requests in one call and commit them to the log in one
     transaction; returns each request's outputs (with prediction ids)."""
     lengths = [len(frame) for frame in frames]
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame = frames[0] if len(frames) == 1 else stack_records(frames, model.feature_names)
     try:
         outputs = predict_frame(model, frame, flat=True).reset_index(drop=True)
     except (ValueError, TypeError, FloatingPointError) as exc:
@@ -564,7 +578,10 @@ class MicroBatcher:
 
     async def _drain(self) -> None:
         while self.pending:
-            batch, self.pending = self.pending[: self.max_rows], self.pending[self.max_rows :]
+            batch, rows = [], 0
+            while self.pending and rows < self.max_rows:
+                batch.append(self.pending.pop(0))
+                rows += len(batch[-1].frame)
             by_version: dict[str, list[_Pending]] = {}
             for item in batch:
                 by_version.setdefault(item.model.version, []).append(item)
@@ -656,7 +673,7 @@ def add_predict_route(router: APIRouter, schema: InputSchema, max_rows: int) -> 
         request_id = str(uuid4())
         outputs = await state.batcher.score(model, frame, request_id)
         as_csv = "text/csv" in request.headers.get("accept", "")
-        return await run_in_threadpool(render, outputs, frame, request_id, model, as_csv)
+        return await run_off_loop(len(outputs) > INLINE_ROWS, render, outputs, frame, request_id, model, as_csv)
 
 
 @feedback_router.post("/feedback")
