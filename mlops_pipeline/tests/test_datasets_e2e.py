@@ -91,6 +91,7 @@ def fresh_caches() -> None:
 
 # ----------------------------------------------------------------------------- the examples themselves
 def test_examples_cover_binary_multiclass_and_regression(tmp_path: Path) -> None:
+    assert {path.stem for path in EXAMPLES_DIR.glob("*.yaml")} == set(EXAMPLES), "every example config has a data recipe"
     kinds = {}
     for name in EXAMPLES:
         data = ft_engineering.load_data(Settings(mlops_config=make_example_data.write_example(name, tmp_path)).config.dataset)
