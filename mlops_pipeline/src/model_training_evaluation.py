@@ -78,7 +78,7 @@ from xgboost import XGBClassifier, XGBRegressor
 
 import ft_engineering
 import registry
-from settings import ConfigError, SearchParam, Settings, TrainingConfig, get_settings
+from settings import ConfigError, ProjectConfig, SearchParam, Settings, TrainingConfig, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -383,6 +383,9 @@ def candidate_params(task: str, training: TrainingConfig) -> dict[str, dict]:
     unknown = [name for name in configured if name not in known]
     if unknown:
         raise ConfigError(f"training.models: {unknown} are not {task} models; choose from {sorted(known)}")
+    unsearched = [name for name in training.search_spaces if name not in known]
+    if unsearched:
+        raise ConfigError(f"training.search_spaces: {unsearched} are not {task} models; choose from {sorted(known)}")
     return {name: {**known[name].defaults, **(params or {})} for name, params in configured.items()}
 
 
@@ -430,15 +433,15 @@ class TrainingContext:
 
 
 def task_kind(data: ft_engineering.Dataset) -> str:
-    """"binary", "multiclass" or "regression"."""
+    """The task kind: binary, multiclass or regression."""
     if data.task == "regression":
         return "regression"
     return "binary" if len(data.classes) == 2 else "multiclass"
 
 
-def make_context(data: ft_engineering.Dataset, settings_config, primary_metric: str | None = None) -> TrainingContext:
+def make_context(data: ft_engineering.Dataset, config: ProjectConfig, primary_metric: str | None = None) -> TrainingContext:
     """The run's metrics, primary metric, preprocessor and CV splitter."""
-    training, seed = settings_config.training, settings_config.split.seed
+    training, seed = config.training, config.split.seed
     kind = task_kind(data)
     metrics = metric_table(kind, data.classes, data.positive_class)
     primary = primary_metric or training.primary_metric or DEFAULT_PRIMARY[kind]
@@ -446,7 +449,7 @@ def make_context(data: ft_engineering.Dataset, settings_config, primary_metric: 
         raise ConfigError(f"training.primary_metric '{primary}' is not a {kind} metric; choose from {sorted(metrics)}")
     splitter = KFold if kind == "regression" else StratifiedKFold
     cv = splitter(n_splits=training.cv_folds, shuffle=True, random_state=seed)
-    preprocessor = ft_engineering.preprocessor_from_config(data.roles, settings_config.dataset)
+    preprocessor = ft_engineering.preprocessor_from_config(data.roles, config.dataset)
     return TrainingContext(data, training, kind, metrics, primary, preprocessor, cv, seed)
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import write_config
+from pydantic import ValidationError
 from pytest import approx
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
@@ -155,6 +156,17 @@ def test_unknown_or_wrong_task_model_names_are_config_errors() -> None:
         mte.candidate_params("classification", training)
     assert set(mte.candidate_params("regression", training)) == {"ridge"}
     assert set(mte.candidate_params("regression", TrainingConfig())) == set(mte.CANDIDATES["regression"])
+    with pytest.raises(ConfigError, match=r"training\.search_spaces.*xgb"):
+        mte.candidate_params("regression", TrainingConfig(search_spaces={"xgb": {"max_depth": {"low": 2, "high": 4}}}))
+
+
+def test_a_configured_search_space_replaces_the_default_and_is_validated() -> None:
+    training = TrainingConfig.model_validate({"search_spaces": {"xgboost": {"max_depth": {"low": 2, "high": 4}}}})
+    space = mte.search_space("classification", "xgboost", training)
+    assert set(space) == {"max_depth"} and isinstance(space["max_depth"].low, int)
+    assert set(mte.search_space("classification", "random_forest", training)) == set(mte.CANDIDATES["classification"]["random_forest"].search_space)
+    with pytest.raises(ValidationError, match="low"):
+        TrainingConfig.model_validate({"search_spaces": {"xgboost": {"learning_rate": {"low": 0.3, "high": 0.1}}}})
 
 
 def test_a_primary_metric_of_another_task_is_a_config_error(credit_sample: pd.DataFrame, default_config_dict: dict, tmp_path: Path) -> None:
