@@ -24,7 +24,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("MLOPS_CONFIG", "DATABASE_URL", "API_KEY", "MODEL_VERSION", "PORT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLOPS_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
 
 
 @pytest.fixture(scope="session")
