@@ -207,3 +207,17 @@ def test_micro_batches_fail_only_the_bad_request(trained_settings, rows, tmp_pat
     assert sorted(log["id"]) == sorted([*first["id"], *third["id"]])
     assert log.groupby("request_id").size().to_dict() == {"r0": 1, "r2": 3}
     engine.dispose()
+
+
+def test_cors_origins_come_from_config(trained_settings, tmp_path: Path) -> None:
+    raw = trained_settings.config.model_dump(mode="json")
+    raw["serving"]["cors_origins"] = ["https://tablero.example"]
+    settings = trained_settings.model_copy(update={"mlops_config": write_config(tmp_path / "cors", raw)})
+    preflight = {"Origin": "https://tablero.example", "Access-Control-Request-Method": "POST"}
+
+    with TestClient(model_deploy.create_app(settings)) as client:
+        allowed = client.options("/predict", headers=preflight)
+        other = client.options("/predict", headers={**preflight, "Origin": "https://otro.example"})
+
+    assert allowed.headers["access-control-allow-origin"] == "https://tablero.example"
+    assert "access-control-allow-origin" not in other.headers
