@@ -77,6 +77,7 @@ from tqdm.auto import tqdm
 from xgboost import XGBClassifier, XGBRegressor
 
 import ft_engineering
+import model_monitoring
 import registry
 from settings import ConfigError, ProjectConfig, SearchParam, Settings, TrainingConfig, get_settings
 
@@ -943,6 +944,7 @@ def save_candidates(
         }
         reference = reference_sample(result, split.X_train, context)
         registry.save_version(models_dir, version, result.pipeline, _json_safe(metadata), reference)
+        model_monitoring.load_or_build_profile(models_dir, version, config.monitoring.bins)
         versions[name] = version
     registry.set_champion(models_dir, versions[selection.champion])
     return versions
