@@ -92,6 +92,7 @@ EXAMPLES: dict[str, Example] = {
         perturbations=[
             partial(constant_column, name="county", value="Saratoga"),
             partial(stray_tokens, column="lotSize", token="sin dato", count=12),
+            partial(stray_tokens, column="fireplaces", token="no aplica", count=400),
             partial(as_boolean, column="centralAir", true_value="Yes"),
             partial(blank, shares={"pctCollege": 0.8, "price": 0.01}),
         ],

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 MISSING_CATEGORY = "__missing__"
 ID_LIKE_MIN_ROWS = 50
 NUMERIC_TEXT_MIN_SHARE = 0.9
+MOSTLY_NUMERIC_SHARE = 0.5
 MAX_CLASSES_FOR_NUMERIC_TARGET = 10
 
 
@@ -146,12 +147,17 @@ class Roles:
         return [*self.numeric, *self.categorical, *self.ordinal]
 
 
-def _looks_numeric_text(values: pd.Series) -> bool:
+def numeric_share(values: pd.Series) -> float:
+    """Share of the present values of a text column that read as numbers (decimal comma accepted)."""
     present = values.dropna()
     if present.empty or values.dtype != object:
-        return False
+        return 0.0
     parsed = pd.to_numeric(present.astype(str).str.replace(",", ".", regex=False), errors="coerce")
-    return parsed.notna().mean() >= NUMERIC_TEXT_MIN_SHARE
+    return float(parsed.notna().mean())
+
+
+def _looks_numeric_text(values: pd.Series) -> bool:
+    return numeric_share(values) >= NUMERIC_TEXT_MIN_SHARE
 
 
 def _is_numeric_column(values: pd.Series) -> bool:
@@ -262,6 +268,12 @@ def load_data(dataset: DatasetConfig) -> Dataset:
     roles = infer_roles(raw, dataset)
     notes = [f"column '{c}' dropped: {reason}" for c, reason in roles.dropped.items()]
     notes += [f"column '{c}': {n} non-numeric values set to missing" for c, n in count_unparseable(raw, roles.numeric).items()]
+    notes += [
+        f"column '{c}' is {share:.0%} numbers but is used as categorical: list its other tokens in "
+        "dataset.na_values (or the column in dataset.numeric) if it is a number"
+        for c in roles.categorical
+        if (share := numeric_share(raw[c])) >= MOSTLY_NUMERIC_SHARE
+    ]
     task = dataset.task or infer_task(raw[dataset.target])
     frame = coerce_types(raw, roles.numeric, [*roles.categorical, *roles.ordinal])
     frame[dataset.target] = _clean_target(frame[dataset.target], task)

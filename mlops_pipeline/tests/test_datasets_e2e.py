@@ -117,6 +117,7 @@ def test_messy_columns_are_dropped_repaired_and_reported(tmp_path: Path) -> None
     assert "'rownames' dropped: id-like" in notes and "'county' dropped: constant" in notes
     assert raw["lotSize"].dtype == object and "lotSize" in data.roles.numeric
     assert "'lotSize': 12 non-numeric values set to missing" in notes
+    assert "fireplaces" in data.roles.categorical and "'fireplaces' is 67% numbers but is used as categorical" in notes
     assert data.frame["lotSize"].dtype == float
     assert raw["centralAir"].dtype == bool and "centralAir" in data.roles.categorical
     assert set(data.frame["centralAir"]) == {"True", "False"}
