@@ -520,7 +520,8 @@ async def read_input(request: Request, schema: InputSchema, max_rows: int) -> pd
 def stack_records(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
     """Several small requests' rows as one frame, types inferred over all of them (a column that
     is empty in one request does not decide its type)."""
-    return pd.DataFrame([row for frame in frames for row in frame.reindex(columns=names).to_dict("records")], columns=names)
+    values = np.concatenate([frame.reindex(columns=names).to_numpy(dtype=object) for frame in frames])
+    return pd.DataFrame(values, columns=names).infer_objects()
 
 
 def score_and_log(
