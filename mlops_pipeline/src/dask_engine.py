@@ -49,7 +49,6 @@ BLOCKSIZE = "16MB"
 """Bytes of CSV per partition: about 250,000 rows of the credit table, a few hundred MB in a worker."""
 LOG_ROWS_PER_PARTITION = 200_000
 """Prediction-log rows read from the database per partition (one time slice of the window)."""
-OUTPUT_FORMATS = ("parquet", "csv")
 LOG_COLUMNS = [*store.PREDICTION_COLUMNS, "actual"]
 
 
@@ -92,7 +91,6 @@ def _wait(client: Any, collections: Any, progress: bool) -> Any:
     futures = client.compute(collections)
     if progress:
         progress_bar(futures)
-        print(file=sys.stderr)
     return client.gather(futures)
 
 
@@ -259,6 +257,7 @@ def score_files(
     frame = read_input(inputs, model.metadata, na_values, blocksize)
     [model_future] = client.scatter([model], broadcast=True)
     scored = score_frame(frame, model_future, model)
+    logger.info("scoring %d partitions on %d workers", scored.npartitions, len(client.scheduler_info()["workers"]))
     first = expand_inputs(inputs)[0]
     csv_options = csv_format(first) if first.suffix.lower() == ".csv" else None
     try:
@@ -446,6 +445,7 @@ def monitor(
             frame = window_of(exported, start, stop, version, profile)
         else:
             frame = log_from_store(engine, settings.db_url, start, stop, version, profile)
+        logger.info("window %s: counting %d partitions", start, frame.npartitions)
         counts = window_counts(client, frame, profile, metadata, progress)
         outcomes.append(model_monitoring.monitor_window(engine, settings.models_dir, start, stop, config, version, counts=counts))
     return outcomes
