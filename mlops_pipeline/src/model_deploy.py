@@ -42,7 +42,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 import ft_engineering
 import registry
 import store
-from settings import ConfigError, Settings, get_settings
+from settings import ConfigError, ServingConfig, Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -313,21 +313,37 @@ class ServingState:
     models: dict[str, registry.LoadedModel] = field(default_factory=dict)
     schemas: dict[str, InputSchema] = field(default_factory=dict)
     batcher: MicroBatcher = field(init=False)
+    models_dir: Path = field(init=False)
+    serving: ServingConfig = field(init=False)
+    api_key: str | None = field(init=False)
+    _champion: tuple[int, str] | None = field(default=None, init=False, repr=False)
 
-    @property
-    def models_dir(self) -> Path:
-        return self.settings.models_dir
+    def __post_init__(self) -> None:
+        # resolved once: paths and the config are read per request otherwise
+        self.models_dir = self.settings.models_dir
+        self.serving = self.settings.config.serving
+        self.api_key = self.settings.effective_api_key
 
     def default_version(self) -> str:
-        """The pinned `MODEL_VERSION`, else the current champion (re-read, so every worker agrees)."""
-        return registry.resolve_version(self.models_dir, self.settings.model_version)
+        """The pinned `MODEL_VERSION`, else the champion, re-read when ``registry.json`` changes
+        (so a new default set by any worker reaches every worker)."""
+        if self.settings.model_version:
+            return self.settings.model_version
+        try:
+            stamp = (self.models_dir / registry.REGISTRY_FILE).stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = 0
+        if self._champion is None or self._champion[0] != stamp:
+            self._champion = (stamp, registry.resolve_version(self.models_dir))
+        return self._champion[1]
 
     def model(self, version: str | None = None) -> registry.LoadedModel:
-        """A loaded version (default: the default one); loaded once, then kept."""
-        resolved = registry.resolve_version(self.models_dir, version or self.default_version())
-        if resolved not in self.models:
-            self.models[resolved] = registry.load_model(self.models_dir, resolved)
-        return self.models[resolved]
+        """A loaded version (default: the default one); checked against the registry and loaded
+        once, then kept."""
+        version = version or self.default_version()
+        if version not in self.models:
+            self.models[version] = registry.load_model(self.models_dir, registry.resolve_version(self.models_dir, version))
+        return self.models[version]
 
     def schema(self, model: registry.LoadedModel) -> InputSchema:
         if model.version not in self.schemas:
@@ -335,20 +351,25 @@ class ServingState:
         return self.schemas[model.version]
 
 
-def get_state(request: Request) -> ServingState:
+async def get_state(request: Request) -> ServingState:
+    """The app's loaded state (trivial dependencies are async: no thread hop per request)."""
     return request.app.state.serving
 
 
 State = Annotated[ServingState, Depends(get_state)]
 
 
-def get_model(
+async def get_model(
     state: State,
     model: Annotated[str | None, Query(description="Model version to use (see GET /models); default: the default model.")] = None,
 ) -> registry.LoadedModel:
-    """The requested version, by name only (never a path); 404 for an unknown one."""
+    """The requested version, by name only (never a path); 404 for an unknown one. A version used
+    for the first time is loaded in the thread pool."""
     try:
-        return state.model(model)
+        version = model or state.default_version()
+        if version in state.models:
+            return state.models[version]
+        return await run_in_threadpool(state.model, version)
     except registry.ModelNotFoundError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
 
@@ -357,9 +378,9 @@ Model = Annotated[registry.LoadedModel, Depends(get_model)]
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Required when API_KEY is set.")
 
 
-def require_api_key(state: State, key: Annotated[str | None, Security(api_key_header)]) -> None:
+async def require_api_key(state: State, key: Annotated[str | None, Security(api_key_header)]) -> None:
     """Check ``X-API-Key`` when an API key is configured."""
-    expected = state.settings.effective_api_key
+    expected = state.api_key
     if expected and not (key and secrets.compare_digest(key.encode(), expected.encode())):
         raise HTTPException(401, detail="missing or wrong X-API-Key header")
 
@@ -537,7 +558,7 @@ def score_and_log(
         raise reject(422, [_error(None, None, f"the model could not score the input: {exc}", "model_input")]) from exc
     outputs.insert(0, "id", store.new_ids(len(outputs)))
     outputs.insert(1, "model_version", model.version)
-    if state.settings.config.serving.log_predictions:
+    if state.serving.log_predictions:
         store.log_predictions(
             state.engine, frame, outputs, model_version=model.version, request_id=np.repeat(request_ids, lengths).tolist()
         )
@@ -670,7 +691,7 @@ def add_predict_route(router: APIRouter, schema: InputSchema, max_rows: int) -> 
     )
     async def predict(request: Request, state: State, model: Model) -> Response:
         """Predict one record, a list of records or a CSV; every prediction is logged before the answer."""
-        frame = await read_input(request, state.schema(model), state.settings.config.serving.max_rows)
+        frame = await read_input(request, state.schema(model), state.serving.max_rows)
         request_id = str(uuid4())
         outputs = await state.batcher.score(model, frame, request_id)
         as_csv = "text/csv" in request.headers.get("accept", "")
