@@ -17,18 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import json
 import logging
 import math
 import secrets
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
-from uuid import uuid4
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,7 @@ MAX_REPORTED_ERRORS = 20
 PROBABILITY_PREFIX = store.PROBABILITY_PREFIX
 INLINE_BYTES = 16 * 1024
 INLINE_ROWS = 50
+CHAMPION_CHECK_SECONDS = 0.5
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -317,18 +319,29 @@ class ServingState:
     serving: ServingConfig = field(init=False)
     api_key: str | None = field(init=False)
     _champion: tuple[int, str] | None = field(default=None, init=False, repr=False)
+    _checked_at: float = field(default=-math.inf, init=False, repr=False)
+    _request_ids: Iterator[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # resolved once: paths and the config are read per request otherwise
         self.models_dir = self.settings.models_dir
         self.serving = self.settings.config.serving
         self.api_key = self.settings.effective_api_key
+        prefix = secrets.token_hex(10)  # per process; a counter after it keeps ids unique without a syscall
+        self._request_ids = (f"{prefix}{n:012x}" for n in itertools.count())
+
+    def new_request_id(self) -> str:
+        return next(self._request_ids)
 
     def default_version(self) -> str:
         """The pinned `MODEL_VERSION`, else the champion, re-read when ``registry.json`` changes
         (so a new default set by any worker reaches every worker)."""
         if self.settings.model_version:
             return self.settings.model_version
+        now = time.monotonic()
+        if self._champion is not None and now - self._checked_at < CHAMPION_CHECK_SECONDS:
+            return self._champion[1]
+        self._checked_at = now
         try:
             stamp = (self.models_dir / registry.REGISTRY_FILE).stat().st_mtime_ns
         except FileNotFoundError:
@@ -336,6 +349,10 @@ class ServingState:
         if self._champion is None or self._champion[0] != stamp:
             self._champion = (stamp, registry.resolve_version(self.models_dir))
         return self._champion[1]
+
+    def forget_default(self) -> None:
+        """Re-read the champion on the next request (after this worker changed it)."""
+        self._champion = None
 
     def model(self, version: str | None = None) -> registry.LoadedModel:
         """A loaded version (default: the default one); checked against the registry and loaded
@@ -510,6 +527,7 @@ def set_default_model(state: State, body: DefaultModel) -> dict:
         registry.set_champion(state.models_dir, body.version)
     except registry.ModelNotFoundError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
+    state.forget_default()
     return {"default": state.model().version}
 
 
@@ -608,7 +626,10 @@ class MicroBatcher:
             for item in batch:
                 by_version.setdefault(item.model.version, []).append(item)
             for group in by_version.values():
-                results = await run_in_threadpool(self._score_group, group)
+                # a small batch costs a few ms of CPU: scored on the event loop, it avoids handing
+                # the GIL back and forth with a worker thread, which is what made latency spiky
+                big = sum(len(item.frame) for item in group) > INLINE_ROWS
+                results = await run_off_loop(big, self._score_group, group)
                 for item, result in zip(group, results):
                     if item.future.done():
                         continue
@@ -692,7 +713,7 @@ def add_predict_route(router: APIRouter, schema: InputSchema, max_rows: int) -> 
     async def predict(request: Request, state: State, model: Model) -> Response:
         """Predict one record, a list of records or a CSV; every prediction is logged before the answer."""
         frame = await read_input(request, state.schema(model), state.serving.max_rows)
-        request_id = str(uuid4())
+        request_id = state.new_request_id()
         outputs = await state.batcher.score(model, frame, request_id)
         as_csv = "text/csv" in request.headers.get("accept", "")
         return await run_off_loop(len(outputs) > INLINE_ROWS, render, outputs, frame, request_id, model, as_csv)
