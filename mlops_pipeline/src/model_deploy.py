@@ -730,6 +730,24 @@ def feedback(state: State, items: Annotated[list[FeedbackItem], Field(min_length
 
 
 # ----------------------------------------------------------------------------- app factory
+def open_store(url: str, attempts: int = 5) -> sa.Engine:
+    """An engine on the prediction store with its tables created.
+
+    Several uvicorn workers starting at once race to create the tables; the loser's error is
+    retried (the tables then exist) instead of killing that worker.
+    """
+    engine = store.create_db_engine(url)
+    for attempt in range(1, attempts + 1):
+        try:
+            store.init_db(engine)
+            break
+        except sa.exc.DBAPIError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.2 * attempt)
+    return engine
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: from the environment).
 
@@ -743,8 +761,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = store.create_db_engine(settings.db_url)
-        store.init_db(engine)
+        engine = open_store(settings.db_url)
         state = ServingState(settings, engine)
         state.batcher = MicroBatcher(state)
         state.model()
@@ -848,6 +865,8 @@ def score_file(
 def _serve(settings: Settings, host: str, port: int | None, workers: int) -> int:
     import uvicorn
 
+    open_store(settings.db_url).dispose()  # tables created once, before the workers start
+
     uvicorn.run(
         "model_deploy:app",
         host=host,
@@ -870,8 +889,7 @@ def _score(settings: Settings, args: argparse.Namespace) -> int:
     model = registry.load_model(settings.models_dir, args.model or settings.model_version)
     engine = None
     if args.log:
-        engine = store.create_db_engine(settings.db_url)
-        store.init_db(engine)
+        engine = open_store(settings.db_url)
     try:
         rows = score_file(model, args.input, args.output, chunk_size=args.chunk_size, engine=engine, progress=not args.quiet)
     except ValueError as exc:

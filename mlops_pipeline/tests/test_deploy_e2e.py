@@ -177,3 +177,14 @@ def test_the_image_start_command_serves(trained_settings) -> None:
     overrides = {k: v for k, v in image_env.items() if k not in {"PORT", "MLOPS_ARTIFACTS_DIR", "MLOPS_CONFIG", "PATH"}}
     with start_api(trained_settings, command=command, **overrides) as base:
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
+
+
+def test_several_workers_start_on_a_fresh_store(trained_settings, db_url, records) -> None:
+    """Two workers on a fresh store come up and share the log (their race to create the tables
+    is retried; the race itself is timing-dependent, so this run may or may not hit it)."""
+    command = [sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(REPO_ROOT / "mlops_pipeline" / "src"),
+               "--host", "127.0.0.1", "--port", "{port}", "--workers", "2"]  # fmt: skip
+    body = records.to_csv(index=False)
+    with start_api(trained_settings, db_url, command=command) as base, httpx.Client(base_url=base, timeout=30) as client:
+        returned = [i for _ in range(6) for i in _ids(client.post("/predict", content=body, headers={"Content-Type": "text/csv"}))]
+    assert sorted(_stored_ids(db_url)) == sorted(returned)
