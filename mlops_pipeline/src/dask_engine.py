@@ -61,12 +61,19 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None, proc
         scheduler: address of a running scheduler (``tcp://host:8786``); None starts a local
             cluster of ``n_workers`` single-threaded workers (default: one per core), closed on exit.
         n_workers, processes: options of the local cluster.
+
+    Raises:
+        ValueError: when the scheduler cannot be reached (within ``distributed.comm.timeouts.connect``).
     """
     from distributed import Client, LocalCluster
 
     logging.getLogger("distributed").setLevel(max(logging.WARNING, logging.getLogger().level))
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except OSError as exc:
+            raise ValueError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        with client:
             yield client
         return
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes) as cluster, Client(cluster) as client:
@@ -255,7 +262,7 @@ def score_files(
     """
     na_values = list(model.metadata["config"]["dataset"].get("na_values", []))
     frame = read_input(inputs, model.metadata, na_values, blocksize)
-    [model_future] = client.scatter([model], broadcast=True)
+    [model_future] = client.scatter([model], broadcast=True, hash=False)
     scored = score_frame(frame, model_future, model)
     logger.info("scoring %d partitions on %d workers", scored.npartitions, len(client.scheduler_info()["workers"]))
     first = expand_inputs(inputs)[0]
@@ -307,8 +314,8 @@ def window_counts(client: Any, frame: Any, profile: dict, metadata: dict | None 
     the workers, merged on the client (``merge_counts``); exactly the counts of the whole frame."""
     import dask
 
-    profile_future, metadata_future = client.scatter([profile, metadata], broadcast=True)
-    count = dask.delayed(partition_counts, pure=True)
+    profile_future, metadata_future = client.scatter([profile, metadata], broadcast=True, hash=False)
+    count = dask.delayed(partition_counts)
     parts = [count(part, profile_future, metadata_future) for part in frame.to_delayed()]
     return model_monitoring.merge_counts(_wait(client, parts, progress))
 

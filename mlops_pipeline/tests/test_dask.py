@@ -139,6 +139,19 @@ def test_score_cli_on_dask_rejects_bad_input_clearly(project: Settings, client: 
     assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
 
 
+def test_an_unreachable_scheduler_is_a_clear_error(project: Settings, tmp_path: Path, capsys) -> None:
+    import dask
+
+    scoring_input(project, tmp_path / "in")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert model_deploy.main(
+            ["score", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
+        ) == 2  # fmt: skip
+        assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+        assert mm.main(["run", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+        assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- drift
 @pytest.fixture
 def drift_data(small_settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
@@ -178,9 +191,13 @@ def test_window_counts_merge_exactly(drift_data, client: Client) -> None:
     reference, current, categorical, numerical = drift_data
     profile = mm.build_reference_profile(reference, categorical, numerical)
 
-    counts = dask_engine.window_counts(client, dd.from_pandas(current, npartitions=5), profile)
+    frame = dd.from_pandas(current, npartitions=5)
+
+    counts = dask_engine.window_counts(client, frame, profile)
+    again = dask_engine.window_counts(client, frame, profile)  # same data, same client: no key clash
 
     assert json.dumps(counts, sort_keys=True) == json.dumps(mm.current_counts(profile, current), sort_keys=True)
+    assert again == counts
 
 
 # ----------------------------------------------------------------------------- the monitoring job
