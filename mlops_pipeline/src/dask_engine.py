@@ -378,7 +378,7 @@ def log_from_store(
         )
 
 
-def read_log_parquet(pattern: str | Path | list[str | Path], profile: dict) -> Any:
+def read_log_parquet(pattern: str | Path | list[str | Path]) -> Any:
     """Parquet exports of the log (columns as ``store.read_predictions`` returns them, e.g.
     ``store.read_predictions(engine, start, end).to_parquet(...)``) as a Dask DataFrame."""
     import dask.dataframe as dd
@@ -405,9 +405,12 @@ def window_of(log: Any, start: pd.Timestamp, end: pd.Timestamp, version: str, pr
         return log.map_partitions(log_features, profile, meta=meta)
 
 
-def _log_range(log: Any, client: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+def _log_range(log: Any, client: Any, version: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """First and last ``created_at`` of a version in an exported log (UTC), or (None, None)."""
     if "created_at" not in log.columns:
         raise ValueError("--backfill needs a created_at column in the log export")
+    if "model_version" in log.columns:
+        log = log[log["model_version"] == version]
     first, last = client.gather(client.compute([log["created_at"].min(), log["created_at"].max()]))
     if pd.isna(first):
         return None, None
@@ -439,10 +442,10 @@ def monitor(
     version = registry.resolve_version(settings.models_dir, version)
     metadata = registry.load_metadata(settings.models_dir, version)
     profile = model_monitoring.load_or_build_profile(settings.models_dir, version, config.bins)
-    exported = read_log_parquet(inputs, profile) if inputs else None
+    exported = read_log_parquet(inputs) if inputs else None
     window = window or config.window
     if backfill:
-        first, last = _log_range(exported, client) if exported is not None else store.prediction_time_range(engine, version)
+        first, last = _log_range(exported, client, version) if exported is not None else store.prediction_time_range(engine, version)
         windows = model_monitoring.backfill_windows(first, last, window) if first is not None else []
     else:
         windows = [model_monitoring.latest_window(window, end)]

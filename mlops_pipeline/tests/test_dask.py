@@ -232,4 +232,6 @@ def test_monitoring_run_on_dask_equals_the_single_process_job(project: Settings,
     assert printed[-1]["status"] == "red"
     runs = store.read_runs(engine)
     assert len(runs) == 3 and runs["n_sampled"].tolist() == [400, 400, 400]
+    [empty] = dask_engine.monitor(client, engine, project, config, end=pd.Timestamp("2020-01-02", tz="UTC"))
+    assert empty["run"]["status"] == "no_data" and empty["run"]["n_rows"] == 0
     engine.dispose()
