@@ -58,6 +58,7 @@ PROBABILITY_PREFIX = store.PROBABILITY_PREFIX
 INLINE_BYTES = 16 * 1024
 INLINE_ROWS = 50
 CHAMPION_CHECK_SECONDS = 0.5
+BATCH_WINDOW_SECONDS = 0.002
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -618,6 +619,7 @@ class MicroBatcher:
 
     async def _drain(self) -> None:
         while self.pending:
+            await asyncio.sleep(BATCH_WINDOW_SECONDS)  # let requests arriving right now join this batch
             batch, rows = [], 0
             while self.pending and rows < self.max_rows:
                 batch.append(self.pending.pop(0))
