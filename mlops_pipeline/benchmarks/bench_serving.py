@@ -6,9 +6,11 @@ Measures, on the shipped data and its trained champion:
 2. ``POST /predict`` rows/s for a 10,000-row CSV, with prediction logging on (SQLite) and off;
 3. single-record latency p50/p99 with 1 and with 8 concurrent clients (logging on).
 
-Throughputs are reported as ratios to the in-process one. Usage::
+Throughputs are reported as ratios to the in-process one, both by wall clock (best and median of
+interleaved rounds) and per CPU second of the server (robust to other load on a shared machine).
+Usage::
 
-    python mlops_pipeline/benchmarks/bench_serving.py [--artifacts DIR] [--workers 2]
+    python mlops_pipeline/benchmarks/bench_serving.py [--artifacts DIR] [--model VERSION] [--workers 1]
 
 Without a trained champion in ``--artifacts`` (default: MLOPS_ARTIFACTS_DIR or
 mlops_pipeline/artifacts) it trains one into a temporary folder first.
