@@ -85,37 +85,53 @@ def read_csv(source: Path | str | IO[str], na_values: list[str] | None = None, *
 
 
 # --------------------------------------------------------------------------- cleaning
+TEXT_KINDS = {"string", "mixed", "mixed-integer"}
+"""`pandas.api.types.infer_dtype` kinds of columns that hold at least some text."""
+
+
+def _may_hold_text(values: pd.Series) -> bool:
+    return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+
+
 def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
     """Strip text cells and turn every missing-value token (case-insensitive) into NaN."""
     lowered = {token.strip().lower() for token in tokens} | {""}
     out = df.copy()
     for column in out.columns:
         values = out[column]
-        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
-            stripped = values.map(lambda v: v.strip() if isinstance(v, str) else v)
-            is_token = stripped.map(lambda v: isinstance(v, str) and v.lower() in lowered)
-            out[column] = stripped.mask(is_token, np.nan).astype(object)
+        if _may_hold_text(values) and pd.api.types.infer_dtype(values, skipna=True) in TEXT_KINDS:
+            values = values.astype(object)
+            stripped = values.str.strip()
+            is_token = stripped.str.lower().isin(lowered)
+            out[column] = values.where(stripped.isna(), stripped).mask(is_token, np.nan)
     return out
 
 
 def as_category_text(value: object) -> object:
     """One spelling per category: 1, 1.0 and "1" all become "1"; booleans become "True"/"False"."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if not isinstance(value, str) and pd.isna(value):
         return np.nan
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
 
 
+def as_category_column(values: pd.Series) -> pd.Series:
+    """`as_category_text` over a column; all-text columns take a vectorised path."""
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return values
+    return values.map(as_category_text).astype(object)
+
+
 def coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
     """Numeric columns to float (unparseable text becomes NaN), categorical ones to text."""
     out = df.copy()
     for column in numeric:
-        if column in out:
+        if column in out and out[column].dtype != np.float64:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     for column in categorical:
         if column in out:
-            out[column] = out[column].map(as_category_text).astype(object)
+            out[column] = as_category_column(out[column])
     return out
 
 
@@ -238,7 +254,7 @@ class Dataset:
 def _clean_target(y: pd.Series, task: str) -> pd.Series:
     if task == "regression":
         return pd.to_numeric(y, errors="coerce").astype(float)
-    return y.map(as_category_text).astype(object)
+    return as_category_column(y)
 
 
 def _resolve_positive_class(classes: list[str], configured: str | None) -> str | None:
@@ -388,14 +404,27 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         sk_validation.check_is_fitted(self)
-        frame = _validated_frame(self, X, reset=False).copy()
-        for name, expression in (self.expressions or {}).items():
-            try:
-                values = frame.eval(expression, engine="python")
-            except Exception as exc:
-                raise ValueError(f"derived feature '{name}' = '{expression}' failed: {exc}") from exc
-            frame[name] = pd.to_numeric(values, errors="coerce").replace([np.inf, -np.inf], np.nan)
+        frame = _validated_frame(self, X, reset=False)
+        expressions = self.expressions or {}
+        if expressions:
+            frame = self._evaluate(frame, expressions)
+            for name in expressions:
+                frame[name] = pd.to_numeric(frame[name], errors="coerce").replace([np.inf, -np.inf], np.nan)
         return _like_input(X, frame)
+
+    @staticmethod
+    def _evaluate(frame: pd.DataFrame, expressions: dict[str, str]) -> pd.DataFrame:
+        """All expressions in one ``eval`` call (parsing once per call is most of its cost on one
+        row); on failure, evaluate them one by one to name the culprit."""
+        try:
+            return frame.eval("\n".join(f"{name} = {expr}" for name, expr in expressions.items()), engine="python")
+        except Exception:
+            for name, expression in expressions.items():
+                try:
+                    frame = frame.eval(f"{name} = {expression}", engine="python")
+                except Exception as exc:
+                    raise ValueError(f"derived feature '{name}' = '{expression}' failed: {exc}") from exc
+            raise
 
     def get_feature_names_out(self, input_features=None):
         sk_validation.check_is_fitted(self)

@@ -266,3 +266,10 @@ def test_cli_reports_a_bad_config_without_a_traceback(tmp_path: Path, capsys: py
     path.write_text(yaml.safe_dump({"dataset": {"path": "missing.csv", "target": "y"}}))
     assert fe.main(["--config", str(path)]) == 2
     assert "dataset.path" in capsys.readouterr().out
+
+
+def test_missing_values_in_pandas_string_columns_stay_missing() -> None:
+    frame = pd.DataFrame({"Home": pd.array([" rent", pd.NA, "ignore"], dtype="string")})
+    out = fe.coerce_types(fe.unify_missing(frame, ["ignore"]), numeric=[], categorical=["Home"])
+    assert out["Home"].iloc[0] == "rent"
+    assert out["Home"].iloc[1:].isna().all() and "<NA>" not in out["Home"].tolist()
