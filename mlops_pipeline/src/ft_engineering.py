@@ -100,7 +100,7 @@ def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
     for column in out.columns:
         values = out[column]
         if _may_hold_text(values) and pd.api.types.infer_dtype(values, skipna=True) in TEXT_KINDS:
-            values = values.astype(object)
+            values = pd.Series(values.to_numpy(dtype=object, na_value=np.nan), index=values.index)
             stripped = values.str.strip()
             is_token = stripped.str.lower().isin(lowered)
             out[column] = values.where(stripped.isna(), stripped).mask(is_token, np.nan)
