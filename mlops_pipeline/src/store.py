@@ -260,14 +260,8 @@ def read_predictions(
         .select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
         .order_by(predictions.c.created_at, predictions.c.id)
     )
-    if start is not None:
-        query = query.where(predictions.c.created_at >= _utc(start))
-    if end is not None:
-        query = query.where(predictions.c.created_at < _utc(end))
-    if model_version is not None:
-        query = query.where(predictions.c.model_version == model_version)
     with engine.connect() as connection:
-        rows = connection.execute(query).all()
+        rows = connection.execute(_window_filter(query, start, end, model_version)).all()
     log = pd.DataFrame([row[:-1] for row in rows], columns=[*PREDICTION_COLUMNS, "actual"])
     log["created_at"] = pd.to_datetime(log["created_at"], utc=True)
     expanded = pd.DataFrame([row[-1] for row in rows], index=log.index)
@@ -296,9 +290,28 @@ def create_db_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def init_db(engine: Engine) -> None:
-    """Create the tables that do not exist yet (never drops or alters existing data)."""
-    metadata.create_all(engine)
+def init_db(engine: Engine, attempts: int = 5) -> None:
+    """Create the tables that do not exist yet (never drops or alters existing data).
+
+    Several processes (uvicorn workers) starting on a fresh store race to create the same tables:
+    the loser's "already exists" error is retried, and the retry finds the tables in place.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            metadata.create_all(engine)
+            return
+        except sa.exc.DBAPIError as exc:
+            if attempt == attempts or not _creation_race(exc):
+                raise
+            time.sleep(0.1 * attempt)
+
+
+def _creation_race(error: sa.exc.DBAPIError) -> bool:
+    """Whether a CREATE failed because another process created the same object first."""
+    message = str(error.orig).lower()
+    # SQLite: "table ... already exists"; PostgreSQL: DuplicateTable, or a unique violation on
+    # the catalog (pg_type) when both CREATE TABLE statements run at the same instant
+    return "already exists" in message or "duplicate key" in message
 
 
 # ----------------------------------------------------------------------------- monitoring history

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from uuid import uuid4
 
+import httpx
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
 
+import store
+from model_training_evaluation import train
 from settings import DEFAULT_CONFIG, Settings, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +121,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+@pytest.fixture
+def engine(db_url: str):
+    """An initialised prediction store on each backend."""
+    engine = store.create_db_engine(db_url)
+    store.init_db(engine)
+    yield engine
+    engine.dispose()
+
+
 # ----------------------------------------------------------------------------- trained models
 @pytest.fixture(scope="session")
 def trained_artifacts_cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -126,11 +145,6 @@ def trained_settings(small_settings: Settings, trained_artifacts_cache: dict[str
     3 candidates, no tuning, no tracking: a few seconds) and copies its artifacts into each test's
     temporary folder, so tests can change them freely.
     """
-    import hashlib
-    import shutil
-
-    from model_training_evaluation import train
-
     digest = hashlib.sha256(small_settings.mlops_config.read_bytes())
     digest.update(small_settings.config.dataset.path.read_bytes())
     key = digest.hexdigest()
@@ -145,8 +159,6 @@ def trained_settings(small_settings: Settings, trained_artifacts_cache: dict[str
 # ----------------------------------------------------------------------------- live API
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -162,10 +174,6 @@ def api_env(settings: Settings, db_url: str | None = None, **extra: str) -> dict
 
 def wait_until_healthy(process, base_url: str, output, timeout: float = 60) -> None:
     """Poll ``/health`` until it answers 200; fail with the server's ``output()`` if it dies first."""
-    import time
-
-    import httpx
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -190,10 +198,6 @@ def start_api(settings: Settings, db_url: str | None = None, command: list[str] 
             ``{port}`` in it is replaced by the chosen port.
         **env: extra environment variables (e.g. ``API_KEY``).
     """
-    import subprocess
-    import sys
-    import tempfile
-
     port = free_port()
     command = command or [
         sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(REPO_ROOT / "mlops_pipeline" / "src"),
@@ -218,10 +222,15 @@ def start_api(settings: Settings, db_url: str | None = None, command: list[str] 
         wait_until_healthy(process, base_url, output)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate a server started by a test, killing it if it does not stop within 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -19,7 +19,7 @@ import pytest
 import dashboard
 import registry
 import store
-from conftest import REPO_ROOT, api_env, free_port, start_api
+from conftest import REPO_ROOT, api_env, free_port, start_api, stop_process
 from settings import Settings
 from test_dashboard import simulate_and_monitor
 
@@ -58,12 +58,7 @@ def start_dashboard(settings: Settings, api_url: str, timeout: float = 120) -> I
             time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
 
 

@@ -18,14 +18,6 @@ DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def engine(db_url: str):
-    engine = store.create_db_engine(db_url)
-    store.init_db(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def sqlite_engine(trained_settings: Settings):
     engine = store.create_db_engine(trained_settings.db_url)
     store.init_db(engine)

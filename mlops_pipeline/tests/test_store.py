@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -10,14 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 import store
-
-
-@pytest.fixture
-def engine(db_url: str):
-    engine = store.create_db_engine(db_url)
-    store.init_db(engine)
-    yield engine
-    engine.dispose()
 
 
 def _features(n: int) -> pd.DataFrame:
@@ -127,3 +121,21 @@ def test_flat_probability_columns_are_logged_as_a_mapping(engine) -> None:
 
     log = store.read_predictions(engine).set_index("id").loc[ids]
     assert log["probabilities"].tolist() == [{"bad": 0.25, "good": 0.75}, {"bad": 0.75, "good": 0.25}]
+
+
+def test_several_processes_create_the_tables_of_a_fresh_store_at_once(db_url) -> None:
+    """Workers starting together race to create the tables; none of them fails."""
+    engines = [store.create_db_engine(db_url) for _ in range(6)]
+    start = threading.Barrier(len(engines))
+
+    def create(engine: sa.Engine) -> None:
+        start.wait()
+        store.init_db(engine)
+
+    try:
+        with ThreadPoolExecutor(len(engines)) as pool:
+            list(pool.map(create, engines))
+        assert store.log_predictions(engines[0], _features(2), _outputs(2), model_version="v1")
+    finally:
+        for engine in engines:
+            engine.dispose()
