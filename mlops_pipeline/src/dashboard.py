@@ -95,20 +95,18 @@ class Controls:
 def traffic_light(summary: Mapping) -> tuple[str, dict[str, int]]:
     """Overall status of a monitoring window and how many input features are in each status.
 
-    The overall status is the worst status over the features and the model output, raised to red
-    when the model's metrics dropped below their test values (``performance_drops``).
+    The overall status is the one the monitoring job decided (the worst status over the features
+    and the model output, red when the model's metrics dropped below their test values).
 
     Args:
-        summary: a run's ``summary`` (``features``: {feature: status}, ``performance_drops``).
+        summary: a run's ``summary`` (``status``, ``features``: {feature: status}).
 
     Returns:
         (status, counts): status is green / yellow / red / no_data; counts maps green, yellow,
         red and no_data to the number of input features (the model output is not counted).
     """
     statuses = dict(summary.get("features") or {})
-    overall = model_monitoring.worst_status(list(statuses.values()))
-    if summary.get("performance_drops"):
-        overall = "red"
+    overall = summary.get("status") or model_monitoring.worst_status(list(statuses.values()))
     inputs = [status for feature, status in statuses.items() if feature not in OUTPUT_COLUMNS]
     return overall, {status: inputs.count(status) for status in ("green", "yellow", "red", "no_data")}
 

@@ -363,6 +363,11 @@ def _status(value: float, thresholds: tuple[float, float]) -> str:
     return "red" if value >= red else "yellow" if value >= yellow else "green"
 
 
+def overall_status(feature_statuses: list[str], performance_drops: dict[str, float]) -> str:
+    """A window's verdict: the worst feature status, or red when the model's metrics dropped."""
+    return "red" if performance_drops else worst_status(feature_statuses)
+
+
 def worst_status(statuses: list[str] | pd.Series) -> str:
     """The most severe status (``no_data`` only when nothing else is known)."""
     known = [s for s in statuses if s in STATUSES]
@@ -791,7 +796,7 @@ def monitor_window(
         alerts, recommendations = alerts_and_recommendations(results, changes, drops, config)
         statuses = feature_status(results)
         summary = {
-            "status": worst_status(statuses["status"].tolist()),
+            "status": overall_status(statuses["status"].tolist(), drops),
             "features": dict(zip(statuses["feature"], statuses["status"], strict=True)),
             "alerts": alerts,
             "recommendations": recommendations,

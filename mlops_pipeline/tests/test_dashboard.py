@@ -95,8 +95,8 @@ def test_traffic_light_counts_inputs_and_takes_the_worst_status() -> None:
     assert dashboard.traffic_light(calm) == ("yellow", {"green": 1, "yellow": 0, "red": 0, "no_data": 0})
 
 
-def test_traffic_light_turns_red_when_performance_dropped() -> None:
-    summary = {"features": {"a": "green"}, "performance_drops": {"roc_auc": 0.2}}
+def test_traffic_light_shows_the_verdict_the_monitoring_job_stored() -> None:
+    summary = {"status": "red", "features": {"a": "green"}, "performance_drops": {"roc_auc": 0.2}}
     assert dashboard.traffic_light(summary)[0] == "red"
     assert dashboard.traffic_light({"features": {}})[0] == "no_data"
 

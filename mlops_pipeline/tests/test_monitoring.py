@@ -375,3 +375,15 @@ def test_a_step_is_a_jump_not_a_trend() -> None:
     step = mm.detect_changes(history_of([0.02, 0.03, 0.02, 0.03, 0.6, 0.61, 0.62, 0.6]), {"psi": (0.1, 0.25)})
     assert step["abrupt"].tolist() == [False] * 4 + [True] + [False] * 3
     assert not step["trend"].any()
+
+
+@pytest.mark.parametrize(
+    ("features", "drops", "verdict"),
+    [
+        (["green", "yellow"], {}, "yellow"),
+        (["green", "green"], {"roc_auc": 0.12}, "red"),
+        (["no_data"], {}, "no_data"),
+    ],
+)
+def test_overall_status_is_the_worst_feature_or_red_on_a_performance_drop(features, drops, verdict) -> None:
+    assert mm.overall_status(features, drops) == verdict
