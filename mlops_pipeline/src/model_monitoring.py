@@ -42,9 +42,7 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -538,9 +536,7 @@ def load_or_build_profile(models_dir: Path, version: str | None = None, bins: in
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     profile = version_profile(models_dir, version, bins)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as handle:
-        json.dump(profile, handle)
-    os.replace(handle.name, path)
+    registry.write_json_atomic(path, profile)
     logger.info("reference profile of %s saved to %s", version, path)
     return profile
 

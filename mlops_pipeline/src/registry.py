@@ -57,7 +57,7 @@ def new_version_id(model_name: str, when: datetime | None = None) -> str:
     return f"{when:%Y%m%dT%H%M%SZ}-{model_name}"
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
+def write_json_atomic(path: Path, payload: dict) -> None:
     """Write JSON through a temporary file and a rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as handle:
@@ -71,7 +71,7 @@ def save_version(models_dir: Path, version: str, pipeline: Any, metadata: dict, 
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, folder / MODEL_FILE, compress=3)
     reference.to_parquet(folder / REFERENCE_FILE, index=False)
-    _write_json_atomic(folder / METADATA_FILE, {**metadata, "version": version})
+    write_json_atomic(folder / METADATA_FILE, {**metadata, "version": version})
     return folder
 
 
@@ -93,7 +93,7 @@ def champion_version(models_dir: Path) -> str | None:
 def set_champion(models_dir: Path, version: str) -> None:
     """Mark an existing version as the champion."""
     _check_version(models_dir, version)
-    _write_json_atomic(
+    write_json_atomic(
         models_dir / REGISTRY_FILE, {"champion": version, "updated_at": datetime.now(timezone.utc).isoformat()}
     )
 
