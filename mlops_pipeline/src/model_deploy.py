@@ -732,21 +732,11 @@ def feedback(state: State, items: Annotated[list[FeedbackItem], Field(min_length
 
 
 # ----------------------------------------------------------------------------- app factory
-def open_store(url: str, attempts: int = 5) -> sa.Engine:
-    """An engine on the prediction store with its tables created.
-
-    Several uvicorn workers starting at once race to create the tables; the loser's error is
-    retried (the tables then exist) instead of killing that worker.
-    """
+def open_store(url: str) -> sa.Engine:
+    """An engine on the prediction store with its tables created (`store.init_db` tolerates
+    several workers creating them at once)."""
     engine = store.create_db_engine(url)
-    for attempt in range(1, attempts + 1):
-        try:
-            store.init_db(engine)
-            break
-        except sa.exc.DBAPIError:
-            if attempt == attempts:
-                raise
-            time.sleep(0.2 * attempt)
+    store.init_db(engine)
     return engine
 
 
