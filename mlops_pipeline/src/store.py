@@ -290,6 +290,22 @@ def create_db_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def defer_wal_checkpoints(engine: Engine) -> bool:
+    """On SQLite, stop commits from checkpointing the WAL themselves, so that whoever calls
+    `checkpoint_wal` (e.g. a background thread) pays for it; False, doing nothing, elsewhere."""
+    if engine.dialect.name != "sqlite":
+        return False
+    sa.event.listen(engine, "connect", lambda dbapi_connection, _record: dbapi_connection.execute("PRAGMA wal_autocheckpoint=0"))
+    engine.dispose()  # pooled connections were opened without the pragma
+    return True
+
+
+def checkpoint_wal(engine: Engine) -> None:
+    """Copy committed WAL pages into the SQLite file, without waiting for readers or writers."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def init_db(engine: Engine, attempts: int = 5) -> None:
     """Create the tables that do not exist yet (never drops or alters existing data).
 
