@@ -23,6 +23,7 @@ import logging
 import math
 import secrets
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,6 +61,8 @@ INLINE_BYTES = 16 * 1024
 INLINE_ROWS = 50
 CHAMPION_CHECK_SECONDS = 0.5
 BATCH_WINDOW_SECONDS = 0.002
+CHECKPOINT_ROWS = 5000  # about 2.5 MB of WAL in big batches; SQLite's own checkpoint waits for 4 MB
+CHECKPOINT_SECONDS = 1.0  # many small commits write whole pages each: bound the WAL by time too
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -329,6 +332,9 @@ class ServingState:
     _request_ids: Iterator[str] = field(init=False, repr=False)
     _checkpointer: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _checkpoint: Future | None = field(default=None, init=False, repr=False)
+    _unchecked_rows: int = field(default=0, init=False, repr=False)
+    _checkpointed_at: float = field(default_factory=time.monotonic, init=False, repr=False)
+    _checkpoint_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # resolved once: paths and the config are read per request otherwise
@@ -342,10 +348,18 @@ class ServingState:
         if store.defer_wal_checkpoints(self.engine):
             self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
 
-    def checkpoint_soon(self) -> None:
-        """Queue a WAL checkpoint after a logged commit (SQLite only; at most one queued)."""
-        if self._checkpointer is not None and (self._checkpoint is None or self._checkpoint.done()):
-            self._checkpoint = self._checkpointer.submit(self._checkpoint_wal)
+    def checkpoint_soon(self, rows: int) -> None:
+        """Count ``rows`` just committed and queue a WAL checkpoint (SQLite only; at most one queued)
+        after `CHECKPOINT_ROWS` rows or `CHECKPOINT_SECONDS`. Called from the event loop and from
+        worker threads, hence the lock."""
+        if self._checkpointer is None:
+            return
+        with self._checkpoint_lock:
+            self._unchecked_rows += rows
+            due = self._unchecked_rows >= CHECKPOINT_ROWS or time.monotonic() - self._checkpointed_at >= CHECKPOINT_SECONDS
+            if due and (self._checkpoint is None or self._checkpoint.done()):
+                self._unchecked_rows, self._checkpointed_at = 0, time.monotonic()
+                self._checkpoint = self._checkpointer.submit(self._checkpoint_wal)
 
     def _checkpoint_wal(self) -> None:
         try:
@@ -609,7 +623,7 @@ def score_and_log(
         store.log_predictions(
             state.engine, frame, outputs, model_version=model.version, request_id=np.repeat(request_ids, lengths).tolist()
         )
-        state.checkpoint_soon()
+        state.checkpoint_soon(len(frame))
     bounds = np.cumsum([0, *lengths])
     return [outputs.iloc[a:b].reset_index(drop=True) for a, b in zip(bounds[:-1], bounds[1:])]
 
