@@ -209,6 +209,25 @@ def test_micro_batches_fail_only_the_bad_request(trained_settings, rows, tmp_pat
     engine.dispose()
 
 
+def test_logged_batches_reach_the_sqlite_file_through_a_background_checkpoint(trained_settings, rows, tmp_path: Path) -> None:
+    """Requests commit to the WAL only; after CHECKPOINT_ROWS rows a background checkpoint copies
+    them into the database file (without it the file would stay empty and the WAL would grow)."""
+    path = tmp_path / "log.db"
+    engine = model_deploy.open_store(f"sqlite:///{path}")
+    state = model_deploy.ServingState(trained_settings, engine)
+    model = state.model()
+    batch = rows.sample(model_deploy.CHECKPOINT_ROWS, replace=True, random_state=0).reset_index(drop=True)
+    empty_size = path.stat().st_size
+    reader = store.create_db_engine(f"sqlite:///{path}")
+    with reader.connect():  # kept open: SQLite checkpoints by itself when its last connection closes
+        model_deploy.score_and_log(state, model, [batch], ["big"])
+        state.close()  # waits for the queued checkpoint
+
+        assert path.stat().st_size > empty_size + 1_000_000
+        assert store.count_predictions(reader, None, None) == len(batch)
+    reader.dispose()
+
+
 def test_cors_origins_come_from_config(trained_settings, tmp_path: Path) -> None:
     raw = trained_settings.config.model_dump(mode="json")
     raw["serving"]["cors_origins"] = ["https://tablero.example"]
