@@ -194,10 +194,7 @@ def read_input(pattern: str | Path | list[str | Path], metadata: dict, na_values
 def prediction_columns(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """What the single-process ``score`` appends to a chunk: ``id``, ``model_version`` and
     ``model_deploy.flat_outputs`` of ``model_deploy.predict_frame``."""
-    outputs = model_deploy.predict_frame(model, frame[model.feature_names], flat=True)
-    outputs.insert(0, "id", store.new_ids(len(outputs)))
-    outputs.insert(1, "model_version", model.version)
-    return model_deploy.flat_outputs(outputs)
+    return model_deploy.flat_outputs(model_deploy.batch_outputs(model, frame[model.feature_names]))
 
 
 def score_partition(part: pd.DataFrame, model: registry.LoadedModel, meta: pd.DataFrame) -> pd.DataFrame:

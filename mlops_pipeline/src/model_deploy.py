@@ -106,8 +106,20 @@ def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame, *, flat: boo
         labels, score, cut = np.asarray(classes, dtype=object)[best], proba[np.arange(len(proba)), best], np.nan
     outputs = pd.DataFrame({"prediction": labels, "score": score, "threshold": cut}, index=frame.index)
     if flat:
-        return outputs.join(pd.DataFrame(proba, columns=[PROBABILITY_PREFIX + c for c in classes], index=frame.index))
+        # Column by column, not a join: a join would multiply rows of a frame with a repeated index.
+        for position, label in enumerate(classes):
+            outputs[PROBABILITY_PREFIX + label] = proba[:, position]
+        return outputs
     outputs.insert(2, "probabilities", [dict(zip(classes, row)) for row in proba.tolist()])
+    return outputs
+
+
+def batch_outputs(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """What batch scoring adds to each row: a new ``id``, the ``model_version``, then the flat
+    `predict_frame` outputs (shared by the ``score`` CLI and the Dask engine)."""
+    outputs = predict_frame(model, frame, flat=True)
+    outputs.insert(0, "id", store.new_ids(len(outputs)))
+    outputs.insert(1, "model_version", model.version)
     return outputs
 
 
@@ -880,9 +892,7 @@ def score_file(
             missing = [c for c in schema.names if c not in chunk.columns]
             if missing:
                 raise ValueError(f"the input lacks the model's columns {missing}")
-            outputs = predict_frame(model, chunk[schema.names], flat=True)
-            outputs.insert(0, "id", store.new_ids(len(outputs)))
-            outputs.insert(1, "model_version", model.version)
+            outputs = batch_outputs(model, chunk[schema.names])
             if engine is not None:
                 store.log_predictions(engine, chunk[schema.names], outputs, model_version=model.version)
             chunk.join(flat_outputs(outputs)).to_csv(

@@ -70,6 +70,16 @@ def test_binary_uses_the_stored_threshold(trained_settings, rows) -> None:
     assert out["score"].tolist() == pytest.approx([p["bad"] for p in out["probabilities"]])
 
 
+def test_batch_outputs_keep_one_row_per_input_even_with_a_repeated_index(trained_settings, rows) -> None:
+    model = registry.load_model(trained_settings.models_dir)
+    repeated = pd.concat([rows.iloc[:3], rows.iloc[:3]])  # index 0, 1, 2, 0, 1, 2
+
+    out = model_deploy.batch_outputs(model, repeated)
+
+    assert len(out) == 6 and out["id"].is_unique and (out["model_version"] == model.version).all()
+    assert out[[c for c in out if c.startswith("probability_")]].sum(axis=1).tolist() == pytest.approx([1.0] * 6)
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "row", "column", "kind"),
     [
