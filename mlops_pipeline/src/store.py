@@ -344,12 +344,18 @@ HISTORY_COLUMNS = [
 ]
 
 
+def _in_range(query: sa.Select, column: sa.Column, start: datetime | None, end: datetime | None) -> sa.Select:
+    """Restrict ``query`` to ``start <= column < end``; either bound may be open."""
+    if start is not None:
+        query = query.where(column >= _utc(start))
+    if end is not None:
+        query = query.where(column < _utc(end))
+    return query
+
+
 def _window_filter(query: sa.Select, start: datetime | None, end: datetime | None, model_version: str | None) -> sa.Select:
     """Restrict a predictions query to ``start <= created_at < end`` and one model version."""
-    if start is not None:
-        query = query.where(predictions.c.created_at >= _utc(start))
-    if end is not None:
-        query = query.where(predictions.c.created_at < _utc(end))
+    query = _in_range(query, predictions.c.created_at, start, end)
     if model_version is not None:
         query = query.where(predictions.c.model_version == model_version)
     return query
@@ -505,10 +511,7 @@ def read_runs(
     query = sa.select(*[monitoring_runs.c[name] for name in RUN_COLUMNS]).order_by(monitoring_runs.c.window_start, monitoring_runs.c.id)
     if model_version is not None:
         query = query.where(monitoring_runs.c.model_version == model_version)
-    if start is not None:
-        query = query.where(monitoring_runs.c.window_start >= _utc(start))
-    if end is not None:
-        query = query.where(monitoring_runs.c.window_start < _utc(end))
+    query = _in_range(query, monitoring_runs.c.window_start, start, end)
     with engine.connect() as connection:
         runs = pd.DataFrame(connection.execute(query).all(), columns=RUN_COLUMNS)
     for column in ("created_at", "window_start", "window_end"):
@@ -544,10 +547,7 @@ def read_drift_history(
                           (drift_results.c.method, method), (drift_results.c.run_id, run_id)):
         if value is not None:
             query = query.where(column == value)
-    if start is not None:
-        query = query.where(monitoring_runs.c.window_start >= _utc(start))
-    if end is not None:
-        query = query.where(monitoring_runs.c.window_start < _utc(end))
+    query = _in_range(query, monitoring_runs.c.window_start, start, end)
     with engine.connect() as connection:
         history = pd.DataFrame(connection.execute(query).all(), columns=HISTORY_COLUMNS)
     for column in ("window_start", "window_end"):

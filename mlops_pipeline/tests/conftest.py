@@ -172,19 +172,19 @@ def api_env(settings: Settings, db_url: str | None = None, **extra: str) -> dict
     return {**env, **extra}
 
 
-def wait_until_healthy(process, base_url: str, output, timeout: float = 60) -> None:
-    """Poll ``/health`` until it answers 200; fail with the server's ``output()`` if it dies first."""
+def wait_until_healthy(process, base_url: str, output, timeout: float = 60, path: str = "/health") -> None:
+    """Poll ``path`` until it answers 200; fail with the server's ``output()`` if it dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"the API process exited with {process.returncode}:\n{output()}")
+            pytest.fail(f"the server process exited with {process.returncode}:\n{output()}")
         try:
-            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    pytest.fail(f"the API at {base_url} did not become healthy in {timeout} s")
+    pytest.fail(f"{base_url}{path} did not answer 200 within {timeout} s")
 
 
 @contextmanager

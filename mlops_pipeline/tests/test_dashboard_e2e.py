@@ -8,18 +8,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 import dashboard
 import registry
 import store
-from conftest import REPO_ROOT, api_env, free_port, start_api, stop_process
+from conftest import REPO_ROOT, api_env, free_port, start_api, stop_process, wait_until_healthy
 from settings import Settings
 from test_dashboard import simulate_and_monitor
 
@@ -43,19 +41,7 @@ def start_dashboard(settings: Settings, api_url: str, timeout: float = 120) -> I
                                stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read()}")
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the dashboard at {url} did not become healthy in {timeout} s")
-            time.sleep(0.2)
+        wait_until_healthy(process, url, lambda: log.seek(0) or log.read(), timeout, path="/_stcore/health")
         yield url
     finally:
         stop_process(process)
