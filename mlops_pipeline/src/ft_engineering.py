@@ -215,8 +215,6 @@ def infer_roles(df: pd.DataFrame, dataset: DatasetConfig) -> Roles:
                 inferred.append(column)
             else:
                 dropped[column] = f"looks {kind} but dataset.{kind} does not list it"
-    for column, reason in dropped.items():
-        logger.info("dropping column %s: %s", column, reason)
     return Roles(numeric, categorical, dict(dataset.ordinal), dropped)
 
 
