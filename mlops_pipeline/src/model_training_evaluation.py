@@ -524,6 +524,12 @@ class CandidateResult:
     def cv_summary(self) -> dict[str, dict[str, float]]:
         return {m: {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v))} for m, v in self.cv_scores.items()}
 
+    def flat_metrics(self) -> dict[str, float]:
+        """``cv_<metric>_mean`` / ``cv_<metric>_std``, ``test_<metric>``, ``fit_time_s`` and ``predict_us_per_row``."""
+        flat = {f"cv_{m}_{s}": v for m, stats in self.cv_summary().items() for s, v in stats.items()}
+        flat |= {f"test_{m}": v for m, v in self.test_metrics.items()}
+        return flat | {"fit_time_s": self.fit_time, "predict_us_per_row": self.predict_time_per_row * 1e6}
+
 
 def out_of_fold_scores(cv_result: dict, X: pd.DataFrame, kind: str, pos_label: Any) -> tuple[pd.Index, np.ndarray]:
     """Each training row scored by the fold model that did not see it; rows in fold order."""
@@ -713,19 +719,10 @@ def leading_candidates(results: dict[str, CandidateResult], context: TrainingCon
 # ----------------------------------------------------------------------------- summary table
 def summary_table(results: dict[str, CandidateResult], context: TrainingContext) -> pd.DataFrame:
     """One row per candidate: CV mean and std of each metric, fit and predict time, test metrics, threshold."""
-    rows = {}
-    for name, result in results.items():
-        row: dict[str, Any] = {}
-        for metric, stats in result.cv_summary().items():
-            row[f"cv_{metric}_mean"], row[f"cv_{metric}_std"] = stats["mean"], stats["std"]
-        row |= {f"test_{metric}": value for metric, value in result.test_metrics.items()}
-        row |= {
-            "fit_time_s": result.fit_time,
-            "predict_us_per_row": result.predict_time_per_row * 1e6,
-            "threshold": result.threshold,
-            "complexity": result.complexity,
-        }
-        rows[name] = row
+    rows = {
+        name: result.flat_metrics() | {"threshold": result.threshold, "complexity": result.complexity}
+        for name, result in results.items()
+    }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table.sort_values(f"cv_{context.primary}_mean", ascending=not context.greater_is_better, kind="stable")
@@ -986,9 +983,7 @@ def track_run(
             for name, result in results.items():
                 with mlflow.start_run(run_name=name, nested=True):
                     mlflow.log_params({k: v for k, v in result.params.items() if isinstance(v, (str, int, float, bool))})
-                    metrics = {f"cv_{m}_{s}": v for m, stats in result.cv_summary().items() for s, v in stats.items()}
-                    metrics |= {f"test_{m}": v for m, v in result.test_metrics.items()}
-                    metrics |= {"fit_time_s": result.fit_time, "predict_us_per_row": result.predict_time_per_row * 1e6}
+                    metrics = result.flat_metrics()
                     if result.threshold is not None:
                         metrics["threshold"] = result.threshold
                     mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)})
