@@ -728,9 +728,14 @@ def summary_table(results: dict[str, CandidateResult], context: TrainingContext)
     return table.sort_values(f"cv_{context.primary}_mean", ascending=not context.greater_is_better, kind="stable")
 
 
+def display_metrics(kind: str, primary: str) -> list[str]:
+    """The metrics shown for a task kind, the primary one first."""
+    return [primary, *[m for m in DISPLAY_METRICS[kind] if m != primary]]
+
+
 def display_table(table: pd.DataFrame, kind: str, primary: str) -> pd.DataFrame:
     """The summary table for people: CV as "mean ± std", test values, times; Spanish headings."""
-    metrics = [primary, *[m for m in DISPLAY_METRICS[kind] if m != primary]]
+    metrics = display_metrics(kind, primary)
     out = pd.DataFrame(index=table.index.rename("Modelo"))
     for metric in metrics:
         out[f"CV {metric}"] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(table[f"cv_{metric}_mean"], table[f"cv_{metric}_std"])]
@@ -779,7 +784,7 @@ def plot_curves(results: dict[str, CandidateResult], y_test: pd.Series, context:
 
 def plot_metric_bars(table: pd.DataFrame, kind: str, primary: str, path: Path) -> Path:
     """Bars of CV mean per metric and candidate, with one-standard-deviation error bars."""
-    metrics = [primary, *[m for m in DISPLAY_METRICS[kind] if m != primary]]
+    metrics = display_metrics(kind, primary)
     columns = min(len(metrics), 3)
     rows = math.ceil(len(metrics) / columns)
     figure = Figure(figsize=(5 * columns, 3.8 * rows))
