@@ -116,7 +116,7 @@ def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame, *, flat: boo
 
 def batch_outputs(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """What batch scoring adds to each row: a new ``id``, the ``model_version``, then the flat
-    `predict_frame` outputs (shared by the ``score`` CLI and the Dask engine)."""
+    `predict_frame` outputs (shared by the API, the ``score`` CLI and the Dask engine)."""
     outputs = predict_frame(model, frame, flat=True)
     outputs.insert(0, "id", store.new_ids(len(outputs)))
     outputs.insert(1, "model_version", model.version)
@@ -626,11 +626,9 @@ def score_and_log(
     lengths = [len(frame) for frame in frames]
     frame = frames[0] if len(frames) == 1 else stack_records(frames, model.feature_names)
     try:
-        outputs = predict_frame(model, frame, flat=True).reset_index(drop=True)
+        outputs = batch_outputs(model, frame).reset_index(drop=True)
     except (ValueError, TypeError, FloatingPointError) as exc:
         raise reject(422, [_error(None, None, f"the model could not score the input: {exc}", "model_input")]) from exc
-    outputs.insert(0, "id", store.new_ids(len(outputs)))
-    outputs.insert(1, "model_version", model.version)
     if state.serving.log_predictions:
         store.log_predictions(
             state.engine, frame, outputs, model_version=model.version, request_id=np.repeat(request_ids, lengths).tolist()
@@ -715,7 +713,7 @@ def render(outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: r
     """JSON by default (serialised by pandas), or the input columns plus prediction columns as CSV."""
     headers = {"X-Request-ID": request_id}
     if as_csv:
-        table = frame.reset_index(drop=True).join(flat_outputs(outputs.reset_index(drop=True)))
+        table = frame.reset_index(drop=True).join(outputs)
         return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
     head = json.dumps({"request_id": request_id, "model_version": model.version, "count": len(outputs)})
     probability_columns = [c for c in outputs.columns if c.startswith(PROBABILITY_PREFIX)]
@@ -895,7 +893,7 @@ def score_file(
             outputs = batch_outputs(model, chunk[schema.names])
             if engine is not None:
                 store.log_predictions(engine, chunk[schema.names], outputs, model_version=model.version)
-            chunk.join(flat_outputs(outputs)).to_csv(
+            chunk.join(outputs).to_csv(
                 output_path, mode="w" if scored == 0 else "a", header=scored == 0, index=False, sep=csv_format["sep"], decimal=csv_format["decimal"]
             )
             scored += len(chunk)
