@@ -868,11 +868,8 @@ def write_reports(table: pd.DataFrame, results: dict[str, CandidateResult], sele
 # ----------------------------------------------------------------------------- saving versions
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def library_versions() -> dict[str, str]:
