@@ -195,13 +195,6 @@ def _numeric_values(values: pd.Series) -> np.ndarray:
     return array
 
 
-def _category_values(values: pd.Series) -> pd.Series:
-    """A categorical column as text, missing kept as NaN (1, 1.0 and "1" are one category)."""
-    if values.dtype == object or isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype)):
-        return values
-    return values.map(lambda v: v if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v)))
-
-
 def build_reference_profile(
     reference: pd.DataFrame, categorical: list[str], numerical: list[str], bins: int = 10
 ) -> dict:
@@ -238,8 +231,8 @@ def build_reference_profile(
             entry |= {"values": [], "counts": [], "edges": [], "min": None, "max": None, "quantiles": {}}
         features[column] = entry
     for column in categorical:
-        values = _category_values(reference[column])
-        counts = values.dropna().astype(str).value_counts().sort_index()
+        values = ft_engineering.as_category_column(reference[column])
+        counts = values.dropna().value_counts().sort_index()
         features[column] = {
             "kind": "categorical",
             "missing": int(values.isna().sum()),
@@ -263,12 +256,15 @@ def _numeric_counts(entry: dict, values: pd.Series) -> dict:
 
 
 def _categorical_counts(entry: dict, values: pd.Series, top_unseen: int = 20) -> dict:
-    values = _category_values(values)
     missing = values.isna().to_numpy()
-    codes = pd.Categorical(values, categories=entry["categories"]).codes
+    codes = pd.Categorical(values, categories=entry["categories"]).codes.copy()
     unseen = (codes < 0) & ~missing
+    if unseen.any():  # other spellings of a category (1 or 1.0 for "1") are matched as training spells them
+        spelled = ft_engineering.as_category_column(values[unseen])
+        codes[unseen] = pd.Categorical(spelled, categories=entry["categories"]).codes
+        unseen = (codes < 0) & ~missing
     counts = np.bincount(codes[codes >= 0], minlength=len(entry["categories"]))
-    examples = values[unseen].astype(str).value_counts().head(top_unseen) if unseen.any() else pd.Series(dtype=int)
+    examples = ft_engineering.as_category_column(values[unseen]).value_counts().head(top_unseen) if unseen.any() else pd.Series(dtype=int)
     return {
         "rows": len(values),
         "missing": int(missing.sum()),
