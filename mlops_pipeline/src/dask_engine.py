@@ -430,15 +430,14 @@ def monitor(
 
     Reads the log from the store (``engine``, time slices per worker) or from Parquet exports
     (``inputs``), counts each window with ``window_counts`` and hands the counts to
-    ``model_monitoring.monitor_window``, which computes the statistics, alerts and history
+    ``model_monitoring.window_outcome``, which computes the statistics, alerts and history
     exactly as the single-process job does and writes the run to the store.
 
     Returns:
-        One ``monitor_window`` outcome per window, oldest first.
+        One ``window_outcome`` per window, oldest first.
     """
-    version = registry.resolve_version(settings.models_dir, version)
-    metadata = registry.load_metadata(settings.models_dir, version)
-    profile = model_monitoring.load_or_build_profile(settings.models_dir, version, config.bins)
+    target = model_monitoring.monitored_version(settings.models_dir, version, config.bins)
+    version, profile = target.version, target.profile
     exported = read_log_parquet(inputs) if inputs else None
     window = window or config.window
     if backfill:
@@ -453,8 +452,8 @@ def monitor(
         else:
             frame = log_from_store(engine, settings.db_url, start, stop, version, profile)
         logger.info("window %s: counting %d partitions", start, frame.npartitions)
-        counts = window_counts(client, frame, profile, metadata, progress)
-        outcomes.append(model_monitoring.monitor_window(engine, settings.models_dir, start, stop, config, version, counts=counts))
+        counts = window_counts(client, frame, profile, target.metadata, progress)
+        outcomes.append(model_monitoring.window_outcome(engine, target, start, stop, config, counts=counts))
     return outcomes
 
 

@@ -741,6 +741,21 @@ def _iso(when: datetime | pd.Timestamp) -> str:
     return pd.Timestamp(when).tz_convert("UTC").isoformat()
 
 
+@dataclass(frozen=True)
+class MonitoredVersion:
+    """What a monitoring run reads once for its model version: the id, metadata and reference profile."""
+
+    version: str
+    metadata: dict
+    profile: dict
+
+
+def monitored_version(models_dir: Path, version: str | None, bins: int) -> MonitoredVersion:
+    """Load the version to monitor (default: the champion) with its metadata and saved profile."""
+    version = registry.resolve_version(models_dir, version)
+    return MonitoredVersion(version, registry.load_metadata(models_dir, version), load_or_build_profile(models_dir, version, bins))
+
+
 def monitor_window(
     engine: Any,
     models_dir: Path,
@@ -751,12 +766,25 @@ def monitor_window(
     write: bool = True,
     counts: dict | None = None,
 ) -> dict:
-    """Monitor one window of the prediction log and store it as history.
+    """Monitor one window of the prediction log and store it as history (``window_outcome`` of
+    ``version``, default the champion)."""
+    return window_outcome(engine, monitored_version(models_dir, version, config.bins), start, end, config, write, counts)
 
-    Samples at most ``config.sample_size`` predictions of ``version`` (default: the champion)
-    logged in ``[start, end)``, computes drift for every feature and the model output, the task's
-    metrics where feedback exists, trends and jumps against previous windows, alerts and
-    recommendations; writes a run and its per-feature rows (``store.write_monitoring_run``).
+
+def window_outcome(
+    engine: Any,
+    target: MonitoredVersion,
+    start: datetime,
+    end: datetime,
+    config: MonitoringConfig,
+    write: bool = True,
+    counts: dict | None = None,
+) -> dict:
+    """Monitor one window of the prediction log for a loaded version and store it as history.
+
+    Samples at most ``config.sample_size`` predictions of ``target``'s version logged in
+    ``[start, end)``, computes drift for every feature and the model output, the task's metrics
+    where feedback exists, trends and jumps against previous windows, alerts and recommendations; writes a run and its per-feature rows (``store.write_monitoring_run``).
     Given ``counts`` (``current_counts`` of every row of the window, e.g. merged over Dask
     partitions by ``dask_engine``), nothing is sampled and the drift comes from those counts.
 
@@ -764,9 +792,7 @@ def monitor_window(
         ``{"run_id", "run": {window_start, window_end, model_version, n_rows, n_sampled, status,
         summary}, "results": tidy DataFrame}``; status ``no_data`` when the window is empty.
     """
-    version = registry.resolve_version(models_dir, version)
-    metadata = registry.load_metadata(models_dir, version)
-    profile = load_or_build_profile(models_dir, version, config.bins)
+    version, metadata, profile = target.version, target.metadata, target.profile
     if counts is None:
         sample, n_rows = store.sample_predictions(engine, start, end, config.sample_size, seed=config.seed, model_version=version)
         counts = current_counts(profile, clean_current(sample, profile, metadata)) if len(sample) else {}
@@ -862,11 +888,11 @@ def backfill_windows(first: datetime, last: datetime, window: str) -> list[tuple
 
 def run_backfill(engine: Any, models_dir: Path, config: MonitoringConfig, version: str | None = None, window: str | None = None) -> list[dict]:
     """Monitor every window of the log for a version, oldest first (re-running replaces them)."""
-    version = registry.resolve_version(models_dir, version)
-    first, last = store.prediction_time_range(engine, version)
+    target = monitored_version(models_dir, version, config.bins)
+    first, last = store.prediction_time_range(engine, target.version)
     if first is None:
         return []
-    return [monitor_window(engine, models_dir, s, e, config, version) for s, e in backfill_windows(first, last, window or config.window)]
+    return [window_outcome(engine, target, s, e, config) for s, e in backfill_windows(first, last, window or config.window)]
 
 
 # ----------------------------------------------------------------------------- simulated traffic
@@ -1104,10 +1130,10 @@ def _monitor_once(settings: Settings, engine: Any, args: argparse.Namespace, con
     if args.backfill:
         return run_backfill(engine, settings.models_dir, config, args.model, args.window)
     # The current window (partial until it ends) and the previous one, so it is closed with all its rows.
-    version = registry.resolve_version(settings.models_dir, args.model)
-    first, _ = store.prediction_time_range(engine, version)
+    target = monitored_version(settings.models_dir, args.model, config.bins)
+    first, _ = store.prediction_time_range(engine, target.version)
     windows = recent_windows(args.window or config.window, pd.Timestamp(args.end) if args.end else None, first)
-    return [monitor_window(engine, settings.models_dir, start, end, config, version) for start, end in windows]
+    return [window_outcome(engine, target, start, end, config) for start, end in windows]
 
 
 def _run_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
