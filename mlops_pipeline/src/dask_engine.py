@@ -159,9 +159,8 @@ def read_csv_files(paths: list[Path], metadata: dict, na_values: list[str], bloc
     import dask.dataframe as dd
 
     parts = []
-    for _, group in itertools.groupby(paths, key=lambda path: tuple(csv_format(path).items())):
+    for options, group in itertools.groupby(paths, key=csv_format):
         group = list(group)
-        options = csv_format(group[0])
         frame = dd.read_csv(
             [str(path) for path in group],
             **options,
@@ -178,11 +177,11 @@ def read_csv_files(paths: list[Path], metadata: dict, na_values: list[str], bloc
     return parts[0] if len(parts) == 1 else dd.concat(parts)
 
 
-def read_input(pattern: str | Path | list[str | Path], metadata: dict, na_values: list[str], blocksize: str = BLOCKSIZE) -> Any:
-    """The scoring input (CSV or Parquet files) as a Dask DataFrame whose partitions keep the row order."""
+def read_input(paths: list[Path], metadata: dict, na_values: list[str], blocksize: str = BLOCKSIZE) -> Any:
+    """The scoring input (``expand_inputs``: CSV or Parquet files) as a Dask DataFrame whose
+    partitions keep the row order."""
     import dask.dataframe as dd
 
-    paths = expand_inputs(pattern)
     with numpy_strings():
         if paths[0].suffix.lower() in (".parquet", ".pq"):
             frame = dd.read_parquet([str(p) for p in paths])
@@ -258,12 +257,12 @@ def score_files(
             folder that is not empty.
     """
     na_values = list(model.metadata["config"]["dataset"].get("na_values", []))
-    frame = read_input(inputs, model.metadata, na_values, blocksize)
+    paths = expand_inputs(inputs)
+    frame = read_input(paths, model.metadata, na_values, blocksize)
     [model_future] = client.scatter([model], broadcast=True, hash=False)
     scored = score_frame(frame, model_future, model)
     logger.info("scoring %d partitions on %d workers", scored.npartitions, len(client.scheduler_info()["workers"]))
-    first = expand_inputs(inputs)[0]
-    csv_options = csv_format(first) if first.suffix.lower() == ".csv" else None
+    csv_options = csv_format(paths[0]) if paths[0].suffix.lower() == ".csv" else None
     try:
         _wait(client, write_output(scored, output, output_format, csv_options), progress)
     except (ValueError, TypeError) as exc:
