@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 import model_monitoring
 import registry
 import store
-from settings import ConfigError, Settings, get_settings
+from settings import ConfigError, MonitoringConfig, Settings, get_settings
 
 # Cache lifetimes in seconds: the history changes once per monitoring window, the log constantly.
 HISTORY_TTL = 300
@@ -315,15 +315,21 @@ def load_recent_predictions(db_url: str, model_version: str, limit: int = RECENT
 
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)
 def load_window_sample(
-    db_url: str, models_dir: str, version: str, start: pd.Timestamp, end: pd.Timestamp, size: int, seed: int
+    db_url: str, models_dir: str, version: str, start: pd.Timestamp, end: pd.Timestamp, size: int, seed: int, bins: int
 ) -> pd.DataFrame:
     """The same sample of a window the monitoring job drew, cleaned as the job cleans it."""
     sample, _ = store.sample_predictions(get_engine(db_url), start, end, size, seed=seed, model_version=version)
     if sample.empty:
         return sample
-    profile = model_monitoring.load_or_build_profile(Path(models_dir), version)
+    profile = model_monitoring.load_or_build_profile(Path(models_dir), version, bins)
     metadata = registry.load_metadata(Path(models_dir), version)
     return model_monitoring.clean_current(sample, profile, metadata)
+
+
+def window_sample(db_url: str, models_dir: str, monitoring: MonitoringConfig, run: Mapping) -> pd.DataFrame:
+    """`load_window_sample` of a run's window with the configured sample size, seed and bins."""
+    return load_window_sample(db_url, models_dir, run["model_version"], run["window_start"], run["window_end"],
+                              monitoring.sample_size, monitoring.seed, monitoring.bins)
 
 
 @st.cache_data(show_spinner=False)
@@ -787,9 +793,7 @@ def drift_page(db_url: str, models_dir: str, settings: Settings, run: Mapping) -
     if feature is None or metadata is None or reference is None:
         st.warning("La versión del modelo no está en la carpeta de artefactos: no se pueden dibujar las distribuciones.")
         return
-    monitoring = settings.config.monitoring
-    sample = load_window_sample(db_url, models_dir, run["model_version"], run["window_start"], run["window_end"],
-                                monitoring.sample_size, monitoring.seed)
+    sample = window_sample(db_url, models_dir, settings.config.monitoring, run)
     kind = feature_kinds(metadata).get(feature, "numeric")
     reference_values = reference[feature] if feature in reference else pd.Series(dtype=float)
     current_values = sample[feature] if feature in sample else pd.Series(dtype=float)
@@ -828,9 +832,7 @@ def predictions_page(db_url: str, models_dir: str, settings: Settings, version: 
         else:
             draw_recent_predictions(recent)
     if run is not None and metadata is not None:
-        monitoring = settings.config.monitoring
-        sample = load_window_sample(db_url, models_dir, version, run["window_start"], run["window_end"],
-                                    monitoring.sample_size, monitoring.seed)
+        sample = window_sample(db_url, models_dir, settings.config.monitoring, run)
         if not sample.empty:
             draw_score_distribution(load_reference(models_dir, version), sample, metadata)
     st.subheader("Probar el modelo")
