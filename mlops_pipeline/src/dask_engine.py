@@ -402,9 +402,10 @@ def window_of(log: Any, start: pd.Timestamp, end: pd.Timestamp, version: str, pr
 
 
 def _log_range(log: Any, client: Any, version: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """First and last ``created_at`` of a version in an exported log (UTC), or (None, None)."""
+    """First and last ``created_at`` of a version in an exported log (UTC), or (None, None) (also
+    when the export has no ``created_at``)."""
     if "created_at" not in log.columns:
-        raise ValueError("--backfill needs a created_at column in the log export")
+        return None, None
     if "model_version" in log.columns:
         log = log[log["model_version"] == version]
     first, last = client.gather(client.compute([log["created_at"].min(), log["created_at"].max()]))
@@ -427,8 +428,9 @@ def monitor(
 ) -> list[dict]:
     """The monitoring job over whole windows counted on the cluster (every row, no sample).
 
-    Reads the log from the store (``engine``, time slices per worker) or from Parquet exports
-    (``inputs``), counts each window with ``window_counts`` and hands the counts to
+    Monitors the windows the single-process job would (``model_monitoring.job_windows``), reading
+    the log from the store (``engine``, time slices per worker) or from Parquet exports
+    (``inputs``); counts each window with ``window_counts`` and hands the counts to
     ``model_monitoring.window_outcome``, which computes the statistics, alerts and history
     exactly as the single-process job does and writes the run to the store.
 
@@ -438,12 +440,10 @@ def monitor(
     target = model_monitoring.monitored_version(settings.models_dir, version, config.bins)
     version, profile = target.version, target.profile
     exported = read_log_parquet(inputs) if inputs else None
-    window = window or config.window
-    if backfill:
-        first, last = _log_range(exported, client, version) if exported is not None else store.prediction_time_range(engine, version)
-        windows = model_monitoring.backfill_windows(first, last, window) if first is not None else []
-    else:
-        windows = [model_monitoring.latest_window(window, end)]
+    if backfill and exported is not None and "created_at" not in exported.columns:
+        raise ValueError("--backfill needs a created_at column in the log export")
+    first, last = _log_range(exported, client, version) if exported is not None else store.prediction_time_range(engine, version)
+    windows = model_monitoring.job_windows(window or config.window, first, last, end, backfill)
     outcomes = []
     for start, stop in windows:
         if exported is not None:

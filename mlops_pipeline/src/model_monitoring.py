@@ -886,13 +886,35 @@ def backfill_windows(first: datetime, last: datetime, window: str) -> list[tuple
     return windows
 
 
-def run_backfill(engine: Any, models_dir: Path, config: MonitoringConfig, version: str | None = None, window: str | None = None) -> list[dict]:
-    """Monitor every window of the log for a version, oldest first (re-running replaces them)."""
+def job_windows(
+    window: str, first: datetime | None, last: datetime | None, end: datetime | None = None, backfill: bool = False
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The windows a run monitors, given the log's first and last prediction (None when empty):
+    every window of the log with ``backfill``, else the one containing ``end`` (default: now) and
+    the previous one, so that one is closed with all its rows."""
+    if backfill:
+        return backfill_windows(first, last, window) if first is not None else []
+    return recent_windows(window, end, first)
+
+
+def run_windows(
+    engine: Any,
+    models_dir: Path,
+    config: MonitoringConfig,
+    version: str | None = None,
+    window: str | None = None,
+    end: datetime | None = None,
+    backfill: bool = False,
+) -> list[dict]:
+    """Monitor the ``job_windows`` of a version's log, oldest first (re-running replaces them)."""
     target = monitored_version(models_dir, version, config.bins)
     first, last = store.prediction_time_range(engine, target.version)
-    if first is None:
-        return []
-    return [window_outcome(engine, target, s, e, config) for s, e in backfill_windows(first, last, window or config.window)]
+    return [window_outcome(engine, target, s, e, config) for s, e in job_windows(window or config.window, first, last, end, backfill)]
+
+
+def run_backfill(engine: Any, models_dir: Path, config: MonitoringConfig, version: str | None = None, window: str | None = None) -> list[dict]:
+    """Monitor every window of the log for a version, oldest first (re-running replaces them)."""
+    return run_windows(engine, models_dir, config, version, window, backfill=True)
 
 
 # ----------------------------------------------------------------------------- simulated traffic
@@ -1127,13 +1149,8 @@ def _monitor_once(settings: Settings, engine: Any, args: argparse.Namespace, con
         import dask_engine
 
         return dask_engine.monitor_command(settings, engine, args, config)
-    if args.backfill:
-        return run_backfill(engine, settings.models_dir, config, args.model, args.window)
-    # The current window (partial until it ends) and the previous one, so it is closed with all its rows.
-    target = monitored_version(settings.models_dir, args.model, config.bins)
-    first, _ = store.prediction_time_range(engine, target.version)
-    windows = recent_windows(args.window or config.window, pd.Timestamp(args.end) if args.end else None, first)
-    return [window_outcome(engine, target, start, end, config) for start, end in windows]
+    end = pd.Timestamp(args.end) if args.end else None
+    return run_windows(engine, settings.models_dir, config, args.model, args.window, end, args.backfill)
 
 
 def _run_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
