@@ -210,6 +210,11 @@ def feature_kinds(metadata: Mapping) -> dict[str, str]:
     return kinds | {model_monitoring.SCORE_COLUMN: "numeric", model_monitoring.PREDICTION_COLUMN: "categorical"}
 
 
+def holdout_metrics(metadata: Mapping | None) -> dict[str, float]:
+    """A version's test-set metrics from its metadata ({} when unknown)."""
+    return ((metadata or {}).get("metrics") or {}).get("test") or {}
+
+
 def window_label(run: Mapping) -> str:
     """How a monitoring window is named in the selector (with its traffic-light color)."""
     start, end = pd.Timestamp(run["window_start"]), pd.Timestamp(run["window_end"])
@@ -525,7 +530,7 @@ def draw_performance_now(summary: Mapping, metadata: Mapping | None) -> None:
     if not performance:
         return
     st.subheader("Desempeño con resultados reales")
-    test = ((metadata or {}).get("metrics") or {}).get("test") or {}
+    test = holdout_metrics(metadata)
     cols = st.columns(min(len(performance), 6))
     for col, (metric, value) in zip(cols, list(performance.items())[:6], strict=False):
         reference = test.get(metric)
@@ -705,7 +710,7 @@ def draw_performance_history(performance: pd.DataFrame, metadata: Mapping | None
     if performance.empty:
         st.info("Aún no hay suficientes resultados reales (feedback) para calcular métricas por ventana.")
         return
-    test = ((metadata or {}).get("metrics") or {}).get("test") or {}
+    test = holdout_metrics(metadata)
     panels = metric_panels(performance)
     figure = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08,
                            subplot_titles=[", ".join(panel) for panel in panels])
@@ -823,14 +828,13 @@ def over_time_page(db_url: str, models_dir: str, settings: Settings, runs: pd.Da
     draw_performance_history(performance_history(runs), load_metadata(models_dir, version))
 
 
-def predictions_page(db_url: str, models_dir: str, settings: Settings, version: str | None, run: Mapping | None) -> None:
-    metadata = load_metadata(models_dir, version) if version else None
-    if version:
-        recent = load_recent_predictions(db_url, version)
-        if recent.empty:
-            st.info(NO_PREDICTIONS_MESSAGE)
-        else:
-            draw_recent_predictions(recent)
+def predictions_page(db_url: str, models_dir: str, settings: Settings, version: str, run: Mapping | None) -> None:
+    metadata = load_metadata(models_dir, version)
+    recent = load_recent_predictions(db_url, version)
+    if recent.empty:
+        st.info(NO_PREDICTIONS_MESSAGE)
+    else:
+        draw_recent_predictions(recent)
     if run is not None and metadata is not None:
         sample = window_sample(db_url, models_dir, settings.config.monitoring, run)
         if not sample.empty:
