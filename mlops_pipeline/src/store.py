@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -272,9 +273,19 @@ def read_predictions(
     return pd.concat([log, expanded], axis=1)
 
 
-def _enable_sqlite_wal(dbapi_connection, _record) -> None:
+def _enable_sqlite_wal(dbapi_connection, _record, attempts: int = 50) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Connections opening a fresh file together all ask for the switch to WAL, which needs an
+    # exclusive lock: SQLite answers "locked" at once (no busy wait, it would deadlock) to all but
+    # one. Retrying is enough: once the winner switches, the mode is stored in the file.
+    for attempt in range(1, attempts + 1):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if attempt == attempts or "locked" not in str(exc):
+                raise
+            time.sleep(0.01 * attempt)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
