@@ -506,7 +506,6 @@ def _reference_outputs(models_dir: Path, version: str, reference: pd.DataFrame) 
 
 def version_profile(models_dir: Path, version: str, bins: int = 10) -> dict:
     """Build the reference profile of a saved version: its raw features plus its own output column."""
-
     metadata = registry.load_metadata(models_dir, version)
     reference = registry.load_reference(models_dir, version)
     categorical, numerical = feature_roles(metadata)
@@ -526,7 +525,6 @@ def load_or_build_profile(models_dir: Path, version: str | None = None, bins: in
 
     Training calls this right after saving a version, so monitoring never recomputes it.
     """
-
     version = registry.resolve_version(models_dir, version)
     path = models_dir / version / PROFILE_FILE
     if path.is_file():
@@ -730,7 +728,6 @@ def alerts_and_recommendations(
 # ----------------------------------------------------------------------------- the monitoring job
 def clean_current(frame: pd.DataFrame, profile: dict, metadata: dict) -> pd.DataFrame:
     """Clean logged raw features as training did (missing tokens, types) before counting."""
-
     na_values = ((metadata.get("config") or {}).get("dataset") or {}).get("na_values", [])
     categorical = [n for n, e in profile["features"].items() if e["kind"] == "categorical" and n in frame]
     numerical = [n for n, e in profile["features"].items() if e["kind"] == "numeric" and n in frame]
@@ -1169,7 +1166,6 @@ def _run_command(settings: Settings, engine: Any, args: argparse.Namespace) -> i
 
 
 def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
-
     overrides = {
         "shift": _pairs(args.shift, float),
         "missing": _pairs(args.missing, float),
@@ -1189,7 +1185,7 @@ def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace)
         version=args.model, api_url=args.api_url,
     )
     print(
-        f"Simulados {report['days'].__len__()} días, {report['rows']} predicciones y {report['feedback']} resultados reales "
+        f"Simulados {len(report['days'])} días, {report['rows']} predicciones y {report['feedback']} resultados reales "
         f"en {time.perf_counter() - started:.1f} s (modelo {report['version']}).\n"
         f"Deriva desde el día {args.drift_start} en: {', '.join(report['features'])}.\n"
         "Siguiente paso: python mlops_pipeline/src/model_monitoring.py run --backfill"
