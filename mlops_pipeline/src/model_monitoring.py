@@ -208,7 +208,7 @@ def build_reference_profile(
     Returns:
         ``{"format", "rows", "bins", "features": {name: {...}}}``; a numeric feature holds
         ``values``/``counts`` (sorted distinct values), ``edges`` (inclusive upper edges of the
-        quantile bins below the max), ``min``, ``max``, ``quantiles`` and ``missing``; a categorical
+        quantile bins below the max), ``min``, ``max`` and ``missing``; a categorical
         one holds ``categories``/``counts`` and ``missing``.
     """
     features: dict[str, dict] = {}
@@ -225,10 +225,9 @@ def build_reference_profile(
                 "edges": [float(e) for e in np.unique(quantiles) if e < values[-1]],
                 "min": float(values[0]),
                 "max": float(values[-1]),
-                "quantiles": {str(q): float(np.quantile(present, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)},
             }
         else:
-            entry |= {"values": [], "counts": [], "edges": [], "min": None, "max": None, "quantiles": {}}
+            entry |= {"values": [], "counts": [], "edges": [], "min": None, "max": None}
         features[column] = entry
     for column in categorical:
         values = ft_engineering.as_category_column(reference[column])
