@@ -187,13 +187,18 @@ def _feature_field(feature: dict, tokens: frozenset[str]) -> tuple[Any, Any]:
     return annotation, Field(alias=feature["name"], description=description, examples=[example])
 
 
+def missing_tokens(metadata: dict) -> list[str]:
+    """The missing-value tokens a version was trained with."""
+    return list(metadata["config"]["dataset"].get("na_values", []))
+
+
 def record_model(metadata: dict) -> type[BaseModel]:
     """A pydantic model of one input record, built from ``metadata["features"]``.
 
     Every feature is required (so a misspelt column is caught) and nullable (missing values are
     imputed by the pipeline); unknown fields are rejected.
     """
-    tokens = frozenset(t.strip().lower() for t in metadata["config"]["dataset"].get("na_values", [])) | {""}
+    tokens = frozenset(t.strip().lower() for t in missing_tokens(metadata)) | {""}
     fields = {f"f{i}": _feature_field(feature, tokens) for i, feature in enumerate(metadata["features"])}
     example = {feature["name"]: feature.get("example") for feature in metadata["features"]}
     config = ConfigDict(
@@ -209,27 +214,22 @@ def record_model(metadata: dict) -> type[BaseModel]:
 
 @dataclass
 class InputSchema:
-    """Validators for one model version's input (single records, lists, CSV tables)."""
+    """Validators for one model version's input (single records, lists, CSV tables), built once
+    per version (every request reads them)."""
 
     metadata: dict
     record: type[BaseModel] = field(init=False)
     records: TypeAdapter = field(init=False)
+    names: list[str] = field(init=False)
+    numeric: list[str] = field(init=False)
+    na_values: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.record = record_model(self.metadata)
         self.records = TypeAdapter(list[self.record])
-
-    @property
-    def names(self) -> list[str]:
-        return [feature["name"] for feature in self.metadata["features"]]
-
-    @property
-    def numeric(self) -> list[str]:
-        return [f["name"] for f in self.metadata["features"] if f["kind"] == "numeric"]
-
-    @property
-    def na_values(self) -> list[str]:
-        return list(self.metadata["config"]["dataset"].get("na_values", []))
+        self.names = [feature["name"] for feature in self.metadata["features"]]
+        self.numeric = [f["name"] for f in self.metadata["features"] if f["kind"] == "numeric"]
+        self.na_values = missing_tokens(self.metadata)
 
     def example_csv(self) -> str:
         example = pd.DataFrame([self.record.model_json_schema()["examples"][0]])
@@ -414,7 +414,7 @@ class ServingState:
         once, then kept."""
         version = version or self.default_version()
         if version not in self.models:
-            self.models[version] = registry.load_model(self.models_dir, registry.resolve_version(self.models_dir, version))
+            self.models[version] = registry.load_model(self.models_dir, version)  # raises for an unknown one
         return self.models[version]
 
     def schema(self, model: registry.LoadedModel) -> InputSchema:
@@ -878,21 +878,22 @@ def score_file(
     """
     from tqdm import tqdm
 
-    schema = InputSchema(model.metadata)
+    names = model.feature_names
     with open(input_path, encoding="utf-8-sig", newline="") as handle:
         csv_format = ft_engineering.sniff_csv_format(handle.read(64 * 1024))
-    reader = ft_engineering.read_csv(input_path, na_values=schema.na_values, chunksize=chunk_size)
+    reader = ft_engineering.read_csv(input_path, na_values=missing_tokens(model.metadata), chunksize=chunk_size)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     scored = 0
     with tqdm(total=count_rows(input_path), unit=" filas", disable=not progress, desc="Puntuando") as bar:
         for chunk in reader:
             chunk.columns = [str(c).strip() for c in chunk.columns]
-            missing = [c for c in schema.names if c not in chunk.columns]
+            missing = [c for c in names if c not in chunk.columns]
             if missing:
                 raise ValueError(f"the input lacks the model's columns {missing}")
-            outputs = batch_outputs(model, chunk[schema.names])
+            features = chunk[names]
+            outputs = batch_outputs(model, features)
             if engine is not None:
-                store.log_predictions(engine, chunk[schema.names], outputs, model_version=model.version)
+                store.log_predictions(engine, features, outputs, model_version=model.version)
             chunk.join(outputs).to_csv(
                 output_path, mode="w" if scored == 0 else "a", header=scored == 0, index=False, sep=csv_format["sep"], decimal=csv_format["decimal"]
             )
