@@ -93,6 +93,11 @@ PROBABILITY_PREFIX = "probability_"
 _ID_CHUNK = 1000
 
 
+def _id_chunks(ids: list[str]) -> list[list[str]]:
+    """``ids`` in slices of `_ID_CHUNK`, each small enough for one ``IN (...)`` clause."""
+    return [ids[start : start + _ID_CHUNK] for start in range(0, len(ids), _ID_CHUNK)]
+
+
 class UnknownPredictionError(LookupError):
     """Feedback names prediction ids that are not in the log; ``ids`` lists them."""
 
@@ -232,14 +237,13 @@ def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> in
     now = datetime.now(timezone.utc)
     with engine.begin() as connection:
         found: set[str] = set()
-        for start in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[start : start + _ID_CHUNK]
+        for chunk in _id_chunks(ids):
             found.update(connection.execute(sa.select(predictions.c.id).where(predictions.c.id.in_(chunk))).scalars())
         unknown = [i for i in ids if i not in found]
         if unknown:
             raise UnknownPredictionError(unknown)
-        for start in range(0, len(ids), _ID_CHUNK):
-            connection.execute(feedback.delete().where(feedback.c.prediction_id.in_(ids[start : start + _ID_CHUNK])))
+        for chunk in _id_chunks(ids):
+            connection.execute(feedback.delete().where(feedback.c.prediction_id.in_(chunk)))
         if ids:
             connection.execute(
                 feedback.insert(), [{"prediction_id": i, "actual": latest[i], "created_at": now} for i in ids]
@@ -415,8 +419,7 @@ def sample_predictions(
             ids = pd.Series(ids).sample(n=size, random_state=seed).sort_index().tolist()
         columns = [predictions.c[name] for name in LOG_FIELDS] + [predictions.c.features]
         rows = []
-        for first in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[first : first + _ID_CHUNK]
+        for chunk in _id_chunks(ids):
             rows += connection.execute(sa.select(*columns).where(predictions.c.id.in_(chunk))).all()
     rows.sort(key=lambda row: row[0])
     log = pd.DataFrame([row[:-1] for row in rows], columns=list(LOG_FIELDS.values()))
