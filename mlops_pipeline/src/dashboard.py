@@ -449,8 +449,9 @@ def sidebar_ui(db_url: str, models_dir: str) -> tuple[Controls, pd.DataFrame]:
     page = page_ui()
     all_runs = load_runs(db_url)
     saved, champion = load_versions(models_dir)
-    versions = sorted(set(saved) | set(all_runs["model_version"]))
-    default = champion if champion in set(all_runs["model_version"]) or all_runs.empty else all_runs["model_version"].iloc[-1]
+    monitored_versions = set(all_runs["model_version"])
+    versions = sorted(set(saved) | monitored_versions)
+    default = champion if champion in monitored_versions or all_runs.empty else all_runs["model_version"].iloc[-1]
     version = version_ui(versions, default)
     runs = all_runs[all_runs["model_version"] == version]
     start, end = date_range_ui(runs, version)
@@ -462,8 +463,7 @@ def sidebar_ui(db_url: str, models_dir: str) -> tuple[Controls, pd.DataFrame]:
     st.sidebar.divider()
     run_now = st.sidebar.button("Ejecutar monitoreo ahora", disabled=version is None, key="run_now",
                                 help="Calcula la deriva de cada ventana del registro de predicciones y guarda el historial.")
-    monitored = bool((all_runs["model_version"] == version).any())
-    return Controls(page, version, monitored, run, run_now), runs.reset_index(drop=True)
+    return Controls(page, version, version in monitored_versions, run, run_now), runs.reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- drawing
