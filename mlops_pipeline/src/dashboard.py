@@ -25,7 +25,6 @@ import httpx
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import sqlalchemy as sa
 import streamlit as st
 from plotly.subplots import make_subplots
 from sqlalchemy.engine import Engine
@@ -299,23 +298,8 @@ def load_time_range(db_url: str, model_version: str | None = None) -> tuple:
 @st.cache_data(ttl=LOG_TTL, show_spinner=False)
 def load_recent_predictions(db_url: str, model_version: str, limit: int = RECENT_LIMIT) -> pd.DataFrame:
     """The latest ``limit`` predictions of a version with their feedback, newest first."""
-    predictions, feedback = store.predictions, store.feedback
-    query = (
-        sa.select(predictions.c.id, predictions.c.created_at, predictions.c.prediction, predictions.c.score,
-                  feedback.c.actual, predictions.c.features)
-        .select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
-        .where(predictions.c.model_version == model_version)
-        .order_by(predictions.c.created_at.desc(), predictions.c.id.desc())
-        .limit(limit)
-    )
-    with get_engine(db_url).connect() as connection:
-        rows = connection.execute(query).all()
-    log = pd.DataFrame([row[:-1] for row in rows], columns=["id", "created_at", "prediction", "score", "actual"])
-    log["created_at"] = pd.to_datetime(log["created_at"], utc=True)
-    if log.empty:
-        return log
-    features = pd.DataFrame.from_records([row[-1] for row in rows], index=log.index)
-    return pd.concat([log, features.drop(columns=[c for c in features.columns if c in log.columns])], axis=1)
+    recent = store.recent_predictions(get_engine(db_url), model_version, limit)
+    return recent.drop(columns=["request_id", "model_version"]).reset_index(drop=True)
 
 
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)
@@ -744,7 +728,19 @@ def draw_score_distribution(reference: pd.DataFrame | None, sample: pd.DataFrame
     draw_distribution(reference[column], sample[column], column, kind)
 
 
-def draw_prediction_result(prediction: Mapping) -> None:
+def class_probabilities(prediction: Mapping, metadata: Mapping) -> dict[str, float] | None:
+    """Every class's probability: the API's ``probabilities`` (multiclass), or for a binary
+    prediction its ``score`` for the positive class and the rest for the other; None for regression."""
+    if prediction.get("probabilities"):
+        return dict(prediction["probabilities"])
+    positive, classes = metadata.get("positive_class"), metadata.get("classes") or []
+    if prediction.get("threshold") is None or positive not in classes or len(classes) != 2:
+        return None
+    score = float(prediction["score"])
+    return {label: score if label == positive else 1 - score for label in classes}
+
+
+def draw_prediction_result(prediction: Mapping, metadata: Mapping) -> None:
     cols = st.columns(3)
     cols[0].metric("Predicción", str(prediction["prediction"]))
     cols[1].metric("Score", f"{float(prediction['score']):.3f}")
@@ -752,8 +748,8 @@ def draw_prediction_result(prediction: Mapping) -> None:
         cols[2].metric("Umbral", f"{float(prediction['threshold']):.3f}")
     if prediction.get("lower") is not None:
         cols[2].metric("Intervalo de predicción", f"{float(prediction['lower']):.4g} a {float(prediction['upper']):.4g}")
-    if prediction.get("probabilities"):
-        probabilities = prediction["probabilities"]
+    probabilities = class_probabilities(prediction, metadata)
+    if probabilities:
         figure = go.Figure(go.Bar(x=list(probabilities), y=list(probabilities.values()), marker_color="#1f77b4"))
         figure.update_layout(title="Probabilidad por clase", yaxis_range=[0, 1], height=280, margin={"t": 40, "b": 10})
         st.plotly_chart(figure, width="stretch")
@@ -854,7 +850,7 @@ def predictions_page(db_url: str, models_dir: str, settings: Settings, version: 
     prediction = st.session_state.get("last_prediction")
     if prediction is None:
         return
-    draw_prediction_result(prediction)
+    draw_prediction_result(prediction, metadata)
     actual = feedback_ui(metadata, prediction)
     if actual is not None:
         try:

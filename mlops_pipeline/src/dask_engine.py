@@ -49,7 +49,6 @@ BLOCKSIZE = "16MB"
 """Bytes of CSV per partition: about 250,000 rows of the credit table, a few hundred MB in a worker."""
 LOG_ROWS_PER_PARTITION = 200_000
 """Prediction-log rows read from the database per partition (one time slice of the window)."""
-LOG_COLUMNS = [*store.PREDICTION_COLUMNS, "actual"]
 
 
 # ----------------------------------------------------------------------------- cluster
@@ -333,11 +332,13 @@ def compute_drift(
 # ----------------------------------------------------------------------------- the prediction log
 def log_features(log: pd.DataFrame, profile: dict) -> pd.DataFrame:
     """The profile's columns of a log shaped like ``store.read_predictions`` (features as columns;
-    the model output as ``score`` / ``prediction``); absent features are left out (all missing)."""
+    the model output as ``score`` / ``prediction``); absent features are left out (all missing).
+    A feature named like a log column is read from its ``feature_`` column, as the log names it."""
     names = {model_monitoring.SCORE_COLUMN: "score", model_monitoring.PREDICTION_COLUMN: "prediction"}
     columns = {}
     for name in profile["features"]:
-        source = names.get(name, f"feature_{name}" if name in LOG_COLUMNS else name)
+        prefixed = f"feature_{name}"
+        source = names.get(name, prefixed if name in log and prefixed in log else name)
         if source in log:
             columns[name] = log[source]
     return pd.DataFrame(columns, index=log.index)

@@ -61,7 +61,7 @@ INLINE_BYTES = 16 * 1024
 INLINE_ROWS = 50
 CHAMPION_CHECK_SECONDS = 0.5
 BATCH_WINDOW_SECONDS = 0.002
-CHECKPOINT_ROWS = 5000  # about 2.5 MB of WAL in big batches; SQLite's own checkpoint waits for 4 MB
+CHECKPOINT_ROWS = 20_000  # about 3 MB of WAL in big batches; SQLite's own checkpoint waits for 4 MB
 CHECKPOINT_SECONDS = 1.0  # many small commits write whole pages each: bound the WAL by time too
 
 
@@ -77,7 +77,7 @@ def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame, *, flat: boo
 
     Returns:
         One row per input row (same index): ``prediction``, ``score``, ``probabilities`` and
-        ``threshold``, as `store.predictions` defines them. Binary: the stored threshold on the
+        ``threshold``, as `store.prediction_batches` describes them. Binary: the stored threshold on the
         positive-class probability; multiclass: the most probable class; regression: the value,
         plus ``lower`` and ``upper`` when the version has a prediction interval (``interval``).
     """
@@ -355,7 +355,7 @@ class ServingState:
         self.api_key = self.settings.effective_api_key
         prefix = secrets.token_hex(10)  # per process; a counter after it keeps ids unique without a syscall
         self._request_ids = (f"{prefix}{n:012x}" for n in itertools.count())
-        # SQLite: copying the WAL into the database file (~15 ms per 10,000 logged rows) is done by
+        # SQLite: copying the WAL into the database file (a few ms per 10,000 logged rows) is done by
         # a background thread after the commit, instead of inside the commit a request waits for
         if store.defer_wal_checkpoints(self.engine):
             self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
@@ -498,7 +498,9 @@ class PredictionOut(BaseModel):
     model_version: str
     prediction: str | float = Field(description="Predicted class label (classification) or value (regression).")
     score: float = Field(description="Binary: probability of the positive class; multiclass: of the predicted class; regression: the value.")
-    probabilities: dict[str, float] | None = Field(description="Probability of every class (classification).")
+    probabilities: dict[str, float] | None = Field(
+        description="Multiclass: probability of every class (binary: `score` is the probability of `positive_class`)."
+    )
     threshold: float | None = Field(description="Binary: positive-class probability at or above which it is predicted.")
     lower: float | None = Field(default=None, description="Regression: lower end of the prediction interval (level in GET /model/info).")
     upper: float | None = Field(default=None, description="Regression: upper end of the prediction interval.")
@@ -508,6 +510,7 @@ class PredictResponse(BaseModel):
     request_id: str
     model_version: str
     count: int
+    positive_class: str | None = Field(description="Binary: the class whose probability each `score` is.")
     predictions: list[PredictionOut]
 
 
@@ -710,17 +713,25 @@ class MicroBatcher:
 
 
 def render(outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: registry.LoadedModel, as_csv: bool) -> Response:
-    """JSON by default (serialised by pandas), or the input columns plus prediction columns as CSV."""
+    """JSON by default (serialised by pandas), or the input columns plus prediction columns as CSV.
+
+    In JSON, a thresholded binary prediction carries no per-class ``probabilities``: its ``score``
+    is the probability of ``positive_class`` (given once, at the top), and building a dict per row
+    cost as much as running the model.
+    """
     headers = {"X-Request-ID": request_id}
     if as_csv:
         table = frame.reset_index(drop=True).join(outputs)
         return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
-    head = json.dumps({"request_id": request_id, "model_version": model.version, "count": len(outputs)})
+    thresholded = bool(outputs["threshold"].notna().all())
+    head = {"request_id": request_id, "model_version": model.version, "count": len(outputs)}
+    head["positive_class"] = model.metadata.get("positive_class") if thresholded else None
     probability_columns = [c for c in outputs.columns if c.startswith(PROBABILITY_PREFIX)]
     predictions = outputs.drop(columns=probability_columns)
     classes = [c[len(PROBABILITY_PREFIX) :] for c in probability_columns]
-    predictions["probabilities"] = [dict(zip(classes, row)) for row in outputs[probability_columns].to_numpy().tolist()] if classes else None
-    body = f'{head[:-1]}, "predictions": {predictions.to_json(orient="records")}}}'  # one C pass over every row
+    per_class = classes and not thresholded
+    predictions["probabilities"] = [dict(zip(classes, row)) for row in outputs[probability_columns].to_numpy().tolist()] if per_class else None
+    body = f'{json.dumps(head)[:-1]}, "predictions": {predictions.to_json(orient="records")}}}'  # one C pass over every row
     return Response(body, media_type="application/json", headers=headers)
 
 

@@ -1031,7 +1031,7 @@ def simulate_traffic(
                 labels = degrade_labels(labels, model.metadata, label_noise, rng)
             if client is None:
                 times = first_day + pd.Timedelta(days=day) + pd.to_timedelta(np.sort(rng.integers(0, 86_400, rows_per_day)), unit="s")
-                outputs = model_deploy.predict_frame(model, features)
+                outputs = model_deploy.predict_frame(model, features, flat=True)
                 ids = store.log_predictions(engine, features, outputs, model_version=model.version, created_at=list(times))
             else:
                 ids = _post_predictions(client, features)

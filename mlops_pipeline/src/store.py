@@ -3,10 +3,19 @@
 A SQLite file under the artifacts folder by default (WAL mode, so several uvicorn workers can
 write while the dashboard reads); PostgreSQL when ``DATABASE_URL`` points at one. The same
 tables and queries serve both.
+
+The prediction log keeps one row per *batch*: the predictions logged together (one request,
+several small requests scored together, one chunk of the ``score`` CLI), with each prediction's
+request id, input features and outputs in a JSON ``payload``. Logging 10,000 predictions is then
+one row written, not 10,000 rows and their index entries (which cost SQLite more than scoring
+them costs the model), and prediction ``<batch id>-<row>`` is still found by its id. Read the log
+through the functions here (`read_predictions`, `sample_predictions`, `read_outcomes`,
+`recent_predictions`): they give one row per prediction.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import sqlite3
@@ -22,30 +31,28 @@ from sqlalchemy.engine import Engine
 
 metadata = sa.MetaData()
 
-predictions = sa.Table(
-    "predictions",
+prediction_batches = sa.Table(
+    "prediction_batches",
     metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("request_id", sa.String(36), nullable=False),
+    sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
     sa.Column("model_version", sa.String(120), nullable=False),
-    sa.Column("features", sa.JSON, nullable=False),
-    sa.Column("prediction", sa.String(200), nullable=False),
-    sa.Column("score", sa.Float, nullable=True),
-    sa.Column("probabilities", sa.JSON, nullable=True),
-    sa.Column("threshold", sa.Float, nullable=True),
-    # Every read is a time window, of one version or of all: two indexes serve them all, and each
-    # index more would slow down the insert that every /predict waits for.
-    sa.Index("ix_predictions_version_time", "model_version", "created_at"),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Index("ix_prediction_batches_version_time", "model_version", "created_at"),
 )
-"""One row per returned prediction. ``features`` holds the raw input record; ``score`` is the
-positive-class probability (binary), the top-class probability (multiclass) or the predicted value
-(regression); ``probabilities`` maps every class to its probability (classification)."""
+"""The prediction log: one row per batch of predictions made by one model version at one time.
+``payload`` (`encode_payload`) holds, row by row, the request id, the raw input record and the
+outputs (``prediction``, ``score``, ``threshold``, ``probability_<class>``, ...). ``score`` is the
+positive-class probability (binary), the top-class probability (multiclass) or the predicted
+value (regression)."""
 
 feedback = sa.Table(
-    "feedback",
+    "prediction_feedback",
     metadata,
-    sa.Column("prediction_id", sa.String(36), sa.ForeignKey("predictions.id"), primary_key=True),
+    sa.Column("prediction_id", sa.String(48), primary_key=True),
+    sa.Column("batch_id", sa.String(32), sa.ForeignKey("prediction_batches.id"), nullable=False, index=True),
+    sa.Column("batch_row", sa.Integer, nullable=False),
     sa.Column("actual", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -83,12 +90,16 @@ drift_results = sa.Table(
 """One row per feature and statistic of a monitoring run (the tidy output of ``compute_drift``)."""
 
 
+
 # ----------------------------------------------------------------------------- prediction log
-PREDICTION_COLUMNS = ["id", "request_id", "created_at", "model_version", "prediction", "score", "probabilities", "threshold"]
-"""Columns of `read_predictions` before the expanded features (plus ``actual`` from feedback)."""
+LOG_COLUMNS = ["id", "request_id", "created_at", "model_version"]
+"""Columns of `read_predictions` before the outputs, ``actual`` and the features."""
 
 PROBABILITY_PREFIX = "probability_"
 """Prefix of the per-class probability columns of a flat prediction table."""
+
+_BATCH = (prediction_batches.c.id, prediction_batches.c.created_at, prediction_batches.c.model_version, prediction_batches.c.payload)
+"""The columns `_expand` reads."""
 
 _ID_CHUNK = 1000
 
@@ -106,22 +117,64 @@ class UnknownPredictionError(LookupError):
         self.ids = ids
 
 
-def json_lines(frame: pd.DataFrame) -> list[str]:
-    """One JSON object per row, serialised by pandas in C (NaN becomes null)."""
-    if frame.shape[1] == 0:
-        return ["{}"] * len(frame)
-    return frame.to_json(orient="records", lines=True, date_format="iso").split("\n")[: len(frame)]
-
-
-def _json_param(dialect_name: str, name: str) -> sa.ColumnElement:
-    """A bind parameter taking pre-serialised JSON text (PostgreSQL needs an explicit cast)."""
-    param = sa.bindparam(name, type_=sa.Text)
-    return sa.cast(param, sa.JSON) if dialect_name == "postgresql" else param
-
-
 def _utc(when: datetime) -> datetime:
     """A timezone-aware UTC datetime (naive values are taken as UTC)."""
     return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def new_batch_id() -> str:
+    """32 hex characters: the current time in ms then 80 random bits.
+
+    Time-ordered like UUIDv7, so a new batch lands at the end of the primary-key index instead of
+    on a random page.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+
+
+def new_ids(n: int) -> list[str]:
+    """The ids of ``n`` predictions logged as one new batch: ``<batch id>-<row>``."""
+    batch = new_batch_id()
+    return [f"{batch}-{row}" for row in range(n)]
+
+
+def parse_id(prediction_id: str) -> tuple[str, int] | None:
+    """(batch id, row) of a prediction id, or None when the text is not one."""
+    batch, _, row = prediction_id.rpartition("-")
+    if not batch or not (row.isascii() and row.isdigit()) or f"{batch}-{int(row)}" != prediction_id:
+        return None
+    return batch, int(row)
+
+
+def _table_json(frame: pd.DataFrame) -> str:
+    """``{"columns": [...], "data": [[row], ...]}``, the rows serialised by pandas in C (NaN becomes
+    null; floats keep 15 significant digits)."""
+    rows = frame.to_json(orient="values", double_precision=15) if frame.shape[1] else json.dumps([[]] * len(frame))
+    return f'{{"columns":{json.dumps([str(c) for c in frame.columns])},"data":{rows}}}'
+
+
+def encode_payload(features: pd.DataFrame, outputs: pd.DataFrame, request_ids: Sequence[str]) -> str:
+    """A batch's ``payload``: its request ids (as runs of ``[id, rows]``), features and outputs."""
+    runs = [[request, len(list(rows))] for request, rows in itertools.groupby(request_ids)]
+    return f'{{"requests":{json.dumps(runs)},"features":{_table_json(features)},"outputs":{_table_json(outputs)}}}'
+
+
+def _batch_rows(n: int, outputs: pd.DataFrame, created_at: datetime | Sequence[datetime] | None) -> list[tuple[str, datetime, np.ndarray]]:
+    """How the rows split into batches: (batch id, time, row positions), one batch per distinct time.
+
+    Rows with ids from `new_ids` are that one batch (and need one time).
+    """
+    if created_at is None or isinstance(created_at, datetime):
+        groups = [(_utc(created_at or datetime.now(timezone.utc)), np.arange(n))]
+    else:
+        times = pd.Series(pd.to_datetime(list(created_at), utc=True))
+        groups = [(_utc(pd.Timestamp(t).to_pydatetime()), rows) for t, rows in times.groupby(times, sort=True).indices.items()]
+    if "id" not in outputs:
+        return [(new_batch_id(), when, rows) for when, rows in groups]
+    ids = outputs["id"].astype(str).tolist()
+    batch = ids[0].rpartition("-")[0]
+    if ids != [f"{batch}-{row}" for row in range(n)] or len(groups) != 1:
+        raise ValueError("predictions with ids are logged as the one batch `new_ids` made them for, at one time")
+    return [(batch, *groups[0])]
 
 
 def log_predictions(
@@ -138,14 +191,14 @@ def log_predictions(
     Args:
         engine: the store.
         features: the raw input records, one row per prediction.
-        outputs: `model_deploy.predict_frame` output (prediction, score, probabilities, threshold;
-            or ``probability_<class>`` columns instead of probabilities), optionally with an
-            ``id`` column; ids are generated where absent.
+        outputs: flat `model_deploy.predict_frame` outputs (``prediction``, ``score``, optional
+            ``threshold``, ``probability_<class>``, ``lower`` / ``upper``), optionally with the
+            ``id`` column `new_ids` made; a ``model_version`` column is ignored (the argument says it).
         model_version: the version that produced the outputs.
         request_id: groups the rows of one request (default: a new id), or one id per row
             (several requests scored together).
         created_at: one time for all rows or one per row (default: now, UTC); lets the
-            monitoring simulator write backdated traffic.
+            monitoring simulator write backdated traffic. Each distinct time is its own batch.
 
     Returns:
         The prediction ids, in row order.
@@ -153,74 +206,87 @@ def log_predictions(
     n = len(features)
     if len(outputs) != n:
         raise ValueError(f"{n} feature rows but {len(outputs)} outputs")
-    ids = outputs["id"].astype(str).tolist() if "id" in outputs else new_ids(n)
+    if "probabilities" in outputs:
+        raise ValueError("log flat outputs: the probability_<class> columns of predict_frame(..., flat=True)")
     if n == 0:
-        return ids
-    if created_at is None or isinstance(created_at, datetime):
-        times = [_utc(created_at or datetime.now(timezone.utc))] * n
-    else:
-        times = [_utc(pd.Timestamp(t).to_pydatetime()) for t in created_at]
-    threshold = outputs["threshold"] if "threshold" in outputs else pd.Series([np.nan] * n)
-    columns = {
-        "id": ids,
-        "request_id": [request_id or new_ids(1)[0]] * n if request_id is None or isinstance(request_id, str) else list(request_id),
-        "created_at": times,
-        "model_version": [model_version] * n,
-        "features": json_lines(features.reset_index(drop=True)),
-        "prediction": outputs["prediction"].astype(str).tolist(),
-        "score": pd.to_numeric(outputs["score"]).astype(float).tolist(),
-        "probabilities": _probability_json(outputs, n),
-        "threshold": pd.to_numeric(threshold).astype(float).replace({np.nan: None}).tolist(),
-    }
+        return []
+    requests = [request_id or new_batch_id()] * n if request_id is None or isinstance(request_id, str) else list(request_id)
+    values = outputs.drop(columns=["id", "model_version"], errors="ignore").reset_index(drop=True)
+    values["prediction"] = values["prediction"].astype(str)
+    if "threshold" not in values:
+        values.insert(values.columns.get_loc("score") + 1, "threshold", np.nan)
+    features = features.reset_index(drop=True)
+    batches = _batch_rows(n, outputs, created_at)
+    records = []
+    for batch, when, rows in batches:
+        whole = len(rows) == n
+        payload = encode_payload(
+            features if whole else features.iloc[rows], values if whole else values.iloc[rows], [requests[i] for i in rows]
+        )
+        records.append({"id": batch, "created_at": when, "model_version": model_version, "n_rows": len(rows), "payload": payload})
     with engine.begin() as connection:
-        _insert_predictions(connection, columns)
+        connection.execute(prediction_batches.insert(), records)
+    ids = [""] * n
+    for batch, _, rows in batches:
+        for position, row in enumerate(rows.tolist()):
+            ids[row] = f"{batch}-{position}"
     return ids
 
 
-def new_ids(n: int) -> list[str]:
-    """``n`` unique prediction ids: 32 hex characters, the current time in ms then 80 random bits.
+def _expand(
+    batches: Sequence[sa.Row], picks: Mapping[str, Sequence[int]] | None = None, actual: Mapping[str, str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The predictions of ``batches`` (rows of `_BATCH`), in order, or only the rows ``picks`` lists
+    per batch id: (`LOG_COLUMNS` + the outputs + ``actual``, the raw features), on one index."""
+    layouts: dict[tuple, tuple[list, list, list, list]] = {}
+    position = 0
+    for batch_id, created_at, version, payload in batches:
+        document = json.loads(payload)
+        feature_rows, output_rows = document["features"]["data"], document["outputs"]["data"]
+        requests = [request for request, count in document["requests"] for _ in range(count)]
+        rows = range(len(requests)) if picks is None else picks[batch_id]
+        key = (tuple(document["features"]["columns"]), tuple(document["outputs"]["columns"]))
+        log_part, feature_part, output_part, order = layouts.setdefault(key, ([], [], [], []))
+        log_part.extend((f"{batch_id}-{row}", requests[row], created_at, version) for row in rows)
+        feature_part.extend(feature_rows if picks is None else [feature_rows[row] for row in rows])
+        output_part.extend(output_rows if picks is None else [output_rows[row] for row in rows])
+        order.extend(range(position, position + len(rows)))
+        position += len(rows)
+    if not layouts:
+        empty = pd.DataFrame(columns=[*LOG_COLUMNS, "prediction", "score", "threshold", "actual"])
+        return empty, pd.DataFrame(index=empty.index)
+    logs, features = [], []
+    for (feature_columns, output_columns), (log_part, feature_part, output_part, order) in layouts.items():
+        index = pd.Index(order)
+        outputs = pd.DataFrame(output_part, columns=list(output_columns), index=index)
+        logs.append(pd.concat([pd.DataFrame(log_part, columns=LOG_COLUMNS, index=index), outputs], axis=1))
+        features.append(pd.DataFrame(feature_part, columns=list(feature_columns), index=index))
+    log = pd.concat(logs).sort_index() if len(logs) > 1 else logs[0]
+    log["created_at"] = pd.to_datetime(log["created_at"], utc=True)
+    log["actual"] = [None if actual is None else actual.get(i) for i in log["id"]]
+    return log, (pd.concat(features).sort_index() if len(features) > 1 else features[0])
 
-    Time-ordered like UUIDv7, so new ids land at the end of the primary-key index instead of on
-    random pages (random ids made each 10,000-row insert rewrite thousands of index pages).
-    """
-    prefix = f"{time.time_ns() // 1_000_000:012x}"
-    token = secrets.token_hex(10 * n)
-    return [prefix + token[i : i + 20] for i in range(0, 20 * n, 20)]
+
+def _with_features(log: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """The log with the features as columns after it (one named like a log column gets ``feature_``)."""
+    return log.join(features.rename(columns=lambda c: f"feature_{c}" if c in log.columns else c))
 
 
-def _probability_json(outputs: pd.DataFrame, n: int) -> list[str | None]:
-    """The ``probabilities`` column of dicts, or the ``probability_<class>`` columns, as JSON text."""
-    flat = [c for c in outputs.columns if str(c).startswith(PROBABILITY_PREFIX)]
-    if "probabilities" not in outputs and flat:
-        return json_lines(outputs[flat].rename(columns=lambda c: c[len(PROBABILITY_PREFIX) :]))
-    if "probabilities" not in outputs or outputs["probabilities"].isna().all():
-        return [None] * n
-    values = outputs["probabilities"].tolist()
-    if any(v is None for v in values):
-        return [None if v is None else json.dumps(v) for v in values]
-    return json_lines(pd.DataFrame(values))
+def _feedback_of(connection: sa.Connection, batch_ids: list[str]) -> dict[str, str]:
+    """Prediction id to true outcome, for the predictions of these batches that have one."""
+    actual: dict[str, str] = {}
+    for chunk in _id_chunks(batch_ids):
+        query = sa.select(feedback.c.prediction_id, feedback.c.actual).where(feedback.c.batch_id.in_(chunk))
+        actual.update(tuple(row) for row in connection.execute(query))
+    return actual
 
 
-def _insert_predictions(connection: sa.Connection, columns: dict[str, list]) -> None:
-    """Bulk insert through the driver's ``executemany``, skipping SQLAlchemy's per-row processing.
-
-    Values arrive ready for the driver: JSON as text (cast on PostgreSQL) and, on SQLite,
-    timestamps as UTC text in the format SQLAlchemy's SQLite ``DateTime`` reads back.
-    """
-    dialect = connection.dialect
-    if dialect.name == "sqlite":
-        text = {t: t.strftime("%Y-%m-%d %H:%M:%S.%f") for t in set(columns["created_at"])}
-        columns = {**columns, "created_at": [text[t] for t in columns["created_at"]]}
-    statement = sa.insert(predictions).values(
-        features=_json_param(dialect.name, "features"), probabilities=_json_param(dialect.name, "probabilities")
-    )
-    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-    if compiled.positional:
-        params: list = list(zip(*(columns[name] for name in compiled.positiontup)))
-    else:
-        names = list(columns)
-        params = [dict(zip(names, values)) for values in zip(*columns.values())]
-    connection.exec_driver_sql(str(compiled), params)
+def _fetch_batches(connection: sa.Connection, batch_ids: list[str]) -> list[sa.Row]:
+    """The `_BATCH` columns of these batches, in id order."""
+    batches: list[sa.Row] = []
+    for chunk in _id_chunks(batch_ids):
+        batches += connection.execute(sa.select(*_BATCH).where(prediction_batches.c.id.in_(chunk))).all()
+    return sorted(batches, key=lambda batch: batch[0])
 
 
 def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> int:
@@ -233,22 +299,40 @@ def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> in
         The number of predictions whose outcome was stored.
     """
     latest = {str(item["prediction_id"]): str(item["actual"]) for item in items}
-    ids = list(latest)
+    keys = {prediction_id: parse_id(prediction_id) for prediction_id in latest}
     now = datetime.now(timezone.utc)
     with engine.begin() as connection:
-        found: set[str] = set()
-        for chunk in _id_chunks(ids):
-            found.update(connection.execute(sa.select(predictions.c.id).where(predictions.c.id.in_(chunk))).scalars())
-        unknown = [i for i in ids if i not in found]
+        sizes: dict[str, int] = {}
+        for chunk in _id_chunks(sorted({key[0] for key in keys.values() if key})):
+            query = sa.select(prediction_batches.c.id, prediction_batches.c.n_rows).where(prediction_batches.c.id.in_(chunk))
+            sizes.update(tuple(row) for row in connection.execute(query))
+        unknown = [i for i, key in keys.items() if key is None or not 0 <= key[1] < sizes.get(key[0], 0)]
         if unknown:
             raise UnknownPredictionError(unknown)
+        ids = list(latest)
         for chunk in _id_chunks(ids):
             connection.execute(feedback.delete().where(feedback.c.prediction_id.in_(chunk)))
         if ids:
-            connection.execute(
-                feedback.insert(), [{"prediction_id": i, "actual": latest[i], "created_at": now} for i in ids]
-            )
+            rows = [{"prediction_id": i, "batch_id": keys[i][0], "batch_row": keys[i][1], "actual": latest[i], "created_at": now} for i in ids]
+            connection.execute(feedback.insert(), rows)
     return len(ids)
+
+
+def _in_range(query: sa.Select, column: sa.Column, start: datetime | None, end: datetime | None) -> sa.Select:
+    """Restrict ``query`` to ``start <= column < end``; either bound may be open."""
+    if start is not None:
+        query = query.where(column >= _utc(start))
+    if end is not None:
+        query = query.where(column < _utc(end))
+    return query
+
+
+def _window_filter(query: sa.Select, start: datetime | None, end: datetime | None, model_version: str | None) -> sa.Select:
+    """Restrict a query on the log to ``start <= created_at < end`` and one model version."""
+    query = _in_range(query, prediction_batches.c.created_at, start, end)
+    if model_version is not None:
+        query = query.where(prediction_batches.c.model_version == model_version)
+    return query
 
 
 def read_predictions(
@@ -259,24 +343,115 @@ def read_predictions(
 ) -> pd.DataFrame:
     """Logged predictions with ``start <= created_at < end``, oldest first, features as columns.
 
-    Columns: `PREDICTION_COLUMNS`, ``actual`` (the feedback outcome or None), then one column per
+    Columns: `LOG_COLUMNS`, the outputs (``prediction``, ``score``, ``threshold``,
+    ``probability_<class>``...), ``actual`` (the feedback outcome or None), then one column per
     input feature (a feature named like a log column is prefixed ``feature_``). ``created_at`` is
     timezone-aware UTC.
     """
+    query = _window_filter(sa.select(*_BATCH), start, end, model_version).order_by(prediction_batches.c.created_at, prediction_batches.c.id)
+    with engine.connect() as connection:
+        batches = connection.execute(query).all()
+        actual = _feedback_of(connection, [batch[0] for batch in batches])
+    return _with_features(*_expand(batches, actual=actual))
+
+
+def recent_predictions(engine: Engine, model_version: str, limit: int) -> pd.DataFrame:
+    """The latest ``limit`` predictions of a version, newest first, shaped like `read_predictions`."""
     query = (
-        sa.select(*[predictions.c[name] for name in PREDICTION_COLUMNS], feedback.c.actual, predictions.c.features)
-        .select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
-        .order_by(predictions.c.created_at, predictions.c.id)
+        sa.select(*_BATCH, prediction_batches.c.n_rows)
+        .where(prediction_batches.c.model_version == model_version)
+        .order_by(prediction_batches.c.created_at.desc(), prediction_batches.c.id.desc())
+    )
+    batches, picks = [], {}
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True).execute(query)
+        for *batch, n_rows in result:  # only as many batches as the limit needs
+            batches.append(batch)
+            picks[batch[0]] = range(n_rows - 1, -1, -1)
+            if sum(map(len, picks.values())) >= limit:
+                break
+        result.close()
+        actual = _feedback_of(connection, list(picks))
+    return _with_features(*_expand(batches, picks, actual)).head(limit)
+
+
+def prediction_time_range(engine: Engine, model_version: str | None = None) -> tuple[datetime | None, datetime | None]:
+    """The first and last ``created_at`` in the log (UTC), or (None, None) when it is empty."""
+    created = prediction_batches.c.created_at
+    query = _window_filter(sa.select(sa.func.min(created), sa.func.max(created)), None, None, model_version)
+    with engine.connect() as connection:
+        first, last = connection.execute(query).one()
+    return (_utc(first) if first else None, _utc(last) if last else None)
+
+
+def count_predictions(engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None) -> int:
+    """How many predictions were logged in ``[start, end)`` (of one version, when given)."""
+    query = _window_filter(sa.select(sa.func.coalesce(sa.func.sum(prediction_batches.c.n_rows), 0)), start, end, model_version)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+LOG_FIELDS = {"id": "__id__", "created_at": "__created_at__", "prediction": "__prediction__", "score": "__score__"}
+"""Log columns `sample_predictions` adds beside the features, named as in ``reference.parquet``."""
+
+
+def sample_predictions(
+    engine: Engine,
+    start: datetime | None,
+    end: datetime | None,
+    size: int,
+    *,
+    seed: int = 0,
+    model_version: str | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """A uniform random sample of at most ``size`` logged predictions of a window, and the window's row count.
+
+    The rows are drawn from the window's row count alone; then only the batches that hold a drawn
+    row are read. The same seed gives the same sample on SQLite and PostgreSQL.
+
+    Returns:
+        (frame, n_rows): one column per input feature plus ``__id__``, ``__created_at__``,
+        ``__prediction__`` and ``__score__``; ``n_rows`` is the number of rows in the window.
+    """
+    query = _window_filter(sa.select(prediction_batches.c.id, prediction_batches.c.n_rows), start, end, model_version)
+    with engine.connect() as connection:
+        sizes = sorted(tuple(row) for row in connection.execute(query))
+        counts = np.array([count for _, count in sizes], dtype=np.int64)
+        n_rows = int(counts.sum())
+        drawn = np.arange(n_rows) if n_rows <= size else np.sort(np.random.default_rng(seed).choice(n_rows, size, replace=False))
+        starts = np.cumsum(counts) - counts
+        owners = np.searchsorted(starts, drawn, side="right") - 1
+        picks: dict[str, list[int]] = {}
+        for owner, row in zip(owners.tolist(), (drawn - starts[owners]).tolist()):
+            picks.setdefault(sizes[owner][0], []).append(row)
+        batches = _fetch_batches(connection, list(picks))
+    log, features = _expand(batches, picks)
+    return features.join(log[list(LOG_FIELDS)].rename(columns=LOG_FIELDS)), n_rows
+
+
+def read_outcomes(
+    engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None
+) -> pd.DataFrame:
+    """Predictions of a window that have feedback: ``prediction``, ``score``, ``actual``."""
+    query = _window_filter(
+        sa.select(feedback.c.batch_id, feedback.c.batch_row, feedback.c.prediction_id, feedback.c.actual).select_from(
+            feedback.join(prediction_batches, feedback.c.batch_id == prediction_batches.c.id)
+        ),
+        start,
+        end,
+        model_version,
     )
     with engine.connect() as connection:
-        rows = connection.execute(_window_filter(query, start, end, model_version)).all()
-    log = pd.DataFrame([row[:-1] for row in rows], columns=[*PREDICTION_COLUMNS, "actual"])
-    log["created_at"] = pd.to_datetime(log["created_at"], utc=True)
-    expanded = pd.DataFrame([row[-1] for row in rows], index=log.index)
-    expanded.columns = [f"feature_{c}" if c in log.columns else c for c in expanded.columns]
-    return pd.concat([log, expanded], axis=1)
+        rows = sorted(tuple(row) for row in connection.execute(query))
+        picks: dict[str, list[int]] = {}
+        for batch, row, _, _ in rows:
+            picks.setdefault(batch, []).append(row)
+        batches = _fetch_batches(connection, list(picks))
+    log, _ = _expand(batches, picks, {prediction_id: actual for _, _, prediction_id, actual in rows})
+    return log[["prediction", "score", "actual"]].reset_index(drop=True)
 
 
+# ----------------------------------------------------------------------------- engine and tables
 def _enable_sqlite_wal(dbapi_connection, _record, attempts: int = 50) -> None:
     cursor = dbapi_connection.cursor()
     # Connections opening a fresh file together all ask for the switch to WAL, which needs an
@@ -349,100 +524,11 @@ def _creation_race(error: sa.exc.DBAPIError) -> bool:
 
 
 # ----------------------------------------------------------------------------- monitoring history
-LOG_FIELDS = {"id": "__id__", "created_at": "__created_at__", "prediction": "__prediction__", "score": "__score__"}
-"""Log columns `sample_predictions` adds beside the features, named as in ``reference.parquet``."""
-
 RUN_COLUMNS = ["id", "created_at", "window_start", "window_end", "model_version", "n_rows", "n_sampled", "status", "summary"]
 HISTORY_COLUMNS = [
     "run_id", "window_start", "window_end", "model_version",
     "feature", "method", "statistic", "p_value", "drifted", "status", "detail",
 ]
-
-
-def _in_range(query: sa.Select, column: sa.Column, start: datetime | None, end: datetime | None) -> sa.Select:
-    """Restrict ``query`` to ``start <= column < end``; either bound may be open."""
-    if start is not None:
-        query = query.where(column >= _utc(start))
-    if end is not None:
-        query = query.where(column < _utc(end))
-    return query
-
-
-def _window_filter(query: sa.Select, start: datetime | None, end: datetime | None, model_version: str | None) -> sa.Select:
-    """Restrict a predictions query to ``start <= created_at < end`` and one model version."""
-    query = _in_range(query, predictions.c.created_at, start, end)
-    if model_version is not None:
-        query = query.where(predictions.c.model_version == model_version)
-    return query
-
-
-def prediction_time_range(engine: Engine, model_version: str | None = None) -> tuple[datetime | None, datetime | None]:
-    """The first and last ``created_at`` in the log (UTC), or (None, None) when it is empty."""
-    query = _window_filter(sa.select(sa.func.min(predictions.c.created_at), sa.func.max(predictions.c.created_at)), None, None, model_version)
-    with engine.connect() as connection:
-        first, last = connection.execute(query).one()
-    return (_utc(first) if first else None, _utc(last) if last else None)
-
-
-def count_predictions(engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None) -> int:
-    """How many predictions were logged in ``[start, end)`` (of one version, when given)."""
-    query = _window_filter(sa.select(sa.func.count()).select_from(predictions), start, end, model_version)
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
-
-
-def sample_predictions(
-    engine: Engine,
-    start: datetime | None,
-    end: datetime | None,
-    size: int,
-    *,
-    seed: int = 0,
-    model_version: str | None = None,
-) -> tuple[pd.DataFrame, int]:
-    """A uniform random sample of at most ``size`` logged predictions of a window, and the window's row count.
-
-    Only the sampled rows' features are read and parsed, so a window of millions of rows costs one
-    pass over its ids. The same seed gives the same sample on SQLite and PostgreSQL.
-
-    Returns:
-        (frame, n_rows): one column per input feature plus ``__id__``, ``__created_at__``,
-        ``__prediction__`` and ``__score__``; ``n_rows`` is the number of rows in the window.
-    """
-    # One aggregated string of ids is ~10x faster to fetch than a million rows; sorted for determinism.
-    id_query = _window_filter(sa.select(sa.func.aggregate_strings(predictions.c.id, ",")), start, end, model_version)
-    with engine.connect() as connection:
-        joined = connection.execute(id_query).scalar()
-        ids = sorted(joined.split(",")) if joined else []
-        n_rows = len(ids)
-        if n_rows > size:
-            ids = pd.Series(ids).sample(n=size, random_state=seed).sort_index().tolist()
-        columns = [predictions.c[name] for name in LOG_FIELDS] + [predictions.c.features]
-        rows = []
-        for chunk in _id_chunks(ids):
-            rows += connection.execute(sa.select(*columns).where(predictions.c.id.in_(chunk))).all()
-    rows.sort(key=lambda row: row[0])
-    log = pd.DataFrame([row[:-1] for row in rows], columns=list(LOG_FIELDS.values()))
-    log["__created_at__"] = pd.to_datetime(log["__created_at__"], utc=True)
-    features = pd.DataFrame.from_records([row[-1] for row in rows], index=log.index) if rows else pd.DataFrame(index=log.index)
-    return pd.concat([features, log], axis=1), n_rows
-
-
-def read_outcomes(
-    engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None
-) -> pd.DataFrame:
-    """Predictions of a window that have feedback: ``prediction``, ``score``, ``actual``."""
-    query = _window_filter(
-        sa.select(predictions.c.prediction, predictions.c.score, feedback.c.actual).select_from(
-            predictions.join(feedback, feedback.c.prediction_id == predictions.c.id)
-        ),
-        start,
-        end,
-        model_version,
-    )
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    return pd.DataFrame(rows, columns=["prediction", "score", "actual"])
 
 
 def _none_if_nan(value: object) -> object:

@@ -135,6 +135,15 @@ def test_category_shares_mark_unseen_and_missing() -> None:
     assert numeric["outside_current"] == pytest.approx(2 / 3)
 
 
+def test_class_probabilities_of_a_binary_prediction_come_from_its_score() -> None:
+    binary = {"classes": ["bad", "good"], "positive_class": "bad"}
+    multiclass = {"classes": ["a", "b", "c"], "positive_class": None}
+
+    assert dashboard.class_probabilities({"score": 0.25, "threshold": 0.3, "probabilities": None}, binary) == {"bad": 0.25, "good": 0.75}
+    assert dashboard.class_probabilities({"score": 0.5, "threshold": None, "probabilities": {"a": 0.5, "b": 0.3, "c": 0.2}}, multiclass) == {"a": 0.5, "b": 0.3, "c": 0.2}
+    assert dashboard.class_probabilities({"score": 3.2, "threshold": None, "probabilities": None}, {"classes": None}) is None
+
+
 # ----------------------------------------------------------------------------- pages on a simulated store
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_overview_shows_traffic_light_counts_and_alerts(

@@ -66,7 +66,7 @@ def test_history_round_trip_and_window_replacement(engine) -> None:
 def test_sample_predictions_is_uniform_deterministic_and_counts_the_window(engine) -> None:
     start = datetime(2026, 3, 1, tzinfo=timezone.utc)
     features = pd.DataFrame({"Age": np.arange(200.0), "Home": ["rent", None] * 100})
-    outputs = pd.DataFrame({"prediction": ["good"] * 200, "score": np.linspace(0, 1, 200), "probabilities": None, "threshold": 0.5})
+    outputs = pd.DataFrame({"prediction": ["good"] * 200, "score": np.linspace(0, 1, 200), "threshold": 0.5})
     times = [start + timedelta(minutes=10 * i) for i in range(200)]  # 200 rows over ~33 hours
     ids = store.log_predictions(engine, features, outputs, model_version="v1", created_at=times)
     store.record_feedback(engine, [{"prediction_id": ids[0], "actual": "bad"}, {"prediction_id": ids[150], "actual": "good"}])
