@@ -174,6 +174,26 @@ def test_outputs_the_log_cannot_take_are_rejected(engine) -> None:
     assert store.count_predictions(engine, None, None) == 0
 
 
+def test_a_store_of_the_previous_layout_is_left_as_it_was(db_url) -> None:
+    """The old one-row-per-prediction tables stay untouched; the new ones are created beside them."""
+    engine = store.create_db_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE predictions (id VARCHAR(36) PRIMARY KEY, features TEXT)")
+            connection.exec_driver_sql("CREATE TABLE feedback (prediction_id VARCHAR(36) PRIMARY KEY, actual VARCHAR(200))")
+            connection.exec_driver_sql("INSERT INTO feedback VALUES ('old', 'bad')")
+        store.init_db(engine)
+
+        ids = store.log_predictions(engine, _features(2), _outputs(2), model_version="v1")
+        store.record_feedback(engine, [{"prediction_id": ids[0], "actual": "bad"}])
+
+        assert store.read_predictions(engine)["actual"].tolist() == ["bad", None]
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT prediction_id, actual FROM feedback").all() == [("old", "bad")]
+    finally:
+        engine.dispose()
+
+
 def test_several_processes_create_the_tables_of_a_fresh_store_at_once(db_url) -> None:
     """Workers starting together race to create the tables; none of them fails."""
     engines = [store.create_db_engine(db_url) for _ in range(6)]
