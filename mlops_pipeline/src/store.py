@@ -219,13 +219,15 @@ def log_predictions(
     batches = _batch_rows(n, outputs, created_at)
     records = []
     for batch, when, rows in batches:
-        whole = len(rows) == n
-        payload = encode_payload(
-            features if whole else features.iloc[rows], values if whole else values.iloc[rows], [requests[i] for i in rows]
-        )
+        if len(rows) == n:  # the usual case, one batch: no copies
+            payload = encode_payload(features, values, requests)
+        else:
+            payload = encode_payload(features.iloc[rows], values.iloc[rows], [requests[i] for i in rows])
         records.append({"id": batch, "created_at": when, "model_version": model_version, "n_rows": len(rows), "payload": payload})
     with engine.begin() as connection:
         connection.execute(prediction_batches.insert(), records)
+    if "id" in outputs:  # `_batch_rows` checked they are this batch's ids
+        return outputs["id"].astype(str).tolist()
     ids = [""] * n
     for batch, _, rows in batches:
         for position, row in enumerate(rows.tolist()):
@@ -362,13 +364,14 @@ def recent_predictions(engine: Engine, model_version: str, limit: int) -> pd.Dat
         .where(prediction_batches.c.model_version == model_version)
         .order_by(prediction_batches.c.created_at.desc(), prediction_batches.c.id.desc())
     )
-    batches, picks = [], {}
+    batches, picks, rows = [], {}, 0
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True).execute(query)
         for *batch, n_rows in result:  # only as many batches as the limit needs
             batches.append(batch)
             picks[batch[0]] = range(n_rows - 1, -1, -1)
-            if sum(map(len, picks.values())) >= limit:
+            rows += n_rows
+            if rows >= limit:
                 break
         result.close()
         actual = _feedback_of(connection, list(picks))
