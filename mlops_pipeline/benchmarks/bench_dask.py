@@ -9,7 +9,7 @@
    peak RSS of each CLI process and of each worker process (polled every 50 ms with psutil).
 2. Drift: ``--drift-rows`` drifted rows generated on the workers (``dask.dataframe.from_map``, so
    the client never holds them) and counted per partition (``dask_engine.compute_drift``), against
-   ``model_monitoring.compute_drift`` on the same rows in one child process; reports seconds, the
+   ``drift.compute_drift`` on the same rows in one child process; reports seconds, the
    ratio, peak RSS per worker and of the child, and the largest difference between the results.
 
 Usage: python mlops_pipeline/benchmarks/bench_dask.py [--rows 5000000] [--files 8] [--drift-rows 10000000]
@@ -36,6 +36,7 @@ import pandas as pd
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
+import drift
 import ft_engineering  # noqa: E402
 import registry  # noqa: E402
 from settings import DEFAULT_CONFIG, get_settings, load_config  # noqa: E402
@@ -92,7 +93,12 @@ def run_measured(command: list[str], env: dict[str, str], also: list[int] | None
         output, _ = process.communicate()
     if process.returncode:
         raise SystemExit(f"{command[:4]} failed with exit code {process.returncode}")
-    return {"seconds": round(time.perf_counter() - started, 1), "peak_rss_mib": own.mib[0], "others_mib": others.mib, "output": output.strip()}
+    return {
+        "seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_mib": own.mib[0],
+        "others_mib": others.mib,
+        "output": output.strip(),
+    }
 
 
 def ensure_model(artifacts: Path | None, workdir: Path):
@@ -103,9 +109,14 @@ def ensure_model(artifacts: Path | None, workdir: Path):
         import model_training_evaluation
 
         settings = get_settings(mlops_artifacts_dir=workdir / "artifacts")
-        print(f"Sin modelo entrenado: entrenando en {settings.artifacts_dir} (sin ajuste de hiperparámetros) ...", flush=True)
+        print(
+            f"Sin modelo entrenado: entrenando en {settings.artifacts_dir} (sin ajuste de hiperparámetros) ...",
+            flush=True,
+        )
         training = settings.config.training
-        training = training.model_copy(update={"tracking": False, "tuning": training.tuning.model_copy(update={"enabled": False})})
+        training = training.model_copy(
+            update={"tracking": False, "tuning": training.tuning.model_copy(update={"enabled": False})}
+        )
         model_training_evaluation.train(settings, training)
     return settings
 
@@ -121,7 +132,12 @@ def write_inputs(source: pd.DataFrame, folder: Path, rows: int, files: int) -> t
         for block in range(bounds[part], bounds[part + 1], BLOCK_ROWS):
             size = min(BLOCK_ROWS, bounds[part + 1] - block)
             sample = source.sample(size, replace=True, random_state=block)
-            sample.to_csv(part_path, mode="a" if block > bounds[part] else "w", header=block == bounds[part], index=False)
+            sample.to_csv(
+                part_path,
+                mode="a" if block > bounds[part] else "w",
+                header=block == bounds[part],
+                index=False,
+            )
             sample.to_csv(whole, mode="a" if written else "w", header=not written, index=False)
             written += size
     return whole, str(folder / "parts" / "part-*.csv")
@@ -153,13 +169,12 @@ def drift_partitions(total: int) -> list[int]:
 
 def single_drift_child(total: int, output: Path) -> None:
     """Child process: compute_drift on all rows in memory; prints seconds and peak RSS."""
-    import model_monitoring
 
     reference, categorical, numerical = credit_reference()
     started = time.perf_counter()
     current = pd.concat([drifted_rows(seed) for seed in drift_partitions(total)], ignore_index=True)
     generated = time.perf_counter()
-    result = model_monitoring.compute_drift(reference, current, categorical, numerical)
+    result = drift.compute_drift(reference, current, categorical, numerical)
     done = time.perf_counter()
     result.to_parquet(output)
     print(json.dumps({"generate_s": round(generated - started, 1), "drift_s": round(done - generated, 1),
@@ -168,7 +183,7 @@ def single_drift_child(total: int, output: Path) -> None:
 
 # ----------------------------------------------------------------------------- benchmarks
 def bench_scoring(client, settings, workdir: Path, rows: int, files: int, single: bool) -> dict:
-    features = [f["name"] for f in registry.load_metadata(settings.models_dir)["features"]]
+    features = [f.name for f in registry.load_metadata(settings.models_dir).features]
     source = pd.read_csv(settings.config.dataset.path)[features]
     print(f"Generando {rows:,} filas ({files} archivos + 1 archivo entero) ...", flush=True)
     whole, parts = write_inputs(source, workdir, rows, files)
@@ -183,7 +198,19 @@ def bench_scoring(client, settings, workdir: Path, rows: int, files: int, single
         result |= {f"dask_{output_format}_s": on_dask["seconds"], f"dask_{output_format}_client_peak_rss_mib": on_dask["peak_rss_mib"],
                    f"dask_{output_format}_worker_peak_rss_mib": on_dask["others_mib"], "load_average": os.getloadavg()[0]}  # fmt: skip
     if single:
-        local = run_measured([sys.executable, script, "score", "--input", str(whole), "--output", str(workdir / "scored.csv"), "--quiet"], env)
+        local = run_measured(
+            [
+                sys.executable,
+                script,
+                "score",
+                "--input",
+                str(whole),
+                "--output",
+                str(workdir / "scored.csv"),
+                "--quiet",
+            ],
+            env,
+        )
         result |= {"single_csv_s": local["seconds"], "single_peak_rss_mib": local["peak_rss_mib"],
                    "single_over_dask_parquet": round(local["seconds"] / result["dask_parquet_s"], 2),
                    "single_over_dask_csv": round(local["seconds"] / result["dask_csv_s"], 2), "load_average_end": os.getloadavg()[0]}  # fmt: skip
@@ -212,10 +239,18 @@ def bench_drift(client, workdir: Path, total: int, single: bool) -> dict:
            "load_average": os.getloadavg()[0]}  # fmt: skip
     if single:
         path = workdir / "single_drift.parquet"
-        child = subprocess.run([sys.executable, __file__, "--single-drift-child", str(total), str(path)], capture_output=True, text=True, check=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--single-drift-child", str(total), str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         local = json.loads(child.stdout.strip().splitlines()[-1])
         expected = pd.read_parquet(path)
-        differences = [float(np.nanmax(np.abs(result[c].to_numpy(float) - expected[c].to_numpy(float)))) for c in ("statistic", "p_value")]
+        differences = [
+            float(np.nanmax(np.abs(result[c].to_numpy(float) - expected[c].to_numpy(float))))
+            for c in ("statistic", "p_value")
+        ]
         out |= {"single_generate_s": local["generate_s"], "single_drift_s": local["drift_s"],
                 "single_peak_rss_mib": local["peak_rss_mib"], "max_abs_difference": max(differences),
                 "single_over_dask": round((local["generate_s"] + local["drift_s"]) / dask_s, 2)}  # fmt: skip
@@ -227,9 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=5_000_000, help="filas a puntuar")
     parser.add_argument("--files", type=int, default=8, help="archivos CSV de la entrada de Dask")
     parser.add_argument("--drift-rows", type=int, default=10_000_000, help="filas actuales para la deriva")
-    parser.add_argument("--workers", type=int, default=2, help="workers (procesos de un hilo) del LocalCluster")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="workers (procesos de un hilo) del LocalCluster"
+    )
     parser.add_argument("--artifacts", type=Path, help="carpeta de artefactos con un modelo entrenado")
-    parser.add_argument("--no-single", action="store_true", help="solo Dask, sin la comparación de un proceso")
+    parser.add_argument(
+        "--no-single", action="store_true", help="solo Dask, sin la comparación de un proceso"
+    )
     parser.add_argument("--single-drift-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.single_drift_child:
@@ -242,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         settings = ensure_model(args.artifacts, workdir)
         started = time.perf_counter()
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True) as cluster,
+            Client(cluster) as client,
+        ):
             startup = round(time.perf_counter() - started, 1)
             print(json.dumps({"cluster_start_s": startup, "workers": args.workers}), flush=True)
             scoring = bench_scoring(client, settings, workdir, args.rows, args.files, not args.no_single)

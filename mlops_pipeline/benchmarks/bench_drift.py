@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +28,10 @@ import pandas as pd
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
+import drift
 import ft_engineering  # noqa: E402
 import model_monitoring  # noqa: E402
+import scoring
 from settings import DEFAULT_CONFIG, load_config  # noqa: E402
 
 
@@ -57,7 +59,9 @@ def credit_data() -> tuple[pd.DataFrame, list[str], list[str]]:
 def current_frame(data: pd.DataFrame, rows: int) -> pd.DataFrame:
     """``rows`` rows drawn from the data, with a mild drift on two columns so the work is real."""
     frame = data.sample(rows, replace=True, random_state=rows).reset_index(drop=True)
-    return frame.assign(Income=frame["Income"] * 1.1, Home=frame["Home"].where(frame.index % 20 != 0, "nueva"))
+    return frame.assign(
+        Income=frame["Income"] * 1.1, Home=frame["Home"].where(frame.index % 20 != 0, "nueva")
+    )
 
 
 def best_of(function, repeat: int = 3) -> float:
@@ -75,7 +79,7 @@ def bench_compute_drift(sizes: list[int], evidently: bool) -> list[dict]:
     rows = []
     for size in sizes:
         current = current_frame(reference, size)
-        seconds = best_of(lambda: model_monitoring.compute_drift(reference, current, categorical, numerical))
+        seconds = best_of(lambda: drift.compute_drift(reference, current, categorical, numerical))
         row = {"rows": size, "compute_drift_s": round(seconds, 3)}
         if evidently:
             row |= run_child(["evidently", "--rows", str(size)])
@@ -95,12 +99,20 @@ def evidently_child(rows: int) -> dict:
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     started = time.perf_counter()
     report = Report([DataDriftPreset()])
-    report.run(Dataset.from_pandas(current, data_definition=definition), Dataset.from_pandas(reference, data_definition=definition))
-    return {"evidently_s": round(time.perf_counter() - started, 3), "evidently_peak_rss_mib": round(peak_rss_mib())}
+    report.run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+    return {
+        "evidently_s": round(time.perf_counter() - started, 3),
+        "evidently_peak_rss_mib": round(peak_rss_mib()),
+    }
 
 
 def run_child(arguments: list[str]) -> dict:
-    output = subprocess.run([sys.executable, __file__, *arguments], check=True, capture_output=True, text=True).stdout
+    output = subprocess.run(
+        [sys.executable, __file__, *arguments], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -110,45 +122,68 @@ def build_log(folder: Path, log_rows: int) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    import model_deploy
     import registry
     import store
 
     config = load_config(DEFAULT_CONFIG)
     data = ft_engineering.load_data(config.dataset)
     split = ft_engineering.split_data(data, config.split)
-    pipeline = Pipeline([("preprocessor", ft_engineering.preprocessor_from_config(data.roles, config.dataset)), ("model", LogisticRegression(max_iter=1000))])
+    pipeline = Pipeline(
+        [
+            ("preprocessor", ft_engineering.preprocessor_from_config(data.roles, config.dataset)),
+            ("model", LogisticRegression(max_iter=1000)),
+        ]
+    )
     pipeline.fit(split.X_train, split.y_train)
     models_dir = folder / "models"
     version = registry.new_version_id("logistic_regression")
     metadata = {
-        "model_name": "logistic_regression", "created_at": datetime.now(timezone.utc).isoformat(), "task": data.task,
-        "target": data.target, "classes": data.classes, "positive_class": data.positive_class, "threshold": 0.5,
+        "model_name": "logistic_regression",
+        "created_at": datetime.now(UTC).isoformat(),
+        "task": data.task,
+        "target": data.target,
+        "classes": data.classes,
+        "positive_class": data.positive_class,
+        "threshold": 0.5,
         "features": ft_engineering.feature_schema(split.X_train, data.roles),
-        "roles": {"numeric": data.roles.numeric, "categorical": data.roles.categorical, "ordinal": data.roles.ordinal},
-        "metrics": {"cv": {}, "test": {}}, "config": config.model_dump(mode="json"),
+        "roles": {
+            "numeric": data.roles.numeric,
+            "categorical": data.roles.categorical,
+            "ordinal": data.roles.ordinal,
+        },
+        "metrics": {"cv": {}, "test": {}},
+        "config": config.model_dump(mode="json"),
+        "version": version,
     }
-    model = registry.LoadedModel(version, pipeline, metadata | {"version": version})
-    reference = split.X_train.join(model_deploy.predict_frame(model, split.X_train)[["score", "prediction"]].set_axis(["__score__", "__prediction__"], axis=1))
+    metadata = registry.ModelMetadata.model_validate(metadata)
+    model = registry.LoadedModel(version, pipeline, metadata)
+    reference = split.X_train.join(
+        scoring.predict_frame(model, split.X_train)[["score", "prediction"]].set_axis(
+            ["__score__", "__prediction__"], axis=1
+        )
+    )
     registry.save_version(models_dir, version, pipeline, metadata, reference)
     registry.set_champion(models_dir, version)
-    model_monitoring.load_or_build_profile(models_dir, version)
+    drift.load_or_build_profile(models_dir, version)
     url = f"sqlite:///{folder / 'predictions.db'}"
     engine = store.create_db_engine(url)
     store.init_db(engine)
-    day = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    day = datetime(2026, 11, 1, tzinfo=UTC)
     chunk = 100_000
     rng = np.random.default_rng(0)
     for first in range(0, log_rows, chunk):
         n = min(chunk, log_rows - first)
         features = data.X.sample(n, replace=True, random_state=first).reset_index(drop=True)
-        outputs = model_deploy.predict_frame(model, features, flat=True)
+        outputs = scoring.predict_frame(model, features, flat=True)
         seconds = np.sort(rng.integers(first * 86_000 // log_rows, (first + n) * 86_000 // log_rows, n))
         times = [day + timedelta(seconds=int(s)) for s in seconds]
         ids = store.log_predictions(engine, features, outputs, model_version=version, created_at=times)
         labels = data.y.sample(n, replace=True, random_state=first + 1).astype(str).tolist()
         picked = rng.random(n) < 0.05
-        store.record_feedback(engine, [{"prediction_id": i, "actual": y} for i, y, p in zip(ids, labels, picked, strict=True) if p])
+        store.record_feedback(
+            engine,
+            [{"prediction_id": i, "actual": y} for i, y, p in zip(ids, labels, picked, strict=True) if p],
+        )
     engine.dispose()
     return {"url": url, "models_dir": str(models_dir), "start": day.isoformat()}
 
@@ -161,7 +196,9 @@ def job_child(url: str, models_dir: str, start: str) -> dict:
     began = time.perf_counter()
     engine = store.create_db_engine(url)
     window_start = datetime.fromisoformat(start)
-    outcome = model_monitoring.monitor_window(engine, Path(models_dir), window_start, window_start + timedelta(days=1), MonitoringConfig())
+    outcome = model_monitoring.monitor_window(
+        engine, Path(models_dir), window_start, window_start + timedelta(days=1), MonitoringConfig()
+    )
     return {
         "job_s": round(time.perf_counter() - began, 3),
         "job_peak_rss_mib": round(peak_rss_mib()),
@@ -173,7 +210,9 @@ def job_child(url: str, models_dir: str, start: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", nargs="?", default="all", choices=["all", "evidently", "job"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--log-rows", type=int, default=1_000_000)
@@ -194,7 +233,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
             job_args = build_log(Path(folder), args.log_rows)
-            print(f"log of {args.log_rows:,} predictions built in {time.perf_counter() - started:.0f} s", flush=True)
+            print(
+                f"log of {args.log_rows:,} predictions built in {time.perf_counter() - started:.0f} s",
+                flush=True,
+            )
             print(json.dumps(run_child(["job", "--job-args", json.dumps(job_args)])))
 
 

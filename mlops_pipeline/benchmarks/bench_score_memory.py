@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"No trained model found; training into {settings.artifacts_dir} ...", flush=True)
             model_training_evaluation.train(settings)
             env["MLOPS_ARTIFACTS_DIR"] = str(settings.artifacts_dir)
-        features = [f["name"] for f in registry.load_metadata(settings.models_dir)["features"]]
+        features = [f.name for f in registry.load_metadata(settings.models_dir).features]
         source = pd.read_csv(settings.config.dataset.path)[features]
         input_path, output_path = workdir / "input.csv", workdir / "output.csv"
         print(f"Generando {args.rows:,} filas en {input_path} ...", flush=True)

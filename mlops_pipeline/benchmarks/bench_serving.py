@@ -62,7 +62,7 @@ def trained_settings(artifacts: Path | None, workdir: Path) -> Settings:
 
 def sample_rows(settings: Settings, n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` raw feature rows resampled from the configured dataset."""
-    features = [f["name"] for f in registry.load_metadata(settings.models_dir)["features"]]
+    features = [f.name for f in registry.load_metadata(settings.models_dir).features]
     data = pd.read_csv(settings.config.dataset.path)[features]
     return data.sample(n, replace=True, random_state=seed).reset_index(drop=True)
 
@@ -100,10 +100,18 @@ def config_with_logging(settings: Settings, folder: Path, log: bool) -> Path:
 
 
 @contextmanager
-def server(settings: Settings, config: Path, db_url: str, workers: int, version: str) -> Iterator[tuple[str, psutil.Process]]:
+def server(
+    settings: Settings, config: Path, db_url: str, workers: int, version: str
+) -> Iterator[tuple[str, psutil.Process]]:
     """The API in a uvicorn process (no access log), as ``model_deploy.py serve`` starts it."""
     port = free_port()
-    env = {**os.environ, "MLOPS_CONFIG": str(config), "MLOPS_ARTIFACTS_DIR": str(settings.artifacts_dir), "DATABASE_URL": db_url, "MODEL_VERSION": version}
+    env = {
+        **os.environ,
+        "MLOPS_CONFIG": str(config),
+        "MLOPS_ARTIFACTS_DIR": str(settings.artifacts_dir),
+        "DATABASE_URL": db_url,
+        "MODEL_VERSION": version,
+    }
     command = [sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(SRC), "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
     process = subprocess.Popen(command, env=env)
@@ -150,7 +158,11 @@ def latencies_ms(base: str, records: list[dict], clients: int, per_client: int) 
 
 
 def throughputs(
-    settings: Settings, version: str, servers: dict[str, tuple[str, psutil.Process]], rows: pd.DataFrame, rounds: int
+    settings: Settings,
+    version: str,
+    servers: dict[str, tuple[str, psutil.Process]],
+    rows: pd.DataFrame,
+    rounds: int,
 ) -> dict[str, dict[str, list[float]]]:
     """Wall-clock and CPU seconds per 10,000-row batch, in interleaved rounds (in process, API with
     and without logging), so that a change in the machine's load affects the three alike."""
@@ -162,7 +174,9 @@ def throughputs(
     try:
         for round_ in range(rounds + 1):  # round 0 warms everything up
             measured = {"in_process": in_process_seconds(model.pipeline, X)}
-            measured |= {name: api_seconds(clients[name], process, body) for name, (_, process) in servers.items()}
+            measured |= {
+                name: api_seconds(clients[name], process, body) for name, (_, process) in servers.items()
+            }
             for name, (wall, cpu) in measured.items():
                 if round_:
                     seconds["wall"].setdefault(name, []).append(wall)
@@ -174,7 +188,9 @@ def throughputs(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Benchmark del servicio de predicción (proporciones respecto a predict_proba en proceso).")
+    parser = argparse.ArgumentParser(
+        description="Benchmark del servicio de predicción (proporciones respecto a predict_proba en proceso)."
+    )
     parser.add_argument("--artifacts", type=Path, help="carpeta de artefactos con un modelo entrenado")
     parser.add_argument("--model", help="versión a medir (por defecto el campeón)")
     parser.add_argument("--workers", type=int, default=1, help="procesos de uvicorn")
@@ -194,23 +210,36 @@ def main(argv: list[str] | None = None) -> int:
             running[name] = servers.enter_context(server(settings, config, db_url, args.workers, version))
         seconds = throughputs(settings, version, running, rows, args.rounds)
         records = json.loads(rows.head(500).to_json(orient="records"))
-        latency = {clients: latencies_ms(running["with_logging"][0], records, clients, args.requests) for clients in (1, 8)}
+        latency = {
+            clients: latencies_ms(running["with_logging"][0], records, clients, args.requests)
+            for clients in (1, 8)
+        }
 
     best = {name: BATCH_ROWS / min(values) for name, values in seconds["wall"].items()}
     typical = {name: BATCH_ROWS / statistics.median(values) for name, values in seconds["wall"].items()}
     per_cpu = {name: BATCH_ROWS / statistics.median(values) for name, values in seconds["cpu"].items()}
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"\nModelo: {version}; {os.cpu_count()} CPU (carga media {load}); uvicorn --workers {args.workers}; SQLite; {args.rounds} rondas\n")
-    print("| Medición (lote de 10 000 filas) | Filas/s (mejor / mediana) | Proporción vs. en proceso (mejor / mediana) | Objetivo |")
+    print(
+        f"\nModelo: {version}; {os.cpu_count()} CPU (carga media {load}); uvicorn --workers {args.workers}; SQLite; {args.rounds} rondas\n"
+    )
+    print(
+        "| Medición (lote de 10 000 filas) | Filas/s (mejor / mediana) | Proporción vs. en proceso (mejor / mediana) | Objetivo |"
+    )
     print("|---|---|---|---|")
-    labels = {"in_process": "`predict_proba` en proceso", "with_logging": "`/predict` CSV, con registro", "without_logging": "`/predict` CSV, sin registro"}
+    labels = {
+        "in_process": "`predict_proba` en proceso",
+        "with_logging": "`/predict` CSV, con registro",
+        "without_logging": "`/predict` CSV, sin registro",
+    }
     targets = {"in_process": "-", "with_logging": ">= 0.33", "without_logging": ">= 0.67"}
     for name, label in labels.items():
         print(
             f"| {label} | {best[name]:,.0f} / {typical[name]:,.0f} | "
             f"{best[name] / best['in_process']:.2f} / {typical[name] / typical['in_process']:.2f} | {targets[name]} |"
         )
-    print("\n| Por segundo de CPU (servidor; en proceso: este proceso) | Filas por s de CPU (mediana) | Proporción |")
+    print(
+        "\n| Por segundo de CPU (servidor; en proceso: este proceso) | Filas por s de CPU (mediana) | Proporción |"
+    )
     print("|---|---|---|")
     for name, label in labels.items():
         print(f"| {label} | {per_cpu[name]:,.0f} | {per_cpu[name] / per_cpu['in_process']:.2f} |")
@@ -218,13 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|")
     for clients, values in latency.items():
         goal = "p99 < 60 ms" if clients == 8 else "-"
-        print(f"| {clients} cliente(s) | {np.percentile(values, 50):.1f} ms | {np.percentile(values, 99):.1f} ms | {goal} |")
+        print(
+            f"| {clients} cliente(s) | {np.percentile(values, 50):.1f} ms | {np.percentile(values, 99):.1f} ms | {goal} |"
+        )
     summary = {
         "model": version,
         "rows_per_s_best": best,
         "rows_per_s_median": typical,
         "rows_per_cpu_s_median": per_cpu,
-        "latency_ms": {c: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99))} for c, v in latency.items()},
+        "latency_ms": {
+            c: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99))}
+            for c, v in latency.items()
+        },
     }
     print("\n" + json.dumps(summary))
     return 0

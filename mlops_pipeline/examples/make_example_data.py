@@ -35,19 +35,25 @@ Perturbation = Callable[[pd.DataFrame, np.random.Generator], pd.DataFrame]
 
 
 # ----------------------------------------------------------------------------- perturbations
-def constant_column(frame: pd.DataFrame, rng: np.random.Generator, *, name: str, value: object) -> pd.DataFrame:
+def constant_column(
+    frame: pd.DataFrame, rng: np.random.Generator, *, name: str, value: object
+) -> pd.DataFrame:
     """Add a column with the same value on every row."""
     return frame.assign(**{name: value})
 
 
-def stray_tokens(frame: pd.DataFrame, rng: np.random.Generator, *, column: str, token: str, count: int) -> pd.DataFrame:
+def stray_tokens(
+    frame: pd.DataFrame, rng: np.random.Generator, *, column: str, token: str, count: int
+) -> pd.DataFrame:
     """Write a text token into ``count`` cells of a numeric column (so the CSV reads it as text)."""
     out = frame.astype({column: object})
     out.loc[rng.choice(out.index, size=count, replace=False), column] = token
     return out
 
 
-def as_boolean(frame: pd.DataFrame, rng: np.random.Generator, *, column: str, true_value: str) -> pd.DataFrame:
+def as_boolean(
+    frame: pd.DataFrame, rng: np.random.Generator, *, column: str, true_value: str
+) -> pd.DataFrame:
     """Turn a two-level text column into True/False."""
     return frame.assign(**{column: frame[column] == true_value})
 
@@ -101,7 +107,11 @@ EXAMPLES: dict[str, Example] = {
         "modeldata",
         "lending_club",
         rows=1500,
-        perturbations=[partial(blank, shares={"annual_inc": 0.1, "revol_util": 0.05, "emp_length": 0.15, "addr_state": 0.03})],
+        perturbations=[
+            partial(
+                blank, shares={"annual_inc": 0.1, "revol_util": 0.05, "emp_length": 0.15, "addr_state": 0.03}
+            )
+        ],
     ),
 }
 
@@ -133,8 +143,12 @@ def write_example(name: str, folder: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: write the chosen examples (default: all)."""
-    parser = argparse.ArgumentParser(description="Genera los CSV de los proyectos de ejemplo desde paquetes instalados.")
-    parser.add_argument("names", nargs="*", metavar="NOMBRE", help=f"ejemplos ({', '.join(EXAMPLES)}); por defecto todos")
+    parser = argparse.ArgumentParser(
+        description="Genera los CSV de los proyectos de ejemplo desde paquetes instalados."
+    )
+    parser.add_argument(
+        "names", nargs="*", metavar="NOMBRE", help=f"ejemplos ({', '.join(EXAMPLES)}); por defecto todos"
+    )
     parser.add_argument("--out", type=Path, help="carpeta de salida (por defecto junto a cada config)")
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in EXAMPLES]

@@ -29,6 +29,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 from sqlalchemy.engine import Engine
 
+import drift
 import model_monitoring
 import registry
 import store
@@ -42,9 +43,13 @@ DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 PAGES = ("Resumen", "Deriva por variable", "Evolución temporal", "Predicciones")
 STATUS_ORDER = ("red", "yellow", "green", "no_data")
-STATUS_LABELS = MappingProxyType({"green": "Verde", "yellow": "Amarillo", "red": "Rojo", "no_data": "Sin datos"})
+STATUS_LABELS = MappingProxyType(
+    {"green": "Verde", "yellow": "Amarillo", "red": "Rojo", "no_data": "Sin datos"}
+)
 STATUS_BADGES = MappingProxyType({"green": "green", "yellow": "orange", "red": "red", "no_data": "gray"})
-STATUS_COLORS = MappingProxyType({"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "no_data": "#9e9e9e"})
+STATUS_COLORS = MappingProxyType(
+    {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "no_data": "#9e9e9e"}
+)
 VERDICTS = MappingProxyType(
     {
         "green": "Sin deriva relevante: el modelo trabaja con datos parecidos a los de entrenamiento.",
@@ -54,10 +59,14 @@ VERDICTS = MappingProxyType(
     }
 )
 ACTION_LABELS = MappingProxyType(
-    {"retrain": "Reentrenar", "review_feature": "Revisar variable", "check_pipeline": "Revisar el pipeline de datos"}
+    {
+        "retrain": "Reentrenar",
+        "review_feature": "Revisar variable",
+        "check_pipeline": "Revisar el pipeline de datos",
+    }
 )
-TEST_METHODS = frozenset(s.name for s in model_monitoring.STATISTICS if s.decides == "p_value")
-OUTPUT_COLUMNS = frozenset({model_monitoring.SCORE_COLUMN, model_monitoring.PREDICTION_COLUMN})
+TEST_METHODS = frozenset(s.name for s in drift.STATISTICS if s.decides == "p_value")
+OUTPUT_COLUMNS = frozenset({drift.SCORE_COLUMN, drift.PREDICTION_COLUMN})
 MISSING_LABEL = "(faltante)"
 EMPTY_STORE_MESSAGE = (
     "Todavía no hay historial de monitoreo. Genere tráfico simulado con "
@@ -105,7 +114,7 @@ def traffic_light(summary: Mapping) -> tuple[str, dict[str, int]]:
         red and no_data to the number of input features (the model output is not counted).
     """
     statuses = dict(summary.get("features") or {})
-    overall = summary.get("status") or model_monitoring.worst_status(list(statuses.values()))
+    overall = summary.get("status") or drift.worst_status(list(statuses.values()))
     inputs = [status for feature, status in statuses.items() if feature not in OUTPUT_COLUMNS]
     return overall, {status: inputs.count(status) for status in ("green", "yellow", "red", "no_data")}
 
@@ -130,18 +139,22 @@ def feature_table(window: pd.DataFrame, thresholds: Mapping[str, Iterable[float]
     """
     if window.empty:
         return pd.DataFrame(columns=["feature", "status", "risk"])
-    per_feature = model_monitoring.feature_status(window).set_index("feature")
-    values = window.pivot_table(index="feature", columns="method", values="statistic", aggfunc="first", dropna=False)
+    per_feature = drift.feature_status(window).set_index("feature")
+    values = window.pivot_table(
+        index="feature", columns="method", values="statistic", aggfunc="first", dropna=False
+    )
     p_values = window[window["method"].isin(TEST_METHODS)].pivot_table(
         index="feature", columns="method", values="p_value", aggfunc="first", dropna=False
     )
-    methods = [s.name for s in model_monitoring.STATISTICS if s.name in values.columns]
+    methods = [s.name for s in drift.STATISTICS if s.name in values.columns]
     table = values[methods].join(p_values.add_suffix("_p"))
     risk = {feature: risk_ratio(rows, thresholds) for feature, rows in window.groupby("feature")}
     table.insert(0, "risk", table.index.map(risk))
     table.insert(0, "status", per_feature["status"].reindex(table.index))
     severity = table["status"].map({s: i for i, s in enumerate(STATUS_ORDER)})
-    table = table.assign(_severity=severity).sort_values(["_severity", "risk"], ascending=[True, False], na_position="last")
+    table = table.assign(_severity=severity).sort_values(
+        ["_severity", "risk"], ascending=[True, False], na_position="last"
+    )
     return table.drop(columns="_severity").rename_axis("feature").reset_index()
 
 
@@ -152,8 +165,18 @@ def category_shares(reference: pd.Series, current: pd.Series) -> pd.DataFrame:
         Columns ``category``, ``reference``, ``current``, ``unseen`` (a category the reference
         never had); reference categories first.
     """
-    ref = reference.astype("object").where(reference.notna(), MISSING_LABEL).astype(str).value_counts(normalize=True)
-    cur = current.astype("object").where(current.notna(), MISSING_LABEL).astype(str).value_counts(normalize=True)
+    ref = (
+        reference.astype("object")
+        .where(reference.notna(), MISSING_LABEL)
+        .astype(str)
+        .value_counts(normalize=True)
+    )
+    cur = (
+        current.astype("object")
+        .where(current.notna(), MISSING_LABEL)
+        .astype(str)
+        .value_counts(normalize=True)
+    )
     categories = [*ref.index, *[c for c in cur.index if c not in ref.index]]
     return pd.DataFrame(
         {
@@ -168,17 +191,23 @@ def category_shares(reference: pd.Series, current: pd.Series) -> pd.DataFrame:
 def shares(reference: pd.Series, current: pd.Series, kind: str) -> dict[str, float]:
     """Missing share of both samples, and the current share unseen (categorical) or outside the
     reference range (numeric)."""
-    out = {"missing_reference": float(reference.isna().mean()) if len(reference) else float("nan"),
-           "missing_current": float(current.isna().mean()) if len(current) else float("nan")}
+    out = {
+        "missing_reference": float(reference.isna().mean()) if len(reference) else float("nan"),
+        "missing_current": float(current.isna().mean()) if len(current) else float("nan"),
+    }
     present = current.dropna()
     if kind == "numeric":
         ref = pd.to_numeric(reference, errors="coerce").dropna()
         values = pd.to_numeric(present, errors="coerce")
-        outside = ((values < ref.min()) | (values > ref.max())).mean() if len(values) and len(ref) else float("nan")
+        outside = (
+            ((values < ref.min()) | (values > ref.max())).mean() if len(values) and len(ref) else float("nan")
+        )
         out["outside_current"] = float(outside)
     else:
         known = set(reference.dropna().astype(str))
-        out["outside_current"] = float((~present.astype(str).isin(known)).mean()) if len(present) else float("nan")
+        out["outside_current"] = (
+            float((~present.astype(str).isin(known)).mean()) if len(present) else float("nan")
+        )
     return out
 
 
@@ -186,7 +215,12 @@ def performance_history(runs: pd.DataFrame) -> pd.DataFrame:
     """The model's metrics per window where feedback allowed computing them (long format:
     ``window_start``, ``metric``, ``value``, ``n_feedback``)."""
     rows = [
-        {"window_start": run.window_start, "metric": metric, "value": float(value), "n_feedback": run.summary.get("n_feedback")}
+        {
+            "window_start": run.window_start,
+            "metric": metric,
+            "value": float(value),
+            "n_feedback": run.summary.get("n_feedback"),
+        }
         for run in runs.itertuples()
         for metric, value in ((run.summary or {}).get("performance") or {}).items()
         if value is not None
@@ -199,19 +233,21 @@ def metric_panels(performance: pd.DataFrame, unit_scale: float = 1.5) -> list[li
     one; each other metric (an error in the target's units, such as MAE or RMSE) gets its own."""
     largest = performance.groupby("metric", sort=False)["value"].apply(lambda v: v.abs().max())
     shared = [metric for metric, value in largest.items() if value <= unit_scale]
-    return ([shared] if shared else []) + [[metric] for metric, value in largest.items() if value > unit_scale]
+    return ([shared] if shared else []) + [
+        [metric] for metric, value in largest.items() if value > unit_scale
+    ]
 
 
-def feature_kinds(metadata: Mapping) -> dict[str, str]:
+def feature_kinds(metadata: registry.ModelMetadata) -> dict[str, str]:
     """``numeric`` or ``categorical`` for each input feature and the model output columns."""
-    categorical, numerical = model_monitoring.feature_roles(dict(metadata))
+    categorical, numerical = drift.feature_roles(metadata)
     kinds = {name: "categorical" for name in categorical} | {name: "numeric" for name in numerical}
-    return kinds | {model_monitoring.SCORE_COLUMN: "numeric", model_monitoring.PREDICTION_COLUMN: "categorical"}
+    return kinds | {drift.SCORE_COLUMN: "numeric", drift.PREDICTION_COLUMN: "categorical"}
 
 
-def holdout_metrics(metadata: Mapping | None) -> dict[str, float]:
+def holdout_metrics(metadata: registry.ModelMetadata | None) -> dict[str, float]:
     """A version's test-set metrics from its metadata ({} when unknown)."""
-    return ((metadata or {}).get("metrics") or {}).get("test") or {}
+    return metadata.test_metrics if metadata else {}
 
 
 def window_label(run: Mapping) -> str:
@@ -249,7 +285,9 @@ def send_prediction(url: str, headers: Mapping[str, str], record: Mapping, versi
 
 def send_feedback(url: str, headers: Mapping[str, str], prediction_id: str, actual: object) -> int:
     """POST the true outcome of one prediction to ``/feedback``; returns how many were stored."""
-    body = _api_call("post", f"{url}/feedback", headers, json=[{"prediction_id": prediction_id, "actual": actual}])
+    body = _api_call(
+        "post", f"{url}/feedback", headers, json=[{"prediction_id": prediction_id, "actual": actual}]
+    )
     return int(body["stored"])
 
 
@@ -304,21 +342,38 @@ def load_recent_predictions(db_url: str, model_version: str, limit: int = RECENT
 
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)
 def load_window_sample(
-    db_url: str, models_dir: str, version: str, start: pd.Timestamp, end: pd.Timestamp, size: int, seed: int, bins: int
+    db_url: str,
+    models_dir: str,
+    version: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    size: int,
+    seed: int,
+    bins: int,
 ) -> pd.DataFrame:
     """The same sample of a window the monitoring job drew, cleaned as the job cleans it."""
-    sample, _ = store.sample_predictions(get_engine(db_url), start, end, size, seed=seed, model_version=version)
+    sample, _ = store.sample_predictions(
+        get_engine(db_url), start, end, size, seed=seed, model_version=version
+    )
     if sample.empty:
         return sample
-    profile = model_monitoring.load_or_build_profile(Path(models_dir), version, bins)
+    profile = drift.load_or_build_profile(Path(models_dir), version, bins)
     metadata = registry.load_metadata(Path(models_dir), version)
-    return model_monitoring.clean_current(sample, profile, metadata)
+    return drift.clean_current(sample, profile, metadata)
 
 
 def window_sample(db_url: str, models_dir: str, monitoring: MonitoringConfig, run: Mapping) -> pd.DataFrame:
     """`load_window_sample` of a run's window with the configured sample size, seed and bins."""
-    return load_window_sample(db_url, models_dir, run["model_version"], run["window_start"], run["window_end"],
-                              monitoring.sample_size, monitoring.seed, monitoring.bins)
+    return load_window_sample(
+        db_url,
+        models_dir,
+        run["model_version"],
+        run["window_start"],
+        run["window_end"],
+        monitoring.sample_size,
+        monitoring.seed,
+        monitoring.bins,
+    )
 
 
 @st.cache_data(show_spinner=False)
@@ -349,7 +404,9 @@ def run_monitoring(settings: Settings, version: str) -> int:
     """Run the monitoring job over the whole log of a version, window by window (as
     ``model_monitoring.py run --backfill``); returns the number of windows stored."""
     engine = get_engine(settings.db_url)
-    return len(model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring, version))
+    return len(
+        model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring, version)
+    )
 
 
 # ----------------------------------------------------------------------------- widgets
@@ -370,7 +427,9 @@ def date_range_ui(runs: pd.DataFrame, version: str | None) -> tuple[date | None,
     if runs.empty:
         return None, None
     first, last = runs["window_start"].min().date(), runs["window_start"].max().date()
-    chosen = st.sidebar.date_input("Rango de fechas", (first, last), min_value=first, max_value=last, key=f"dates_{version}")
+    chosen = st.sidebar.date_input(
+        "Rango de fechas", (first, last), min_value=first, max_value=last, key=f"dates_{version}"
+    )
     chosen = tuple(chosen) if isinstance(chosen, (tuple, list)) else (chosen,)
     return (chosen[0], chosen[-1]) if chosen else (first, last)
 
@@ -381,7 +440,9 @@ def window_ui(runs: pd.DataFrame, version: str | None) -> int | None:
         return None
     labels = {int(run["id"]): window_label(run) for run in runs.to_dict("records")}
     options = list(labels)
-    return st.sidebar.selectbox("Ventana", options, index=len(options) - 1, format_func=labels.get, key=f"window_{version}")
+    return st.sidebar.selectbox(
+        "Ventana", options, index=len(options) - 1, format_func=labels.get, key=f"window_{version}"
+    )
 
 
 def feature_ui(features: list[str], label: str, key: str) -> str | None:
@@ -398,32 +459,40 @@ def prediction_form_ui(features: list[dict]) -> dict | None:
         record = {}
         for i, feature in enumerate(features):
             with columns[i % 3]:
-                record[feature["name"]] = _feature_input(feature)
+                record[feature.name] = _feature_input(feature)
         submitted = st.form_submit_button("Predecir")
     return record if submitted else None
 
 
 def _feature_input(feature: dict) -> object:
-    name, example = feature["name"], feature.get("example")
-    if feature["kind"] == "numeric":
+    name, example = feature.name, feature.example
+    if feature.kind == "numeric":
         value = example if isinstance(example, (int, float)) and not pd.isna(example) else None
-        step = 1.0 if feature.get("dtype") == "integer" else None
-        number = st.number_input(name, value=None if value is None else float(value), step=step, key=f"form_{name}")
-        return None if number is None else (int(number) if feature.get("dtype") == "integer" else float(number))
-    options = ["", *[str(c) for c in feature.get("categories") or []]]
+        step = 1.0 if feature.dtype == "integer" else None
+        number = st.number_input(
+            name, value=None if value is None else float(value), step=step, key=f"form_{name}"
+        )
+        return (
+            None if number is None else (int(number) if feature.dtype == "integer" else float(number))
+        )
+    options = ["", *[str(c) for c in feature.categories or []]]
     index = options.index(str(example)) if example is not None and str(example) in options else 0
     choice = st.selectbox(name, options, index=index, key=f"form_{name}")
     return choice or None
 
 
-def feedback_ui(metadata: Mapping, prediction: Mapping) -> object | None:
+def feedback_ui(metadata: registry.ModelMetadata, prediction: Mapping) -> object | None:
     """A form for the true outcome of the last prediction; the value when submitted."""
     with st.form("feedback_form"):
         st.markdown(f"Resultado real de la predicción `{prediction['id']}`")
-        if metadata["task"] == "classification":
-            actual = st.selectbox("Resultado real", [str(c) for c in metadata["classes"]], key="feedback_actual")
+        if metadata.task == "classification":
+            actual = st.selectbox(
+                "Resultado real", [str(c) for c in metadata.classes], key="feedback_actual"
+            )
         else:
-            actual = st.number_input("Valor real", value=float(prediction["prediction"]), key="feedback_actual")
+            actual = st.number_input(
+                "Valor real", value=float(prediction["prediction"]), key="feedback_actual"
+            )
         submitted = st.form_submit_button("Enviar resultado real")
     return actual if submitted else None
 
@@ -435,7 +504,9 @@ def sidebar_ui(db_url: str, models_dir: str) -> tuple[Controls, pd.DataFrame]:
     saved, champion = load_versions(models_dir)
     monitored_versions = set(all_runs["model_version"])
     versions = sorted(set(saved) | monitored_versions)
-    default = champion if champion in monitored_versions or all_runs.empty else all_runs["model_version"].iloc[-1]
+    default = (
+        champion if champion in monitored_versions or all_runs.empty else all_runs["model_version"].iloc[-1]
+    )
     version = version_ui(versions, default)
     runs = all_runs[all_runs["model_version"] == version]
     start, end = date_range_ui(runs, version)
@@ -445,18 +516,24 @@ def sidebar_ui(db_url: str, models_dir: str) -> tuple[Controls, pd.DataFrame]:
     run_id = window_ui(runs, version)
     run = next((r for r in runs.to_dict("records") if r["id"] == run_id), None)
     st.sidebar.divider()
-    run_now = st.sidebar.button("Ejecutar monitoreo ahora", disabled=version is None, key="run_now",
-                                help="Calcula la deriva de cada ventana del registro de predicciones y guarda el historial.")
+    run_now = st.sidebar.button(
+        "Ejecutar monitoreo ahora",
+        disabled=version is None,
+        key="run_now",
+        help="Calcula la deriva de cada ventana del registro de predicciones y guarda el historial.",
+    )
     return Controls(page, version, version in monitored_versions, run, run_now), runs.reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- drawing
-def draw_traffic_light(status: str, counts: Mapping[str, int], run: Mapping, output_status: str | None) -> None:
+def draw_traffic_light(
+    status: str, counts: Mapping[str, int], run: Mapping, output_status: str | None
+) -> None:
     """The overall traffic light (the lit lamp is the status), the verdict and the counts."""
     color = STATUS_COLORS.get(status, STATUS_COLORS["no_data"])
     lamps = "".join(
         f'<span style="display:inline-block;width:2.2rem;height:2.2rem;border-radius:50%;margin:0 .25rem;'
-        f'background:{STATUS_COLORS[lamp]};opacity:{1 if lamp == status else 0.18};'
+        f"background:{STATUS_COLORS[lamp]};opacity:{1 if lamp == status else 0.18};"
         f'box-shadow:{"0 0 12px " + STATUS_COLORS[lamp] if lamp == status else "none"}"></span>'
         for lamp in ("red", "yellow", "green")
     )
@@ -474,8 +551,11 @@ def draw_traffic_light(status: str, counts: Mapping[str, int], run: Mapping, out
     cols[1].metric("Variables en amarillo", counts["yellow"])
     cols[2].metric("Variables en rojo", counts["red"])
     cols[3].metric("Salida del modelo", status_text(output_status) if output_status else "—")
-    cols[4].metric("Predicciones en la ventana", f"{int(run['n_rows']):,}".replace(",", "."),
-                   help=f"Muestra analizada: {int(run['n_sampled'])} filas")
+    cols[4].metric(
+        "Predicciones en la ventana",
+        f"{int(run['n_rows']):,}".replace(",", "."),
+        help=f"Muestra analizada: {int(run['n_sampled'])} filas",
+    )
 
 
 def draw_feature_statuses(statuses: Mapping[str, str]) -> None:
@@ -509,7 +589,7 @@ def draw_alerts(alerts: list[Mapping]) -> None:
                 (st.warning if alert.get("level") == "yellow" else st.info)(alert["message"])
 
 
-def draw_performance_now(summary: Mapping, metadata: Mapping | None) -> None:
+def draw_performance_now(summary: Mapping, metadata: registry.ModelMetadata | None) -> None:
     performance = summary.get("performance")
     if not performance:
         return
@@ -534,15 +614,20 @@ def draw_feature_table(table: pd.DataFrame) -> None:
     names = {m: model_monitoring.METHOD_LABELS[m] for m in methods} | {
         f"{m}_p": f"p-valor {model_monitoring.METHOD_LABELS[m]}" for m in methods
     }
-    shown = shown[["Variable", "Estado", "risk", *methods, *p_columns]].rename(columns={"risk": "Riesgo", **names})
+    shown = shown[["Variable", "Estado", "risk", *methods, *p_columns]].rename(
+        columns={"risk": "Riesgo", **names}
+    )
     st.dataframe(
         _colored_status(shown),
         hide_index=True,
         width="stretch",
         column_config={
             "Riesgo": st.column_config.ProgressColumn(
-                "Riesgo", help="Mayor efecto (PSI, Jensen-Shannon, % faltantes...) dividido por su umbral rojo: 1 = rojo.",
-                min_value=0.0, max_value=1.0, format="%.2f",
+                "Riesgo",
+                help="Mayor efecto (PSI, Jensen-Shannon, % faltantes...) dividido por su umbral rojo: 1 = rojo.",
+                min_value=0.0,
+                max_value=1.0,
+                format="%.2f",
             ),
             **{name: st.column_config.NumberColumn(name, format="%.3g") for name in names.values()},
         },
@@ -552,7 +637,9 @@ def draw_feature_table(table: pd.DataFrame) -> None:
 def _colored_status(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
     """The ``Estado`` column painted in its status color."""
     colors = {status_text(s): STATUS_COLORS[s] for s in STATUS_COLORS}
-    return frame.style.map(lambda v: f"background-color: {colors[v]}; color: white" if v in colors else "", subset=["Estado"])
+    return frame.style.map(
+        lambda v: f"background-color: {colors[v]}; color: white" if v in colors else "", subset=["Estado"]
+    )
 
 
 def draw_risk_bars(table: pd.DataFrame, axis_max: float = 3.0) -> None:
@@ -562,16 +649,30 @@ def draw_risk_bars(table: pd.DataFrame, axis_max: float = 3.0) -> None:
     top = max(min(float(data["risk"].max()) if len(data) else 1.0, axis_max), 1.2)
     figure = go.Figure(
         go.Bar(
-            x=data["risk"].clip(upper=top), y=data["feature"].map(model_monitoring.feature_label), orientation="h",
+            x=data["risk"].clip(upper=top),
+            y=data["feature"].map(model_monitoring.feature_label),
+            orientation="h",
             marker_color=[STATUS_COLORS.get(s, STATUS_COLORS["no_data"]) for s in data["status"]],
-            text=[f"{v:.2f}" for v in data["risk"]], textposition="auto", customdata=data["risk"],
+            text=[f"{v:.2f}" for v in data["risk"]],
+            textposition="auto",
+            customdata=data["risk"],
             hovertemplate="%{y}: %{customdata:.2f}<extra></extra>",
         )
     )
-    figure.add_vline(x=1.0, line_dash="dash", line_color=STATUS_COLORS["red"], annotation_text="umbral rojo",
-                     annotation_position="bottom right")
-    figure.update_layout(title="Riesgo por variable", xaxis_title="efecto / umbral rojo", height=max(300, 28 * len(data)),
-                         xaxis_range=[0, top * 1.05], margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    figure.add_vline(
+        x=1.0,
+        line_dash="dash",
+        line_color=STATUS_COLORS["red"],
+        annotation_text="umbral rojo",
+        annotation_position="bottom right",
+    )
+    figure.update_layout(
+        title="Riesgo por variable",
+        xaxis_title="efecto / umbral rojo",
+        height=max(300, 28 * len(data)),
+        xaxis_range=[0, top * 1.05],
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     st.plotly_chart(figure, width="stretch")
 
 
@@ -581,31 +682,59 @@ def draw_distribution(reference: pd.Series, current: pd.Series, feature: str, ki
     if kind == "numeric":
         ref = pd.to_numeric(reference, errors="coerce").dropna()
         cur = pd.to_numeric(current, errors="coerce").dropna()
-        edges = np.histogram_bin_edges(pd.concat([ref, cur]).to_numpy(dtype=float), bins=30) if len(ref) + len(cur) else None
-        bins = {"start": edges[0], "end": edges[-1], "size": edges[1] - edges[0]} if edges is not None and edges[-1] > edges[0] else None
+        edges = (
+            np.histogram_bin_edges(pd.concat([ref, cur]).to_numpy(dtype=float), bins=30)
+            if len(ref) + len(cur)
+            else None
+        )
+        bins = (
+            {"start": edges[0], "end": edges[-1], "size": edges[1] - edges[0]}
+            if edges is not None and edges[-1] > edges[0]
+            else None
+        )
         figure = go.Figure()
-        for values, name, color in ((ref, "Referencia (entrenamiento)", "#1f77b4"), (cur, "Ventana actual", "#d62728")):
-            figure.add_trace(go.Histogram(x=values, name=name, histnorm="probability", opacity=0.55, marker_color=color, xbins=bins))
+        for values, name, color in (
+            (ref, "Referencia (entrenamiento)", "#1f77b4"),
+            (cur, "Ventana actual", "#d62728"),
+        ):
+            figure.add_trace(
+                go.Histogram(
+                    x=values, name=name, histnorm="probability", opacity=0.55, marker_color=color, xbins=bins
+                )
+            )
         figure.update_layout(barmode="overlay", yaxis_title="proporción", xaxis_title=label)
     else:
         data = category_shares(reference, current)
-        names = [f"{c} (nueva)" if unseen else c for c, unseen in zip(data["category"], data["unseen"], strict=True)]
+        names = [
+            f"{c} (nueva)" if unseen else c
+            for c, unseen in zip(data["category"], data["unseen"], strict=True)
+        ]
         figure = go.Figure(
             [
-                go.Bar(x=names, y=data["reference"], name="Referencia (entrenamiento)", marker_color="#1f77b4"),
+                go.Bar(
+                    x=names, y=data["reference"], name="Referencia (entrenamiento)", marker_color="#1f77b4"
+                ),
                 go.Bar(x=names, y=data["current"], name="Ventana actual", marker_color="#d62728"),
             ]
         )
         figure.update_layout(barmode="group", yaxis_title="proporción", xaxis_title=label)
-    figure.update_layout(title=f"Distribución de {label}: referencia vs ventana actual", height=380,
-                         legend={"orientation": "h", "y": -0.25}, margin={"t": 50, "b": 10})
+    figure.update_layout(
+        title=f"Distribución de {label}: referencia vs ventana actual",
+        height=380,
+        legend={"orientation": "h", "y": -0.25},
+        margin={"t": 50, "b": 10},
+    )
     st.plotly_chart(figure, width="stretch")
     numbers = shares(reference, current, kind)
     cols = st.columns(3)
     change = numbers["missing_current"] - numbers["missing_reference"]
     cols[0].metric("% faltantes (referencia)", _percent(numbers["missing_reference"]))
-    cols[1].metric("% faltantes (actual)", _percent(numbers["missing_current"]),
-                   None if pd.isna(change) or abs(change) < 0.0005 else f"{change:+.1%}", delta_color="inverse")
+    cols[1].metric(
+        "% faltantes (actual)",
+        _percent(numbers["missing_current"]),
+        None if pd.isna(change) or abs(change) < 0.0005 else f"{change:+.1%}",
+        delta_color="inverse",
+    )
     outside = "% fuera del rango de entrenamiento" if kind == "numeric" else "% categorías no vistas"
     cols[2].metric(f"{outside} (actual)", _percent(numbers["outside_current"]))
 
@@ -628,37 +757,77 @@ def draw_feature_detail(rows: pd.DataFrame) -> None:
         _colored_status(detail),
         hide_index=True,
         width="stretch",
-        column_config={name: st.column_config.NumberColumn(name, format="%.3g") for name in ("Valor", "p-valor")},
+        column_config={
+            name: st.column_config.NumberColumn(name, format="%.3g") for name in ("Valor", "p-valor")
+        },
     )
 
 
-def draw_history(changes: pd.DataFrame, methods: list[str], thresholds: Mapping, alpha: float, feature: str) -> None:
+def draw_history(
+    changes: pd.DataFrame, methods: list[str], thresholds: Mapping, alpha: float, feature: str
+) -> None:
     """One panel per statistic across windows, with the green/yellow/red bands and the trend
     (▲) and abrupt-change (✖) marks; tests are drawn as p-values against the significance level."""
-    figure = make_subplots(rows=len(methods), cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                           subplot_titles=[_panel_title(m) for m in methods])
+    figure = make_subplots(
+        rows=len(methods),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        subplot_titles=[_panel_title(m) for m in methods],
+    )
     for row, method in enumerate(methods, start=1):
         data = changes[changes["method"] == method]
         is_test = method in TEST_METHODS
         y = data["p_value"] if is_test else data["statistic"]
-        figure.add_trace(go.Scatter(x=data["window_start"], y=y, mode="lines+markers", name=_panel_title(method),
-                                    line_color="#37474f", showlegend=False), row=row, col=1)
+        figure.add_trace(
+            go.Scatter(
+                x=data["window_start"],
+                y=y,
+                mode="lines+markers",
+                name=_panel_title(method),
+                line_color="#37474f",
+                showlegend=False,
+            ),
+            row=row,
+            col=1,
+        )
         top = float(np.nanmax([*y.to_numpy(dtype=float), 0.0]))
         if is_test:
-            figure.add_hrect(y0=0, y1=alpha, fillcolor=STATUS_COLORS["yellow"], opacity=0.2, line_width=0, row=row, col=1)
+            figure.add_hrect(
+                y0=0, y1=alpha, fillcolor=STATUS_COLORS["yellow"], opacity=0.2, line_width=0, row=row, col=1
+            )
         elif method in thresholds:
             yellow, red = (float(v) for v in thresholds[method])
-            for y0, y1, status in ((0, yellow, "green"), (yellow, red, "yellow"), (red, max(top, red) * 1.15, "red")):
-                figure.add_hrect(y0=y0, y1=y1, fillcolor=STATUS_COLORS[status], opacity=0.15, line_width=0, row=row, col=1)
+            for y0, y1, status in (
+                (0, yellow, "green"),
+                (yellow, red, "yellow"),
+                (red, max(top, red) * 1.15, "red"),
+            ):
+                figure.add_hrect(
+                    y0=y0, y1=y1, fillcolor=STATUS_COLORS[status], opacity=0.15, line_width=0, row=row, col=1
+                )
         for flag, symbol, name in (("trend", "triangle-up", "Tendencia"), ("abrupt", "x", "Salto brusco")):
             marked = data[data[flag]] if flag in data else data.iloc[0:0]
             if not marked.empty:
-                figure.add_trace(go.Scatter(x=marked["window_start"], y=marked["statistic"], mode="markers", name=name,
-                                            marker={"symbol": symbol, "size": 14, "color": STATUS_COLORS["red"]},
-                                            legendgroup=flag, showlegend=row == 1 or name not in _legend_names(figure)),
-                                 row=row, col=1)
-    figure.update_layout(height=230 * len(methods) + 60, title=f"Evolución de {model_monitoring.feature_label(feature)}",
-                         margin={"t": 70, "b": 10}, legend={"orientation": "h", "y": 1.08})
+                figure.add_trace(
+                    go.Scatter(
+                        x=marked["window_start"],
+                        y=marked["statistic"],
+                        mode="markers",
+                        name=name,
+                        marker={"symbol": symbol, "size": 14, "color": STATUS_COLORS["red"]},
+                        legendgroup=flag,
+                        showlegend=row == 1 or name not in _legend_names(figure),
+                    ),
+                    row=row,
+                    col=1,
+                )
+    figure.update_layout(
+        height=230 * len(methods) + 60,
+        title=f"Evolución de {model_monitoring.feature_label(feature)}",
+        margin={"t": 70, "b": 10},
+        legend={"orientation": "h", "y": 1.08},
+    )
     st.plotly_chart(figure, width="stretch")
 
 
@@ -674,37 +843,72 @@ def _legend_names(figure: go.Figure) -> set[str]:
 def draw_status_heatmap(history: pd.DataFrame) -> None:
     """Worst status per feature and window, as a colored grid."""
     per_window = (
-        history.groupby(["feature", "window_start"], sort=True)["status"].agg(model_monitoring.worst_status).reset_index()
+        history.groupby(["feature", "window_start"], sort=True)["status"]
+        .agg(drift.worst_status)
+        .reset_index()
     )
-    grid = per_window.pivot(index="feature", columns="window_start", values="status").reindex(pd.unique(history["feature"]))
+    grid = per_window.pivot(index="feature", columns="window_start", values="status").reindex(
+        pd.unique(history["feature"])
+    )
     levels = list(reversed(STATUS_ORDER))
     z = grid.apply(lambda column: column.map(levels.index)).to_numpy(dtype=float)
     scale = [[i / (len(levels) - 1), STATUS_COLORS[s]] for i, s in enumerate(levels)]
     text = grid.apply(lambda column: column.map(lambda s: STATUS_LABELS.get(s, ""))).to_numpy()
-    figure = go.Figure(go.Heatmap(z=z, x=grid.columns, y=[model_monitoring.feature_label(f) for f in grid.index],
-                                  colorscale=scale, zmin=0, zmax=len(levels) - 1, showscale=False, text=text,
-                                  hovertemplate="%{y}<br>%{x}<br>%{text}<extra></extra>", xgap=2, ygap=2))
-    figure.update_layout(title="Estado por variable y ventana", height=max(300, 26 * len(grid)), margin={"t": 40, "b": 10},
-                         yaxis_autorange="reversed")
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=grid.columns,
+            y=[model_monitoring.feature_label(f) for f in grid.index],
+            colorscale=scale,
+            zmin=0,
+            zmax=len(levels) - 1,
+            showscale=False,
+            text=text,
+            hovertemplate="%{y}<br>%{x}<br>%{text}<extra></extra>",
+            xgap=2,
+            ygap=2,
+        )
+    )
+    figure.update_layout(
+        title="Estado por variable y ventana",
+        height=max(300, 26 * len(grid)),
+        margin={"t": 40, "b": 10},
+        yaxis_autorange="reversed",
+    )
     st.plotly_chart(figure, width="stretch")
 
 
-def draw_performance_history(performance: pd.DataFrame, metadata: Mapping | None) -> None:
+def draw_performance_history(performance: pd.DataFrame, metadata: registry.ModelMetadata | None) -> None:
     st.subheader("Desempeño del modelo en el tiempo")
     if performance.empty:
         st.info("Aún no hay suficientes resultados reales (feedback) para calcular métricas por ventana.")
         return
     test = holdout_metrics(metadata)
     panels = metric_panels(performance)
-    figure = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                           subplot_titles=[", ".join(panel) for panel in panels])
+    figure = make_subplots(
+        rows=len(panels),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=[", ".join(panel) for panel in panels],
+    )
     for row, panel in enumerate(panels, start=1):
         for metric in panel:
             data = performance[performance["metric"] == metric]
-            figure.add_trace(go.Scatter(x=data["window_start"], y=data["value"], mode="lines+markers", name=metric), row=row, col=1)
+            figure.add_trace(
+                go.Scatter(x=data["window_start"], y=data["value"], mode="lines+markers", name=metric),
+                row=row,
+                col=1,
+            )
             if isinstance(test.get(metric), (int, float)):
-                figure.add_hline(y=test[metric], line_dash="dot", line_color="#9e9e9e", annotation_text=f"{metric} en prueba",
-                                 row=row, col=1)
+                figure.add_hline(
+                    y=test[metric],
+                    line_dash="dot",
+                    line_color="#9e9e9e",
+                    annotation_text=f"{metric} en prueba",
+                    row=row,
+                    col=1,
+                )
     figure.update_layout(height=max(380, 220 * len(panels) + 60), margin={"t": 40, "b": 10})
     st.plotly_chart(figure, width="stretch")
 
@@ -712,52 +916,64 @@ def draw_performance_history(performance: pd.DataFrame, metadata: Mapping | None
 def draw_recent_predictions(recent: pd.DataFrame) -> None:
     st.subheader("Predicciones recientes")
     st.dataframe(
-        recent.rename(columns={"created_at": "fecha", "prediction": "predicción", "actual": "resultado real"}),
-        hide_index=True, width="stretch", height=300,
+        recent.rename(
+            columns={"created_at": "fecha", "prediction": "predicción", "actual": "resultado real"}
+        ),
+        hide_index=True,
+        width="stretch",
+        height=300,
     )
 
 
-def draw_score_distribution(reference: pd.DataFrame | None, sample: pd.DataFrame, metadata: Mapping) -> None:
-    column, kind = model_monitoring.output_feature(dict(metadata))
+def draw_score_distribution(reference: pd.DataFrame | None, sample: pd.DataFrame, metadata: registry.ModelMetadata) -> None:
+    column, kind = drift.output_feature(metadata)
     if column not in sample:
         return
     st.subheader("Distribución de la salida del modelo")
     if reference is None or column not in reference:
-        st.caption("La referencia de esta versión no guarda la salida del modelo: se muestra solo la ventana actual.")
+        st.caption(
+            "La referencia de esta versión no guarda la salida del modelo: se muestra solo la ventana actual."
+        )
         reference = pd.DataFrame({column: pd.Series(dtype=float)})
     draw_distribution(reference[column], sample[column], column, kind)
 
 
-def class_probabilities(prediction: Mapping, metadata: Mapping) -> dict[str, float] | None:
+def class_probabilities(prediction: Mapping, metadata: registry.ModelMetadata) -> dict[str, float] | None:
     """Every class's probability: the API's ``probabilities`` (multiclass), or for a binary
     prediction its ``score`` for the positive class and the rest for the other; None for regression."""
     if prediction.get("probabilities"):
         return dict(prediction["probabilities"])
-    positive, classes = metadata.get("positive_class"), metadata.get("classes") or []
+    positive, classes = metadata.positive_class, metadata.classes or []
     if prediction.get("threshold") is None or positive not in classes or len(classes) != 2:
         return None
     score = float(prediction["score"])
     return {label: score if label == positive else 1 - score for label in classes}
 
 
-def draw_prediction_result(prediction: Mapping, metadata: Mapping) -> None:
+def draw_prediction_result(prediction: Mapping, metadata: registry.ModelMetadata) -> None:
     cols = st.columns(3)
     cols[0].metric("Predicción", str(prediction["prediction"]))
     cols[1].metric("Score", f"{float(prediction['score']):.3f}")
     if prediction.get("threshold") is not None:
         cols[2].metric("Umbral", f"{float(prediction['threshold']):.3f}")
     if prediction.get("lower") is not None:
-        cols[2].metric("Intervalo de predicción", f"{float(prediction['lower']):.4g} a {float(prediction['upper']):.4g}")
+        cols[2].metric(
+            "Intervalo de predicción", f"{float(prediction['lower']):.4g} a {float(prediction['upper']):.4g}"
+        )
     probabilities = class_probabilities(prediction, metadata)
     if probabilities:
-        figure = go.Figure(go.Bar(x=list(probabilities), y=list(probabilities.values()), marker_color="#1f77b4"))
-        figure.update_layout(title="Probabilidad por clase", yaxis_range=[0, 1], height=280, margin={"t": 40, "b": 10})
+        figure = go.Figure(
+            go.Bar(x=list(probabilities), y=list(probabilities.values()), marker_color="#1f77b4")
+        )
+        figure.update_layout(
+            title="Probabilidad por clase", yaxis_range=[0, 1], height=280, margin={"t": 40, "b": 10}
+        )
         st.plotly_chart(figure, width="stretch")
     st.caption(f"Id de la predicción: `{prediction['id']}` (versión {prediction['model_version']})")
 
 
 # ----------------------------------------------------------------------------- pages
-def overview_page(run: Mapping, metadata: Mapping | None) -> None:
+def overview_page(run: Mapping, metadata: registry.ModelMetadata | None) -> None:
     summary = run["summary"] or {}
     status, counts = traffic_light(summary)
     output = summary.get("output")
@@ -784,7 +1000,9 @@ def drift_page(db_url: str, models_dir: str, settings: Settings, run: Mapping) -
         return
     thresholds = (run["summary"] or {}).get("thresholds") or settings.config.monitoring.thresholds
     table = feature_table(window, thresholds)
-    st.caption(f"Ventana {window_label(run)} · muestra de {int(run['n_sampled'])} de {int(run['n_rows'])} predicciones")
+    st.caption(
+        f"Ventana {window_label(run)} · muestra de {int(run['n_sampled'])} de {int(run['n_rows'])} predicciones"
+    )
     draw_feature_table(table)
     draw_risk_bars(table)
     st.subheader("Referencia vs ventana actual")
@@ -792,7 +1010,9 @@ def drift_page(db_url: str, models_dir: str, settings: Settings, run: Mapping) -
     metadata = load_metadata(models_dir, run["model_version"])
     reference = load_reference(models_dir, run["model_version"])
     if feature is None or metadata is None or reference is None:
-        st.warning("La versión del modelo no está en la carpeta de artefactos: no se pueden dibujar las distribuciones.")
+        st.warning(
+            "La versión del modelo no está en la carpeta de artefactos: no se pueden dibujar las distribuciones."
+        )
         return
     sample = window_sample(db_url, models_dir, settings.config.monitoring, run)
     kind = feature_kinds(metadata).get(feature, "numeric")
@@ -816,15 +1036,21 @@ def over_time_page(db_url: str, models_dir: str, settings: Settings, runs: pd.Da
     features = [*latest["feature"], *sorted(set(history["feature"]) - set(latest["feature"]))]
     feature = feature_ui(features, "Variable", key="time_feature")
     rows = history[history["feature"] == feature]
-    available = [s.name for s in model_monitoring.STATISTICS if s.name in set(rows["method"])]
-    methods = st.multiselect("Estadísticos", available, default=available, format_func=_panel_title, key="time_methods")
+    available = [s.name for s in drift.STATISTICS if s.name in set(rows["method"])]
+    methods = st.multiselect(
+        "Estadísticos", available, default=available, format_func=_panel_title, key="time_methods"
+    )
     if methods:
-        changes = model_monitoring.detect_changes(rows, {k: tuple(v) for k, v in thresholds.items()}, monitoring.trend_windows)
+        changes = model_monitoring.detect_changes(
+            rows, {k: tuple(v) for k, v in thresholds.items()}, monitoring.trend_windows
+        )
         draw_history(changes, methods, thresholds, monitoring.p_value, feature)
     draw_performance_history(performance_history(runs), load_metadata(models_dir, version))
 
 
-def predictions_page(db_url: str, models_dir: str, settings: Settings, version: str, run: Mapping | None) -> None:
+def predictions_page(
+    db_url: str, models_dir: str, settings: Settings, version: str, run: Mapping | None
+) -> None:
     metadata = load_metadata(models_dir, version)
     recent = load_recent_predictions(db_url, version)
     if recent.empty:
@@ -841,7 +1067,7 @@ def predictions_page(db_url: str, models_dir: str, settings: Settings, version: 
         return
     url, headers = api_settings(settings)
     st.caption(f"API: {url}")
-    record = prediction_form_ui(metadata["features"])
+    record = prediction_form_ui(metadata.features)
     if record is not None:
         try:
             st.session_state["last_prediction"] = send_prediction(url, headers, record, version)

@@ -2,12 +2,12 @@
 
 The same code as the single-process paths, run per partition:
 
-- scoring applies ``model_deploy.predict_frame`` and ``model_deploy.flat_outputs`` to each
+- scoring applies ``scoring.predict_frame`` and ``scoring.flat_outputs`` to each
   partition of a CSV/Parquet input (one file, a glob or a list), with the loaded model sent to
   every worker once, and writes a folder of numbered parts in the input's row order;
-- drift counts each partition on the reference bins with ``model_monitoring.current_counts``,
-  adds the counts up with ``model_monitoring.merge_counts`` on the client, and turns them into
-  statistics with ``model_monitoring.drift_from_counts``: since counts add up exactly, every
+- drift counts each partition on the reference bins with ``drift.current_counts``,
+  adds the counts up with ``drift.merge_counts`` on the client, and turns them into
+  statistics with ``drift.drift_from_counts``: since counts add up exactly, every
   statistic equals the single-process one.
 
 Without a scheduler address a ``LocalCluster`` is started on this machine; with one, the client
@@ -36,10 +36,11 @@ from typing import Any
 
 import pandas as pd
 
+import drift
 import ft_engineering
-import model_deploy
 import model_monitoring
 import registry
+import scoring
 import store
 from settings import MonitoringConfig, Settings
 
@@ -53,7 +54,9 @@ LOG_ROWS_PER_PARTITION = 200_000
 
 # ----------------------------------------------------------------------------- cluster
 @contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int | None = None, processes: bool = True) -> Iterator[Any]:
+def dask_client(
+    scheduler: str | None = None, n_workers: int | None = None, processes: bool = True
+) -> Iterator[Any]:
     """A ``distributed.Client`` on the cluster at ``scheduler``, or on a new ``LocalCluster``.
 
     Args:
@@ -75,7 +78,10 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None, proc
         with client:
             yield client
         return
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -138,11 +144,11 @@ def csv_format(path: Path) -> dict[str, str | None]:
     return ft_engineering.sniff_csv_format(sample)
 
 
-def _csv_dtypes(path: Path, options: dict, metadata: dict) -> dict[str, str]:
+def _csv_dtypes(path: Path, options: dict, metadata: registry.ModelMetadata) -> dict[str, str]:
     """Column types that parse every partition alike: numbers as floats (missing values allowed
     anywhere), categories as text unless the file writes them as numbers, other columns as text."""
     sample = pd.read_csv(path, nrows=1000, encoding="utf-8-sig", skipinitialspace=True, **options)
-    kinds = {feature["name"]: feature["kind"] for feature in metadata["features"]}
+    kinds = {feature.name: feature.kind for feature in metadata.features}
     dtypes = {}
     for column in sample.columns:
         kind = kinds.get(str(column).strip())
@@ -151,7 +157,9 @@ def _csv_dtypes(path: Path, options: dict, metadata: dict) -> dict[str, str]:
     return dtypes
 
 
-def read_csv_files(paths: list[Path], metadata: dict, na_values: list[str], blocksize: str = BLOCKSIZE) -> Any:
+def read_csv_files(
+    paths: list[Path], metadata: registry.ModelMetadata, na_values: list[str], blocksize: str = BLOCKSIZE
+) -> Any:
     """CSV files as one Dask DataFrame in file order, each file parsed as ``ft_engineering.read_csv``
     would (``;`` with decimal commas or ``,`` with decimal points, sniffed per file; consecutive
     files of one format are read together)."""
@@ -176,7 +184,9 @@ def read_csv_files(paths: list[Path], metadata: dict, na_values: list[str], bloc
     return parts[0] if len(parts) == 1 else dd.concat(parts)
 
 
-def read_input(paths: list[Path], metadata: dict, na_values: list[str], blocksize: str = BLOCKSIZE) -> Any:
+def read_input(
+    paths: list[Path], metadata: registry.ModelMetadata, na_values: list[str], blocksize: str = BLOCKSIZE
+) -> Any:
     """The scoring input (``expand_inputs``: CSV or Parquet files) as a Dask DataFrame whose
     partitions keep the row order."""
     import dask.dataframe as dd
@@ -191,8 +201,8 @@ def read_input(paths: list[Path], metadata: dict, na_values: list[str], blocksiz
 # ----------------------------------------------------------------------------- scoring
 def prediction_columns(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """What the single-process ``score`` appends to a chunk: ``id``, ``model_version`` and
-    ``model_deploy.flat_outputs`` of ``model_deploy.predict_frame``."""
-    return model_deploy.flat_outputs(model_deploy.batch_outputs(model, frame[model.feature_names]))
+    ``scoring.flat_outputs`` of ``scoring.predict_frame``."""
+    return scoring.flat_outputs(scoring.batch_outputs(model, frame[model.feature_names]))
 
 
 def score_partition(part: pd.DataFrame, model: registry.LoadedModel, meta: pd.DataFrame) -> pd.DataFrame:
@@ -202,7 +212,7 @@ def score_partition(part: pd.DataFrame, model: registry.LoadedModel, meta: pd.Da
 
 def output_meta(model: registry.LoadedModel, input_meta: pd.DataFrame) -> pd.DataFrame:
     """The empty output frame (columns and types), from scoring the model's example record."""
-    example = pd.DataFrame([{f["name"]: f.get("example") for f in model.metadata["features"]}])
+    example = pd.DataFrame([{f.name: f.example for f in model.metadata.features}])
     return input_meta.join(prediction_columns(model, example).iloc[0:0])
 
 
@@ -227,10 +237,17 @@ def write_output(scored: Any, output: Path, output_format: str, csv_options: dic
         raise ValueError(f"the output {output} must be a new or empty folder")
     output.mkdir(parents=True, exist_ok=True)
     if output_format == "parquet":
-        return scored.to_parquet(str(output), write_index=False, name_function=lambda i: f"{part_name(i)}.parquet", compute=False)
+        return scored.to_parquet(
+            str(output), write_index=False, name_function=lambda i: f"{part_name(i)}.parquet", compute=False
+        )
     options = csv_options or {"sep": ",", "decimal": "."}
     return scored.to_csv(
-        str(output / "*.csv"), name_function=part_name, index=False, sep=options["sep"], decimal=options["decimal"], compute=False
+        str(output / "*.csv"),
+        name_function=part_name,
+        index=False,
+        sep=options["sep"],
+        decimal=options["decimal"],
+        compute=False,
     )
 
 
@@ -255,12 +272,14 @@ def score_files(
         ValueError: for missing inputs, missing model columns, unparseable values, an output
             folder that is not empty.
     """
-    na_values = list(model.metadata["config"]["dataset"].get("na_values", []))
+    na_values = list(model.metadata.na_values)
     paths = expand_inputs(inputs)
     frame = read_input(paths, model.metadata, na_values, blocksize)
     [model_future] = client.scatter([model], broadcast=True, hash=False)
     scored = score_frame(frame, model_future, model)
-    logger.info("scoring %d partitions on %d workers", scored.npartitions, len(client.scheduler_info()["workers"]))
+    logger.info(
+        "scoring %d partitions on %d workers", scored.npartitions, len(client.scheduler_info()["workers"])
+    )
     csv_options = csv_format(paths[0]) if paths[0].suffix.lower() == ".csv" else None
     try:
         _wait(client, write_output(scored, output, output_format, csv_options), progress)
@@ -274,37 +293,58 @@ def written_rows(output: Path) -> int:
     import pyarrow.parquet as pq
 
     parts = sorted(output.glob("part-*"))
-    return sum(pq.ParquetFile(p).metadata.num_rows if p.suffix == ".parquet" else model_deploy.count_rows(p) for p in parts)
+    return sum(
+        pq.ParquetFile(p).metadata.num_rows if p.suffix == ".parquet" else scoring.count_rows(p)
+        for p in parts
+    )
 
 
 def score_command(settings: Settings, args: argparse.Namespace) -> int:
     """``model_deploy.py score --engine dask``: score ``--input`` on the cluster into the folder ``--output``."""
     if args.log:
-        print("--log no está disponible con --engine dask: use el motor local para registrar las predicciones.", file=sys.stderr)
+        print(
+            "--log no está disponible con --engine dask: use el motor local para registrar las predicciones.",
+            file=sys.stderr,
+        )
         return 2
     model = registry.load_model(settings.models_dir, args.model or settings.model_version)
     try:
         with dask_client(args.scheduler) as client:
             if not args.quiet:
-                print(f"Dask: {len(client.scheduler_info()['workers'])} workers, panel en {client.dashboard_link}", file=sys.stderr)
-            rows = score_files(client, model, str(args.input), args.output, args.output_format, progress=not args.quiet)
+                print(
+                    f"Dask: {len(client.scheduler_info()['workers'])} workers, panel en {client.dashboard_link}",
+                    file=sys.stderr,
+                )
+            rows = score_files(
+                client, model, str(args.input), args.output, args.output_format, progress=not args.quiet
+            )
     except (ValueError, OSError) as exc:
         print(f"No se pudo puntuar {args.input}: {exc}", file=sys.stderr)
         return 2
-    print(f"{rows} filas puntuadas con el modelo {model.version} (Dask) -> {args.output}/ ({args.output_format}, una parte por partición)")
+    print(
+        f"{rows} filas puntuadas con el modelo {model.version} (Dask) -> {args.output}/ ({args.output_format}, una parte por partición)"
+    )
     return 0
 
 
 # ----------------------------------------------------------------------------- drift counts
-def partition_counts(part: pd.DataFrame, profile: dict, metadata: dict | None = None) -> dict:
-    """``model_monitoring.current_counts`` of one partition, cleaned first as the job cleans
+def partition_counts(
+    part: pd.DataFrame, profile: dict, metadata: registry.ModelMetadata | None = None
+) -> dict:
+    """``drift.current_counts`` of one partition, cleaned first as the job cleans
     logged rows (``clean_current``) when the version's ``metadata`` is given."""
     if metadata is not None:
-        part = model_monitoring.clean_current(part, profile, metadata)
-    return model_monitoring.current_counts(profile, part)
+        part = drift.clean_current(part, profile, metadata)
+    return drift.current_counts(profile, part)
 
 
-def window_counts(client: Any, frame: Any, profile: dict, metadata: dict | None = None, progress: bool = False) -> dict:
+def window_counts(
+    client: Any,
+    frame: Any,
+    profile: dict,
+    metadata: registry.ModelMetadata | None = None,
+    progress: bool = False,
+) -> dict:
     """Counts of every row of a Dask DataFrame on the profile's bins: counted per partition on
     the workers, merged on the client (``merge_counts``); exactly the counts of the whole frame."""
     import dask
@@ -312,7 +352,7 @@ def window_counts(client: Any, frame: Any, profile: dict, metadata: dict | None 
     profile_future, metadata_future = client.scatter([profile, metadata], broadcast=True, hash=False)
     count = dask.delayed(partition_counts)
     parts = [count(part, profile_future, metadata_future) for part in frame.to_delayed()]
-    return model_monitoring.merge_counts(_wait(client, parts, progress))
+    return drift.merge_counts(_wait(client, parts, progress))
 
 
 def compute_drift(
@@ -324,9 +364,9 @@ def compute_drift(
     thresholds: dict[str, tuple[float, float]] | None = None,
     **options: Any,
 ) -> pd.DataFrame:
-    """``model_monitoring.compute_drift`` with ``current`` a Dask DataFrame counted on the cluster."""
-    profile = model_monitoring.build_reference_profile(reference, categorical, numerical)
-    return model_monitoring.drift_from_counts(profile, window_counts(client, current, profile), thresholds, **options)
+    """``drift.compute_drift`` with ``current`` a Dask DataFrame counted on the cluster."""
+    profile = drift.build_reference_profile(reference, categorical, numerical)
+    return drift.drift_from_counts(profile, window_counts(client, current, profile), thresholds, **options)
 
 
 # ----------------------------------------------------------------------------- the prediction log
@@ -334,7 +374,7 @@ def log_features(log: pd.DataFrame, profile: dict) -> pd.DataFrame:
     """The profile's columns of a log shaped like ``store.read_predictions`` (features as columns;
     the model output as ``score`` / ``prediction``); absent features are left out (all missing).
     A feature named like a log column is read from its ``feature_`` column, as the log names it."""
-    names = {model_monitoring.SCORE_COLUMN: "score", model_monitoring.PREDICTION_COLUMN: "prediction"}
+    names = {drift.SCORE_COLUMN: "score", drift.PREDICTION_COLUMN: "prediction"}
     columns = {}
     for name in profile["features"]:
         prefixed = f"feature_{name}"
@@ -350,7 +390,9 @@ def _engine(db_url: str) -> Any:
     return store.create_db_engine(db_url)
 
 
-def read_log_slice(bounds: tuple[pd.Timestamp, pd.Timestamp], db_url: str, version: str, profile: dict) -> pd.DataFrame:
+def read_log_slice(
+    bounds: tuple[pd.Timestamp, pd.Timestamp], db_url: str, version: str, profile: dict
+) -> pd.DataFrame:
     """One partition of the log: the profile's columns of the predictions in ``[start, end)``."""
     return log_features(store.read_predictions(_engine(db_url), bounds[0], bounds[1], version), profile)
 
@@ -371,7 +413,13 @@ def log_from_store(
     meta = pd.DataFrame({name: pd.Series(dtype=object) for name in profile["features"]})
     with numpy_strings():
         return dd.from_map(
-            read_log_slice, list(zip(edges[:-1], edges[1:])), db_url=db_url, version=version, profile=profile, meta=meta, label="read-log"
+            read_log_slice,
+            list(zip(edges[:-1], edges[1:])),
+            db_url=db_url,
+            version=version,
+            profile=profile,
+            meta=meta,
+            label="read-log",
         )
 
 
@@ -393,7 +441,11 @@ def window_of(log: Any, start: pd.Timestamp, end: pd.Timestamp, version: str, pr
     if "created_at" in log.columns:
         created = log["created_at"]
         tz = getattr(created.dtype, "tz", None)
-        low, high = (start, end) if tz is not None else (start.tz_convert("UTC").tz_localize(None), end.tz_convert("UTC").tz_localize(None))
+        low, high = (
+            (start, end)
+            if tz is not None
+            else (start.tz_convert("UTC").tz_localize(None), end.tz_convert("UTC").tz_localize(None))
+        )
         log = log[(created >= low) & (created < high)]
     if "model_version" in log.columns:
         log = log[log["model_version"] == version]
@@ -443,7 +495,11 @@ def monitor(
     exported = read_log_parquet(inputs) if inputs else None
     if backfill and exported is not None and "created_at" not in exported.columns:
         raise ValueError("--backfill needs a created_at column in the log export")
-    first, last = _log_range(exported, client, version) if exported is not None else store.prediction_time_range(engine, version)
+    first, last = (
+        _log_range(exported, client, version)
+        if exported is not None
+        else store.prediction_time_range(engine, version)
+    )
     windows = model_monitoring.job_windows(window or config.window, first, last, end, backfill)
     outcomes = []
     for start, stop in windows:
@@ -457,7 +513,9 @@ def monitor(
     return outcomes
 
 
-def monitor_command(settings: Settings, engine: Any, args: argparse.Namespace, config: MonitoringConfig) -> list[dict]:
+def monitor_command(
+    settings: Settings, engine: Any, args: argparse.Namespace, config: MonitoringConfig
+) -> list[dict]:
     """``model_monitoring.py run --engine dask``: the windows of ``args`` monitored on the cluster."""
     with dask_client(args.scheduler) as client:
         return monitor(

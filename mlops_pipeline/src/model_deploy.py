@@ -40,10 +40,20 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyHeader
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 import ft_engineering
 import registry
+import scoring
 import store
 from settings import ConfigError, ServingConfig, Settings, get_settings
 
@@ -56,7 +66,6 @@ NO_MODEL_MESSAGE = (
 )
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
 MAX_REPORTED_ERRORS = 20
-PROBABILITY_PREFIX = store.PROBABILITY_PREFIX
 INLINE_BYTES = 16 * 1024
 INLINE_ROWS = 50
 CHAMPION_CHECK_SECONDS = 0.5
@@ -66,73 +75,6 @@ CHECKPOINT_SECONDS = 1.0  # many small commits write whole pages each: bound the
 
 
 # ----------------------------------------------------------------------------- scoring
-def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame, *, flat: bool = False) -> pd.DataFrame:
-    """Score raw feature rows with a loaded model version.
-
-    Args:
-        model: the version to use.
-        frame: raw input rows; the model's feature columns are taken in training order.
-        flat: give the class probabilities as ``probability_<class>`` columns instead of a column
-            of dicts (what `flat_outputs` returns; much cheaper for big batches).
-
-    Returns:
-        One row per input row (same index): ``prediction``, ``score``, ``probabilities`` and
-        ``threshold``, as `store.prediction_batches` describes them. Binary: the stored threshold on the
-        positive-class probability; multiclass: the most probable class; regression: the value,
-        plus ``lower`` and ``upper`` when the version has a prediction interval (``interval``).
-    """
-    X = frame.reindex(columns=model.feature_names)
-    if model.task == "regression":
-        values = np.asarray(model.pipeline.predict(X), dtype=float)
-        outputs = pd.DataFrame(
-            {"prediction": values, "score": values, "probabilities": None, "threshold": np.nan}, index=frame.index
-        )
-        if flat:
-            outputs = outputs.drop(columns="probabilities")
-        interval = model.metadata.get("interval")
-        if interval:
-            outputs["lower"], outputs["upper"] = values - interval["half_width"], values + interval["half_width"]
-        return outputs
-    proba = np.asarray(model.pipeline.predict_proba(X), dtype=float)
-    classes = [str(c) for c in model.pipeline.classes_]
-    positive, threshold = model.metadata.get("positive_class"), model.metadata.get("threshold")
-    if len(classes) == 2 and positive in classes and threshold is not None:
-        positive_index = classes.index(positive)
-        score = proba[:, positive_index]
-        labels = np.where(score >= threshold, positive, classes[1 - positive_index])
-        cut = float(threshold)
-    else:
-        best = proba.argmax(axis=1)
-        labels, score, cut = np.asarray(classes, dtype=object)[best], proba[np.arange(len(proba)), best], np.nan
-    outputs = pd.DataFrame({"prediction": labels, "score": score, "threshold": cut}, index=frame.index)
-    if flat:
-        # Column by column, not a join: a join would multiply rows of a frame with a repeated index.
-        for position, label in enumerate(classes):
-            outputs[PROBABILITY_PREFIX + label] = proba[:, position]
-        return outputs
-    outputs.insert(2, "probabilities", [dict(zip(classes, row)) for row in proba.tolist()])
-    return outputs
-
-
-def batch_outputs(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """What batch scoring adds to each row: a new ``id``, the ``model_version``, then the flat
-    `predict_frame` outputs (shared by the API, the ``score`` CLI and the Dask engine)."""
-    outputs = predict_frame(model, frame, flat=True)
-    outputs.insert(0, "id", store.new_ids(len(outputs)))
-    outputs.insert(1, "model_version", model.version)
-    return outputs
-
-
-def flat_outputs(outputs: pd.DataFrame) -> pd.DataFrame:
-    """Prediction columns for a table: the probabilities as one ``probability_<class>`` column each."""
-    if "probabilities" not in outputs:
-        return outputs
-    flat = outputs.drop(columns="probabilities")
-    probabilities = outputs["probabilities"].dropna()
-    if len(probabilities):
-        expanded = pd.DataFrame(probabilities.tolist(), index=probabilities.index).add_prefix(PROBABILITY_PREFIX)
-        flat = flat.join(expanded)
-    return flat
 
 
 # ----------------------------------------------------------------------------- input validation
@@ -171,36 +113,33 @@ def _category_text(value: Any) -> Any:
 
 def _feature_field(feature: dict, tokens: frozenset[str]) -> tuple[Any, Any]:
     """The pydantic type and Field of one feature, documented from its saved schema."""
-    example = feature.get("example")
-    if feature["kind"] == "numeric":
-        bounds = f" Training range: {feature.get('min')} to {feature.get('max')}." if feature.get("min") is not None else ""
+    example = feature.example
+    if feature.kind == "numeric":
+        bounds = f" Training range: {feature.min} to {feature.max}." if feature.min is not None else ""
         annotation = Annotated[float | None, BeforeValidator(_missing_to_none(tokens))]
-        description = f"Numeric ({feature.get('dtype', 'number')}); null means missing.{bounds}"
-        return annotation, Field(alias=feature["name"], description=description, examples=[example], allow_inf_nan=False)
-    categories = feature.get("categories") or []
-    kind = "Ordinal (lowest to highest)" if feature["kind"] == "ordinal" else "Categorical"
+        description = f"Numeric ({feature.dtype}); null means missing.{bounds}"
+        return annotation, Field(
+            alias=feature.name, description=description, examples=[example], allow_inf_nan=False
+        )
+    categories = feature.categories or []
+    kind = "Ordinal (lowest to highest)" if feature.kind == "ordinal" else "Categorical"
     description = (
         f"{kind}; seen in training: {categories}. Other values are accepted and treated as unseen; "
         "null means missing."
     )
     annotation = Annotated[str | None, BeforeValidator(_category_text)]
-    return annotation, Field(alias=feature["name"], description=description, examples=[example])
+    return annotation, Field(alias=feature.name, description=description, examples=[example])
 
 
-def missing_tokens(metadata: dict) -> list[str]:
-    """The missing-value tokens a version was trained with."""
-    return list(metadata["config"]["dataset"].get("na_values", []))
-
-
-def record_model(metadata: dict) -> type[BaseModel]:
-    """A pydantic model of one input record, built from ``metadata["features"]``.
+def record_model(metadata: registry.ModelMetadata) -> type[BaseModel]:
+    """A pydantic model of one input record, built from ``metadata.features``.
 
     Every feature is required (so a misspelt column is caught) and nullable (missing values are
     imputed by the pipeline); unknown fields are rejected.
     """
-    tokens = frozenset(t.strip().lower() for t in missing_tokens(metadata)) | {""}
-    fields = {f"f{i}": _feature_field(feature, tokens) for i, feature in enumerate(metadata["features"])}
-    example = {feature["name"]: feature.get("example") for feature in metadata["features"]}
+    tokens = frozenset(t.strip().lower() for t in scoring.missing_tokens(metadata)) | {""}
+    fields = {f"f{i}": _feature_field(feature, tokens) for i, feature in enumerate(metadata.features)}
+    example = {feature.name: feature.example for feature in metadata.features}
     config = ConfigDict(
         extra="forbid",
         coerce_numbers_to_str=True,
@@ -217,7 +156,7 @@ class InputSchema:
     """Validators for one model version's input (single records, lists, CSV tables), built once
     per version (every request reads them)."""
 
-    metadata: dict
+    metadata: registry.ModelMetadata
     record: type[BaseModel] = field(init=False)
     records: TypeAdapter = field(init=False)
     names: list[str] = field(init=False)
@@ -227,9 +166,9 @@ class InputSchema:
     def __post_init__(self) -> None:
         self.record = record_model(self.metadata)
         self.records = TypeAdapter(list[self.record])
-        self.names = [feature["name"] for feature in self.metadata["features"]]
-        self.numeric = [f["name"] for f in self.metadata["features"] if f["kind"] == "numeric"]
-        self.na_values = missing_tokens(self.metadata)
+        self.names = [feature.name for feature in self.metadata.features]
+        self.numeric = [f.name for f in self.metadata.features if f.kind == "numeric"]
+        self.na_values = scoring.missing_tokens(self.metadata)
 
     def example_csv(self) -> str:
         example = pd.DataFrame([self.record.model_json_schema()["examples"][0]])
@@ -256,11 +195,16 @@ def frame_from_json(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataF
         raise reject(422, [_error(None, None, f"malformed JSON: {exc}", "json_invalid")]) from exc
     single = isinstance(payload, dict)
     if not single and not isinstance(payload, list):
-        raise reject(422, [_error(None, None, "the JSON body must be a record (object) or a list of records", "json_type")])
+        raise reject(
+            422,
+            [_error(None, None, "the JSON body must be a record (object) or a list of records", "json_type")],
+        )
     if not single and not payload:
         raise reject(422, [_error(None, None, "the list of records is empty", "empty")])
     if not single and len(payload) > max_rows:
-        raise reject(413, f"{len(payload)} records exceed the limit of {max_rows} per request; use the score CLI")
+        raise reject(
+            413, f"{len(payload)} records exceed the limit of {max_rows} per request; use the score CLI"
+        )
     try:
         records = schema.records.validate_python([payload] if single else payload)
     except ValidationError as exc:
@@ -273,7 +217,10 @@ def check_columns(columns: list[str], schema: InputSchema) -> None:
     unknown = [c for c in columns if c not in schema.names]
     missing = [c for c in schema.names if c not in columns]
     errors = [_error(None, c, f"unknown column; expected {schema.names}", "unknown_column") for c in unknown]
-    errors += [_error(None, c, "missing required column (send it empty for missing values)", "missing_column") for c in missing]
+    errors += [
+        _error(None, c, "missing required column (send it empty for missing values)", "missing_column")
+        for c in missing
+    ]
     if errors:
         raise reject(422, errors)
 
@@ -291,7 +238,14 @@ def check_numeric(frame: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
             parsed = pd.to_numeric(values, errors="coerce").astype(float)
             bad = (values.notna() & parsed.isna()) | np.isinf(parsed)
         for position in np.flatnonzero(bad.to_numpy()):
-            errors.append(_error(int(position) + 1, column, f"not a finite number (got {values.iloc[position]!r})", "float_parsing"))
+            errors.append(
+                _error(
+                    int(position) + 1,
+                    column,
+                    f"not a finite number (got {values.iloc[position]!r})",
+                    "float_parsing",
+                )
+            )
         out[column] = parsed
     if errors:
         errors.sort(key=lambda e: (e["row"], schema.names.index(e["column"])))
@@ -368,7 +322,10 @@ class ServingState:
             return
         with self._checkpoint_lock:
             self._unchecked_rows += rows
-            due = self._unchecked_rows >= CHECKPOINT_ROWS or time.monotonic() - self._checkpointed_at >= CHECKPOINT_SECONDS
+            due = (
+                self._unchecked_rows >= CHECKPOINT_ROWS
+                or time.monotonic() - self._checkpointed_at >= CHECKPOINT_SECONDS
+            )
             if due and (self._checkpoint is None or self._checkpoint.done()):
                 self._unchecked_rows, self._checkpointed_at = 0, time.monotonic()
                 self._checkpoint = self._checkpointer.submit(self._checkpoint_wal)
@@ -433,7 +390,9 @@ State = Annotated[ServingState, Depends(get_state)]
 
 async def get_model(
     state: State,
-    model: Annotated[str | None, Query(description="Model version to use (see GET /models); default: the default model.")] = None,
+    model: Annotated[
+        str | None, Query(description="Model version to use (see GET /models); default: the default model.")
+    ] = None,
 ) -> registry.LoadedModel:
     """The requested version, by name only (never a path); 404 for an unknown one. A version used
     for the first time is loaded in the thread pool."""
@@ -474,7 +433,9 @@ class BodySizeLimit:
         message = f"request body over the limit of {self.max_bytes} bytes; use the score CLI for big files"
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
-            response = Response(json.dumps({"detail": message}), status_code=413, media_type="application/json")
+            response = Response(
+                json.dumps({"detail": message}), status_code=413, media_type="application/json"
+            )
             await response(scope, receive, send)
             return
         received = 0
@@ -496,13 +457,22 @@ class PredictionOut(BaseModel):
 
     id: str = Field(description="Prediction id; send it back to POST /feedback with the true outcome.")
     model_version: str
-    prediction: str | float = Field(description="Predicted class label (classification) or value (regression).")
-    score: float = Field(description="Binary: probability of the positive class; multiclass: of the predicted class; regression: the value.")
+    prediction: str | float = Field(
+        description="Predicted class label (classification) or value (regression)."
+    )
+    score: float = Field(
+        description="Binary: probability of the positive class; multiclass: of the predicted class; regression: the value."
+    )
     probabilities: dict[str, float] | None = Field(
         description="Multiclass: probability of every class (binary: `score` is the probability of `positive_class`)."
     )
-    threshold: float | None = Field(description="Binary: positive-class probability at or above which it is predicted.")
-    lower: float | None = Field(default=None, description="Regression: lower end of the prediction interval (level in GET /model/info).")
+    threshold: float | None = Field(
+        description="Binary: positive-class probability at or above which it is predicted."
+    )
+    lower: float | None = Field(
+        default=None,
+        description="Regression: lower end of the prediction interval (level in GET /model/info).",
+    )
     upper: float | None = Field(default=None, description="Regression: upper end of the prediction interval.")
 
 
@@ -519,7 +489,7 @@ class FeedbackItem(BaseModel):
 
     prediction_id: str = Field(min_length=1, max_length=36)
     actual: Annotated[str | float | int | bool, AfterValidator(_category_text)] = Field(
-        description="The true outcome (class label or value); numbers and booleans are stored as training spelled labels (1.0 -> \"1\")."
+        description='The true outcome (class label or value); numbers and booleans are stored as training spelled labels (1.0 -> "1").'
     )
 
 
@@ -547,23 +517,36 @@ def health(state: State) -> dict:
     return {"status": "ok", "model_loaded": True, "model_version": model.version}
 
 
-def model_summary(metadata: dict, champion: str | None, default: str) -> dict:
+def model_summary(metadata: registry.ModelMetadata, champion: str | None, default: str) -> dict:
     return {
-        "version": metadata["version"],
-        "model_name": metadata.get("model_name"),
-        "created_at": metadata.get("created_at"),
-        "task": metadata.get("task"),
-        "metrics": metadata.get("metrics", {}),
-        "champion": metadata["version"] == champion,
-        "default": metadata["version"] == default,
+        "version": metadata.version,
+        "model_name": metadata.model_name,
+        "created_at": metadata.created_at,
+        "task": metadata.task,
+        "metrics": metadata.metrics,
+        "champion": metadata.version == champion,
+        "default": metadata.version == default,
     }
 
 
 @models_router.get("/model/info")
 def model_info(model: Model) -> dict:
     """Version, metrics, feature schema, threshold and training date of a model (default: the default one)."""
-    keys = ("version", "model_name", "created_at", "task", "target", "classes", "positive_class", "threshold", "interval", "metrics", "features", "selection")
-    return {key: model.metadata.get(key) for key in keys}
+    keys = (
+        "version",
+        "model_name",
+        "created_at",
+        "task",
+        "target",
+        "classes",
+        "positive_class",
+        "threshold",
+        "interval",
+        "metrics",
+        "features",
+        "selection",
+    )
+    return model.metadata.model_dump(mode="json", include=set(keys))
 
 
 @models_router.get("/models")
@@ -580,7 +563,9 @@ def list_models(state: State) -> list[dict]:
 def set_default_model(state: State, body: DefaultModel) -> dict:
     """Make a saved version the default for every worker (it becomes the champion)."""
     if state.settings.model_version:
-        raise HTTPException(409, detail="MODEL_VERSION pins the default model; unset it to change the default at run time")
+        raise HTTPException(
+            409, detail="MODEL_VERSION pins the default model; unset it to change the default at run time"
+        )
     try:
         registry.set_champion(state.models_dir, body.version)
     except registry.ModelNotFoundError as exc:
@@ -601,7 +586,9 @@ async def read_input(request: Request, schema: InputSchema, max_rows: int) -> pd
         form = await request.form(max_files=1, max_fields=10)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise reject(422, [_error(None, "file", "the form needs a CSV file in the field 'file'", "missing_file")])
+            raise reject(
+                422, [_error(None, "file", "the form needs a CSV file in the field 'file'", "missing_file")]
+            )
         return await run_in_threadpool(frame_from_csv, await upload.read(), schema, max_rows)
     body = await request.body()
     if not body.strip():
@@ -611,7 +598,10 @@ async def read_input(request: Request, schema: InputSchema, max_rows: int) -> pd
         return await run_off_loop(not small, frame_from_csv, body, schema, max_rows)
     if content_type == "application/json" or content_type.endswith("+json"):
         return await run_off_loop(not small, frame_from_json, body, schema, max_rows)
-    raise HTTPException(415, detail=f"unsupported content type '{content_type}': send application/json, text/csv or a multipart file")
+    raise HTTPException(
+        415,
+        detail=f"unsupported content type '{content_type}': send application/json, text/csv or a multipart file",
+    )
 
 
 def stack_records(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
@@ -629,12 +619,18 @@ def score_and_log(
     lengths = [len(frame) for frame in frames]
     frame = frames[0] if len(frames) == 1 else stack_records(frames, model.feature_names)
     try:
-        outputs = batch_outputs(model, frame).reset_index(drop=True)
+        outputs = scoring.batch_outputs(model, frame).reset_index(drop=True)
     except (ValueError, TypeError, FloatingPointError) as exc:
-        raise reject(422, [_error(None, None, f"the model could not score the input: {exc}", "model_input")]) from exc
+        raise reject(
+            422, [_error(None, None, f"the model could not score the input: {exc}", "model_input")]
+        ) from exc
     if state.serving.log_predictions:
         store.log_predictions(
-            state.engine, frame, outputs, model_version=model.version, request_id=np.repeat(request_ids, lengths).tolist()
+            state.engine,
+            frame,
+            outputs,
+            model_version=model.version,
+            request_id=np.repeat(request_ids, lengths).tolist(),
         )
         state.checkpoint_soon(len(frame))
     bounds = np.cumsum([0, *lengths])
@@ -699,7 +695,9 @@ class MicroBatcher:
     def _score_group(self, group: list[_Pending]) -> list[pd.DataFrame | BaseException]:
         """Score a group together; if that fails, each request alone, so one bad request fails alone."""
         try:
-            return score_and_log(self.state, group[0].model, [p.frame for p in group], [p.request_id for p in group])
+            return score_and_log(
+                self.state, group[0].model, [p.frame for p in group], [p.request_id for p in group]
+            )
         except Exception as exc:
             if len(group) == 1:
                 return [exc]
@@ -712,7 +710,9 @@ class MicroBatcher:
         return results
 
 
-def render(outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: registry.LoadedModel, as_csv: bool) -> Response:
+def render(
+    outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: registry.LoadedModel, as_csv: bool
+) -> Response:
     """JSON by default (serialised by pandas), or the input columns plus prediction columns as CSV.
 
     In JSON, a thresholded binary prediction carries no per-class ``probabilities``: its ``score``
@@ -725,12 +725,16 @@ def render(outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: r
         return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
     thresholded = bool(outputs["threshold"].notna().all())
     head = {"request_id": request_id, "model_version": model.version, "count": len(outputs)}
-    head["positive_class"] = model.metadata.get("positive_class") if thresholded else None
-    probability_columns = [c for c in outputs.columns if c.startswith(PROBABILITY_PREFIX)]
+    head["positive_class"] = model.metadata.positive_class if thresholded else None
+    probability_columns = [c for c in outputs.columns if c.startswith(scoring.PROBABILITY_PREFIX)]
     predictions = outputs.drop(columns=probability_columns)
-    classes = [c[len(PROBABILITY_PREFIX) :] for c in probability_columns]
+    classes = [c[len(scoring.PROBABILITY_PREFIX) :] for c in probability_columns]
     per_class = classes and not thresholded
-    predictions["probabilities"] = [dict(zip(classes, row)) for row in outputs[probability_columns].to_numpy().tolist()] if per_class else None
+    predictions["probabilities"] = (
+        [dict(zip(classes, row)) for row in outputs[probability_columns].to_numpy().tolist()]
+        if per_class
+        else None
+    )
     body = f'{json.dumps(head)[:-1]}, "predictions": {predictions.to_json(orient="records")}}}'  # one C pass over every row
     return Response(body, media_type="application/json", headers=headers)
 
@@ -747,12 +751,21 @@ def _predict_openapi(schema: InputSchema, max_rows: int) -> dict:
             ),
             "content": {
                 "application/json": {
-                    "schema": {"anyOf": [record, {"type": "array", "items": record, "minItems": 1, "maxItems": max_rows}]},
+                    "schema": {
+                        "anyOf": [
+                            record,
+                            {"type": "array", "items": record, "minItems": 1, "maxItems": max_rows},
+                        ]
+                    },
                     "example": example,
                 },
                 "text/csv": {"schema": {"type": "string"}, "example": schema.example_csv()},
                 "multipart/form-data": {
-                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
                 },
             },
         }
@@ -779,16 +792,22 @@ def add_predict_route(router: APIRouter, schema: InputSchema, max_rows: int) -> 
         request_id = state.new_request_id()
         outputs = await state.batcher.score(model, frame, request_id)
         as_csv = "text/csv" in request.headers.get("accept", "")
-        return await run_off_loop(len(outputs) > INLINE_ROWS, render, outputs, frame, request_id, model, as_csv)
+        return await run_off_loop(
+            len(outputs) > INLINE_ROWS, render, outputs, frame, request_id, model, as_csv
+        )
 
 
 @feedback_router.post("/feedback")
-def feedback(state: State, items: Annotated[list[FeedbackItem], Field(min_length=1, max_length=100_000)]) -> dict:
+def feedback(
+    state: State, items: Annotated[list[FeedbackItem], Field(min_length=1, max_length=100_000)]
+) -> dict:
     """Store the true outcome of logged predictions; unknown ids reject the whole batch (404)."""
     try:
         stored = store.record_feedback(state.engine, [item.model_dump() for item in items])
     except store.UnknownPredictionError as exc:
-        raise HTTPException(404, detail={"msg": "unknown prediction ids; nothing was stored", "unknown_ids": exc.ids[:100]}) from exc
+        raise HTTPException(
+            404, detail={"msg": "unknown prediction ids; nothing was stored", "unknown_ids": exc.ids[:100]}
+        ) from exc
     return {"stored": stored}
 
 
@@ -826,10 +845,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="MLOps prediction service",
         description=(
-            f"Predicts `{default_metadata['target']}` ({default_metadata['task']}). Default model: "
-            f"`{default_metadata['version']}`. Send one record, a list, or a CSV to `POST /predict`."
+            f"Predicts `{default_metadata.target}` ({default_metadata.task}). Default model: "
+            f"`{default_metadata.version}`. Send one record, a list, or a CSV to `POST /predict`."
         ),
-        version=default_metadata["version"],
+        version=default_metadata.version,
         lifespan=lifespan,
     )
     predict = APIRouter(tags=["predict"], dependencies=Protected, responses=ERROR_RESPONSES)
@@ -838,7 +857,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=int(serving.max_body_mb * 1024 * 1024))
     if serving.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=serving.cors_origins, allow_methods=["*"], allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=serving.cors_origins, allow_methods=["*"], allow_headers=["*"]
+        )
     return app
 
 
@@ -861,13 +882,6 @@ def __getattr__(name: str) -> Any:
 
 
 # ----------------------------------------------------------------------------- batch scoring
-def count_rows(path: Path) -> int:
-    """Data rows in a CSV (lines after the header), counted in binary blocks."""
-    lines = 0
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            lines += block.count(b"\n")
-    return max(lines - 1, 0)
 
 
 def score_file(
@@ -892,21 +906,30 @@ def score_file(
     names = model.feature_names
     with open(input_path, encoding="utf-8-sig", newline="") as handle:
         csv_format = ft_engineering.sniff_csv_format(handle.read(64 * 1024))
-    reader = ft_engineering.read_csv(input_path, na_values=missing_tokens(model.metadata), chunksize=chunk_size)
+    reader = ft_engineering.read_csv(
+        input_path, na_values=scoring.missing_tokens(model.metadata), chunksize=chunk_size
+    )
     output_path.parent.mkdir(parents=True, exist_ok=True)
     scored = 0
-    with tqdm(total=count_rows(input_path), unit=" filas", disable=not progress, desc="Puntuando") as bar:
+    with tqdm(
+        total=scoring.count_rows(input_path), unit=" filas", disable=not progress, desc="Puntuando"
+    ) as bar:
         for chunk in reader:
             chunk.columns = [str(c).strip() for c in chunk.columns]
             missing = [c for c in names if c not in chunk.columns]
             if missing:
                 raise ValueError(f"the input lacks the model's columns {missing}")
             features = chunk[names]
-            outputs = batch_outputs(model, features)
+            outputs = scoring.batch_outputs(model, features)
             if engine is not None:
                 store.log_predictions(engine, features, outputs, model_version=model.version)
             chunk.join(outputs).to_csv(
-                output_path, mode="w" if scored == 0 else "a", header=scored == 0, index=False, sep=csv_format["sep"], decimal=csv_format["decimal"]
+                output_path,
+                mode="w" if scored == 0 else "a",
+                header=scored == 0,
+                index=False,
+                sep=csv_format["sep"],
+                decimal=csv_format["decimal"],
             )
             scored += len(chunk)
             bar.update(len(chunk))
@@ -943,7 +966,9 @@ def _score(settings: Settings, args: argparse.Namespace) -> int:
     if args.log:
         engine = open_store(settings.db_url)
     try:
-        rows = score_file(model, args.input, args.output, chunk_size=args.chunk_size, engine=engine, progress=not args.quiet)
+        rows = score_file(
+            model, args.input, args.output, chunk_size=args.chunk_size, engine=engine, progress=not args.quiet
+        )
     except ValueError as exc:
         print(f"No se pudo puntuar {args.input}: {exc}", file=sys.stderr)
         return 2
@@ -956,19 +981,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Servicio de predicción y puntuación por lotes.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="inicia la API (uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1", help="interfaz (0.0.0.0 para aceptar conexiones externas)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interfaz (0.0.0.0 para aceptar conexiones externas)"
+    )
     serve.add_argument("--port", type=int, default=None, help="puerto (por defecto PORT o 8000)")
     serve.add_argument("--workers", type=int, default=1, help="procesos de uvicorn")
     score = commands.add_parser("score", help="puntúa un CSV grande por bloques")
     score.add_argument("--input", type=Path, required=True, help="CSV de entrada (coma o punto y coma)")
-    score.add_argument("--output", type=Path, required=True, help="CSV de salida: columnas de entrada + predicciones")
+    score.add_argument(
+        "--output", type=Path, required=True, help="CSV de salida: columnas de entrada + predicciones"
+    )
     score.add_argument("--model", default=None, help="versión del modelo (por defecto el campeón)")
     score.add_argument("--chunk-size", type=int, default=50_000, help="filas por bloque")
     score.add_argument("--log", action="store_true", help="guardar también las predicciones en el registro")
     score.add_argument("--quiet", action="store_true", help="sin barra de progreso")
-    score.add_argument("--engine", choices=["local", "dask"], default="local", help="dask: en un clúster; --input admite un glob de CSV/Parquet y --output es una carpeta")
-    score.add_argument("--scheduler", help="con --engine dask: dirección de un clúster existente (tcp://host:8786); por defecto un LocalCluster")
-    score.add_argument("--output-format", choices=["parquet", "csv"], default="parquet", help="con --engine dask: formato de las partes de salida")
+    score.add_argument(
+        "--engine",
+        choices=["local", "dask"],
+        default="local",
+        help="dask: en un clúster; --input admite un glob de CSV/Parquet y --output es una carpeta",
+    )
+    score.add_argument(
+        "--scheduler",
+        help="con --engine dask: dirección de un clúster existente (tcp://host:8786); por defecto un LocalCluster",
+    )
+    score.add_argument(
+        "--output-format",
+        choices=["parquet", "csv"],
+        default="parquet",
+        help="con --engine dask: formato de las partes de salida",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

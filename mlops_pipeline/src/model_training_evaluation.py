@@ -28,13 +28,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import parallel_config
 from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibrationDisplay
@@ -50,34 +51,20 @@ from sklearn.metrics import (
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
     RocCurveDisplay,
-    accuracy_score,
-    average_precision_score,
-    balanced_accuracy_score,
-    brier_score_loss,
-    f1_score,
-    log_loss,
-    make_scorer,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
     precision_recall_curve,
-    precision_score,
-    r2_score,
-    recall_score,
-    roc_auc_score,
     roc_curve,
-    root_mean_squared_error,
 )
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, label_binarize
 from sklearn.utils import validation as sk_validation
-from joblib import parallel_config
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 from xgboost import XGBClassifier, XGBRegressor
 
+import drift
 import ft_engineering
-import model_monitoring
+import metrics
 import registry
 from settings import ConfigError, ProjectConfig, SearchParam, Settings, TrainingConfig, get_settings
 
@@ -143,55 +130,6 @@ def build_model(estimator: BaseEstimator, preprocessor: Pipeline) -> Pipeline:
 
 
 # ----------------------------------------------------------------------------- metrics
-def _is_positive(y_true, pos_label) -> np.ndarray:
-    return np.asarray(y_true) == pos_label
-
-
-def roc_auc(y_true, y_score, *, pos_label) -> float:
-    """Binary ROC-AUC of the positive-class probability."""
-    return roc_auc_score(_is_positive(y_true, pos_label), y_score)
-
-
-def pr_auc(y_true, y_score, *, pos_label) -> float:
-    """Binary PR-AUC (average precision) of the positive-class probability."""
-    return average_precision_score(_is_positive(y_true, pos_label), y_score)
-
-
-def binary_log_loss(y_true, y_score, *, pos_label) -> float:
-    """Log loss of the positive-class probability."""
-    return log_loss(_is_positive(y_true, pos_label), y_score, labels=[False, True])
-
-
-def binary_brier(y_true, y_score, *, pos_label) -> float:
-    """Brier score (mean squared error) of the positive-class probability."""
-    return brier_score_loss(_is_positive(y_true, pos_label), y_score)
-
-
-def roc_auc_ovr(y_true, y_score, *, labels) -> float:
-    """Multiclass ROC-AUC, one-vs-rest, macro average over classes."""
-    return roc_auc_score(y_true, y_score, multi_class="ovr", average="macro", labels=labels)
-
-
-def pr_auc_macro(y_true, y_score, *, labels) -> float:
-    """Multiclass PR-AUC, one-vs-rest, macro average over classes."""
-    return average_precision_score(label_binarize(y_true, classes=labels), y_score, average="macro")
-
-
-def multiclass_log_loss(y_true, y_score, *, labels) -> float:
-    """Log loss of the class-probability matrix."""
-    return log_loss(y_true, y_score, labels=labels)
-
-
-def multiclass_brier(y_true, y_score, *, labels) -> float:
-    """Multiclass Brier score of the class-probability matrix."""
-    return brier_score_loss(y_true, y_score, labels=labels)
-
-
-def mape(y_true, y_pred) -> float:
-    """Mean absolute percentage error; NaN when some true value is zero (undefined)."""
-    if np.any(np.asarray(y_true, dtype=float) == 0):
-        return math.nan
-    return mean_absolute_percentage_error(y_true, y_pred)
 
 
 def prediction_interval(y_true, y_pred, level: float = INTERVAL_LEVEL) -> dict:
@@ -203,65 +141,13 @@ def prediction_interval(y_true, y_pred, level: float = INTERVAL_LEVEL) -> dict:
     """
     residuals = np.sort(np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)))
     rank = min(math.ceil((len(residuals) + 1) * level), len(residuals))
-    return {"level": level, "half_width": float(residuals[rank - 1]), "method": "conformal quantile of out-of-fold absolute residuals"}
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A metric function, what it scores (labels or probabilities), and its direction."""
-
-    func: Callable[..., float]
-    response: str = "predict"
-    greater_is_better: bool = True
-    kwargs: dict = field(default_factory=dict)
-
-    def __call__(self, y_true, y_pred, y_score=None) -> float:
-        values = y_score if self.response == "predict_proba" else y_pred
-        return float(self.func(y_true, values, **self.kwargs))
-
-    def scorer(self):
-        """The same metric as a scikit-learn scorer (raw values, higher or lower is better)."""
-        return make_scorer(self.func, response_method=self.response, **self.kwargs)
-
-
-def metric_table(kind: str, labels: list | None = None, pos_label: Any = None) -> dict[str, Metric]:
-    """The metrics of a task kind ("binary", "multiclass", "regression"), by name."""
-    if kind == "regression":
-        return {
-            "mae": Metric(mean_absolute_error, greater_is_better=False),
-            "rmse": Metric(root_mean_squared_error, greater_is_better=False),
-            "r2": Metric(r2_score),
-            "mape": Metric(mape, greater_is_better=False),
-        }
-    common = {"accuracy": Metric(accuracy_score), "balanced_accuracy": Metric(balanced_accuracy_score)}
-    if kind == "binary":
-        label = {"pos_label": pos_label, "zero_division": 0}
-        proba = {"pos_label": pos_label}
-        return common | {
-            "precision": Metric(precision_score, kwargs=label),
-            "recall": Metric(recall_score, kwargs=label),
-            "f1": Metric(f1_score, kwargs=label),
-            "roc_auc": Metric(roc_auc, "predict_proba", kwargs=proba),
-            "pr_auc": Metric(pr_auc, "predict_proba", kwargs=proba),
-            "log_loss": Metric(binary_log_loss, "predict_proba", False, proba),
-            "brier": Metric(binary_brier, "predict_proba", False, proba),
-        }
-    macro = {"average": "macro", "zero_division": 0, "labels": labels}
-    weighted = {"average": "weighted", "zero_division": 0, "labels": labels}
-    proba = {"labels": labels}
-    return common | {
-        "precision_macro": Metric(precision_score, kwargs=macro),
-        "recall_macro": Metric(recall_score, kwargs=macro),
-        "f1_macro": Metric(f1_score, kwargs=macro),
-        "f1_weighted": Metric(f1_score, kwargs=weighted),
-        "roc_auc_ovr": Metric(roc_auc_ovr, "predict_proba", kwargs=proba),
-        "pr_auc_macro": Metric(pr_auc_macro, "predict_proba", kwargs=proba),
-        "log_loss": Metric(multiclass_log_loss, "predict_proba", False, proba),
-        "brier": Metric(multiclass_brier, "predict_proba", False, proba),
+    return {
+        "level": level,
+        "half_width": float(residuals[rank - 1]),
+        "method": "conformal quantile of out-of-fold absolute residuals",
     }
 
 
-DEFAULT_PRIMARY = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "rmse"}
 BINARY_NOTE = (
     "En CV, las métricas de etiqueta (accuracy, precision, recall, F1, balanced accuracy) usan la clase más probable "
     "(umbral 0.5); en prueba usan el umbral de cada modelo, elegido sobre sus predicciones fuera de pliegue."
@@ -273,7 +159,9 @@ DISPLAY_METRICS = {
 }
 
 
-def summarize_classification(y_true, y_pred, y_score, *, labels: list | None = None, pos_label: Any = None) -> dict[str, float]:
+def summarize_classification(
+    y_true, y_pred, y_score, *, labels: list | None = None, pos_label: Any = None
+) -> dict[str, float]:
     """Accuracy, balanced accuracy, precision, recall, F1, ROC-AUC, PR-AUC, log loss and Brier score.
 
     Args:
@@ -288,22 +176,32 @@ def summarize_classification(y_true, y_pred, y_score, *, labels: list | None = N
         {metric: value}; multiclass uses macro and weighted averages and one-vs-rest ROC/PR-AUC.
     """
     y_score = np.asarray(y_score, dtype=float)
-    labels = list(labels) if labels is not None else sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()))
+    labels = (
+        list(labels)
+        if labels is not None
+        else sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()))
+    )
     binary = y_score.ndim == 1 or y_score.shape[1] == 2 and len(labels) == 2
     if not binary:
-        return {name: metric(y_true, y_pred, y_score) for name, metric in metric_table("multiclass", labels).items()}
+        return {
+            name: metric(y_true, y_pred, y_score)
+            for name, metric in metrics.metric_table("multiclass", labels).items()
+        }
     pos_label = labels[-1] if pos_label is None else pos_label
     if y_score.ndim == 2:
         y_score = y_score[:, labels.index(pos_label)]
-    return {name: metric(y_true, y_pred, y_score) for name, metric in metric_table("binary", labels, pos_label).items()}
+    return {
+        name: metric(y_true, y_pred, y_score)
+        for name, metric in metrics.metric_table("binary", labels, pos_label).items()
+    }
 
 
 def summarize_regression(y_true, y_pred) -> dict[str, float]:
     """MAE, RMSE, R² and MAPE (NaN where some true value is zero)."""
-    return {name: metric(y_true, y_pred) for name, metric in metric_table("regression").items()}
+    return {name: metric(y_true, y_pred) for name, metric in metrics.metric_table("regression").items()}
 
 
-def scoring_from(metrics: dict[str, Metric]) -> dict[str, Any]:
+def scoring_from(metrics: dict[str, metrics.Metric]) -> dict[str, Any]:
     """The ``scoring`` dict for `cross_validate`: the same metrics as scorers."""
     return {name: metric.scorer() for name, metric in metrics.items()}
 
@@ -342,26 +240,45 @@ _XGB_SPACE = {
     "colsample_bytree": SearchParam(low=0.5, high=1.0),
     "reg_lambda": SearchParam(low=1e-2, high=10.0, log=True),
 }
-_XGB_DEFAULTS = {"n_estimators": 200, "learning_rate": 0.05, "max_depth": 3, "tree_method": "hist", "n_jobs": 1}
+_XGB_DEFAULTS = {
+    "n_estimators": 200,
+    "learning_rate": 0.05,
+    "max_depth": 3,
+    "tree_method": "hist",
+    "n_jobs": 1,
+}
 
 CANDIDATES: dict[str, dict[str, Candidate]] = {
     "classification": {
         "dummy": Candidate(DummyClassifier, 0, {"strategy": "prior"}),
         "logistic_regression": Candidate(
-            LogisticRegression, 1, {"C": 1.0, "max_iter": 2000}, {"C": SearchParam(low=1e-3, high=100.0, log=True)}
+            LogisticRegression,
+            1,
+            {"C": 1.0, "max_iter": 2000},
+            {"C": SearchParam(low=1e-3, high=100.0, log=True)},
         ),
-        "random_forest": Candidate(RandomForestClassifier, 2, {"n_estimators": 200, "min_samples_leaf": 3, "n_jobs": 1}, _TREE_SPACE),
+        "random_forest": Candidate(
+            RandomForestClassifier, 2, {"n_estimators": 200, "min_samples_leaf": 3, "n_jobs": 1}, _TREE_SPACE
+        ),
         "hist_gradient_boosting": Candidate(
-            HistGradientBoostingClassifier, 3, {"learning_rate": 0.05, "max_iter": 150, "max_leaf_nodes": 15, "early_stopping": False}, _HGB_SPACE
+            HistGradientBoostingClassifier,
+            3,
+            {"learning_rate": 0.05, "max_iter": 150, "max_leaf_nodes": 15, "early_stopping": False},
+            _HGB_SPACE,
         ),
         "xgboost": Candidate(_xgb_classifier, 4, _XGB_DEFAULTS, _XGB_SPACE),
     },
     "regression": {
         "dummy": Candidate(DummyRegressor, 0, {"strategy": "mean"}),
         "ridge": Candidate(Ridge, 1, {"alpha": 1.0}, {"alpha": SearchParam(low=1e-3, high=100.0, log=True)}),
-        "random_forest": Candidate(RandomForestRegressor, 2, {"n_estimators": 200, "min_samples_leaf": 3, "n_jobs": 1}, _TREE_SPACE),
+        "random_forest": Candidate(
+            RandomForestRegressor, 2, {"n_estimators": 200, "min_samples_leaf": 3, "n_jobs": 1}, _TREE_SPACE
+        ),
         "hist_gradient_boosting": Candidate(
-            HistGradientBoostingRegressor, 3, {"learning_rate": 0.05, "max_iter": 150, "max_leaf_nodes": 15, "early_stopping": False}, _HGB_SPACE
+            HistGradientBoostingRegressor,
+            3,
+            {"learning_rate": 0.05, "max_iter": 150, "max_leaf_nodes": 15, "early_stopping": False},
+            _HGB_SPACE,
         ),
         "xgboost": Candidate(XGBRegressor, 4, _XGB_DEFAULTS, _XGB_SPACE),
     },
@@ -386,7 +303,9 @@ def candidate_params(task: str, training: TrainingConfig) -> dict[str, dict]:
         raise ConfigError(f"training.models: {unknown} are not {task} models; choose from {sorted(known)}")
     unsearched = [name for name in training.search_spaces if name not in known]
     if unsearched:
-        raise ConfigError(f"training.search_spaces: {unsearched} are not {task} models; choose from {sorted(known)}")
+        raise ConfigError(
+            f"training.search_spaces: {unsearched} are not {task} models; choose from {sorted(known)}"
+        )
     return {name: {**known[name].defaults, **(params or {})} for name, params in configured.items()}
 
 
@@ -414,7 +333,7 @@ class TrainingContext:
     data: ft_engineering.Dataset
     training: TrainingConfig
     kind: str
-    metrics: dict[str, Metric]
+    metrics: dict[str, metrics.Metric]
     primary: str
     preprocessor: Pipeline
     cv: Any
@@ -440,18 +359,22 @@ def task_kind(data: ft_engineering.Dataset) -> str:
     return "binary" if len(data.classes) == 2 else "multiclass"
 
 
-def make_context(data: ft_engineering.Dataset, config: ProjectConfig, primary_metric: str | None = None) -> TrainingContext:
+def make_context(
+    data: ft_engineering.Dataset, config: ProjectConfig, primary_metric: str | None = None
+) -> TrainingContext:
     """The run's metrics, primary metric, preprocessor and CV splitter."""
     training, seed = config.training, config.split.seed
     kind = task_kind(data)
-    metrics = metric_table(kind, data.classes, data.positive_class)
-    primary = primary_metric or training.primary_metric or DEFAULT_PRIMARY[kind]
-    if primary not in metrics:
-        raise ConfigError(f"training.primary_metric '{primary}' is not a {kind} metric; choose from {sorted(metrics)}")
+    table = metrics.metric_table(kind, data.classes, data.positive_class)
+    primary = primary_metric or training.primary_metric or metrics.DEFAULT_PRIMARY[kind]
+    if primary not in table:
+        raise ConfigError(
+            f"training.primary_metric '{primary}' is not a {kind} metric; choose from {sorted(table)}"
+        )
     splitter = KFold if kind == "regression" else StratifiedKFold
     cv = splitter(n_splits=training.cv_folds, shuffle=True, random_state=seed)
     preprocessor = ft_engineering.preprocessor_from_config(data.roles, config.dataset)
-    return TrainingContext(data, training, kind, metrics, primary, preprocessor, cv, seed)
+    return TrainingContext(data, training, kind, table, primary, preprocessor, cv, seed)
 
 
 # ----------------------------------------------------------------------------- scores and thresholds
@@ -465,7 +388,9 @@ def model_scores(pipeline, X: pd.DataFrame, kind: str, pos_label: Any = None) ->
     return proba
 
 
-def predictions_from_scores(scores: np.ndarray, kind: str, classes: list, pos_label: Any = None, threshold: float | None = None) -> np.ndarray:
+def predictions_from_scores(
+    scores: np.ndarray, kind: str, classes: list, pos_label: Any = None, threshold: float | None = None
+) -> np.ndarray:
     """Labels (or values) from `model_scores`: the binary threshold, else the most probable class."""
     if kind == "regression":
         return scores
@@ -481,13 +406,18 @@ def select_threshold(y_true, y_score, rule: str, pos_label: Any, fixed: float = 
     ``f1``: the threshold with the best F1 of the positive class; ``youden``: the one maximising
     TPR - FPR; ``fixed``: ``fixed``. Call it on out-of-fold predictions, never on test rows.
     """
-    positive = _is_positive(y_true, pos_label)
+    positive = metrics._is_positive(y_true, pos_label)
     if rule == "fixed" or positive.all() or not positive.any():
         return float(fixed)
     if rule == "f1":
         precision, recall, thresholds = precision_recall_curve(positive, y_score)
         denominator = precision[:-1] + recall[:-1]
-        f1 = np.divide(2 * precision[:-1] * recall[:-1], denominator, out=np.zeros_like(denominator), where=denominator > 0)
+        f1 = np.divide(
+            2 * precision[:-1] * recall[:-1],
+            denominator,
+            out=np.zeros_like(denominator),
+            where=denominator > 0,
+        )
         return float(thresholds[int(np.argmax(f1))])
     if rule == "youden":
         fpr, tpr, thresholds = roc_curve(positive, y_score)
@@ -522,7 +452,9 @@ class CandidateResult:
     complexity: int
 
     def cv_summary(self) -> dict[str, dict[str, float]]:
-        return {m: {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v))} for m, v in self.cv_scores.items()}
+        return {
+            m: {"mean": float(np.nanmean(v)), "std": float(np.nanstd(v))} for m, v in self.cv_scores.items()
+        }
 
     def flat_metrics(self) -> dict[str, float]:
         """``cv_<metric>_mean`` / ``cv_<metric>_std``, ``test_<metric>``, ``fit_time_s`` and ``predict_us_per_row``."""
@@ -531,15 +463,22 @@ class CandidateResult:
         return flat | {"fit_time_s": self.fit_time, "predict_us_per_row": self.predict_time_per_row * 1e6}
 
 
-def out_of_fold_scores(cv_result: dict, X: pd.DataFrame, kind: str, pos_label: Any) -> tuple[pd.Index, np.ndarray]:
+def out_of_fold_scores(
+    cv_result: dict, X: pd.DataFrame, kind: str, pos_label: Any
+) -> tuple[pd.Index, np.ndarray]:
     """Each training row scored by the fold model that did not see it; rows in fold order."""
     indices = cv_result["indices"]["test"]
-    parts = [model_scores(estimator, X.iloc[rows], kind, pos_label) for estimator, rows in zip(cv_result["estimator"], indices)]
+    parts = [
+        model_scores(estimator, X.iloc[rows], kind, pos_label)
+        for estimator, rows in zip(cv_result["estimator"], indices)
+    ]
     order = np.concatenate(indices)
     return X.index[order], np.concatenate(parts)
 
 
-def evaluate_candidate(name: str, params: dict, split: ft_engineering.Split, context: TrainingContext) -> CandidateResult:
+def evaluate_candidate(
+    name: str, params: dict, split: ft_engineering.Split, context: TrainingContext
+) -> CandidateResult:
     """Cross-validate a candidate on the training split, choose its threshold, refit, score the test split.
 
     The threshold only sees out-of-fold predictions of training rows; the test split is used
@@ -566,13 +505,21 @@ def evaluate_candidate(name: str, params: dict, split: ft_engineering.Split, con
     threshold = None
     if kind == "binary":
         threshold = select_threshold(
-            split.y_train.loc[oof_index], oof_scores, context.training.threshold_rule, data.positive_class, context.training.fixed_threshold
+            split.y_train.loc[oof_index],
+            oof_scores,
+            context.training.threshold_rule,
+            data.positive_class,
+            context.training.fixed_threshold,
         )
-    test_predictions = predictions_from_scores(test_scores, kind, data.classes, data.positive_class, threshold)
+    test_predictions = predictions_from_scores(
+        test_scores, kind, data.classes, data.positive_class, threshold
+    )
     if kind == "regression":
         test_metrics = summarize_regression(split.y_test, test_predictions)
     else:
-        test_metrics = summarize_classification(split.y_test, test_predictions, test_scores, labels=data.classes, pos_label=data.positive_class)
+        test_metrics = summarize_classification(
+            split.y_test, test_predictions, test_scores, labels=data.classes, pos_label=data.positive_class
+        )
     return CandidateResult(
         name=name,
         params=params,
@@ -599,7 +546,9 @@ def _suggest(trial, name: str, param: SearchParam):
     return trial.suggest_float(name, float(param.low), float(param.high), log=param.log)
 
 
-def tune_candidate(name: str, params: dict, split: ft_engineering.Split, context: TrainingContext, timeout: float) -> dict:
+def tune_candidate(
+    name: str, params: dict, split: ft_engineering.Split, context: TrainingContext, timeout: float
+) -> dict:
     """Optuna (seeded TPE) over the candidate's search space, maximising or minimising the CV primary metric.
 
     The configured parameters are the first trial, so the search never reports worse than them.
@@ -617,9 +566,18 @@ def tune_candidate(name: str, params: dict, split: ft_engineering.Split, context
 
     def objective(trial) -> float:
         trial_params = {**params, **{key: _suggest(trial, key, p) for key, p in space.items()}}
-        pipeline = build_model(make_estimator(context.task, name, trial_params, context.seed), context.preprocessor)
+        pipeline = build_model(
+            make_estimator(context.task, name, trial_params, context.seed), context.preprocessor
+        )
         with compute_limits():
-            scores = cross_val_score(pipeline, split.X_train, split.y_train, cv=context.cv, scoring=scorer, n_jobs=context.training.n_jobs)
+            scores = cross_val_score(
+                pipeline,
+                split.X_train,
+                split.y_train,
+                cv=context.cv,
+                scoring=scorer,
+                n_jobs=context.training.n_jobs,
+            )
         return float(np.mean(scores))
 
     direction = "maximize" if context.greater_is_better else "minimize"
@@ -628,7 +586,9 @@ def tune_candidate(name: str, params: dict, split: ft_engineering.Split, context
     if first:
         study.enqueue_trial(first, skip_if_exists=True)
     study.optimize(objective, n_trials=context.training.tuning.trials, timeout=timeout)
-    logger.info("tuned %s: %d trials, best CV %s = %.4f", name, len(study.trials), context.primary, study.best_value)
+    logger.info(
+        "tuned %s: %d trials, best CV %s = %.4f", name, len(study.trials), context.primary, study.best_value
+    )
     return {**params, **study.best_params}
 
 
@@ -657,7 +617,9 @@ class Selection:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
 
 
-def select_champion(table: pd.DataFrame, primary: str, greater_is_better: bool, tolerance: float) -> Selection:
+def select_champion(
+    table: pd.DataFrame, primary: str, greater_is_better: bool, tolerance: float
+) -> Selection:
     """Pick the champion from CV results: best primary metric, preferring the simpler model when
     its mean is within ``tolerance`` CV standard deviations of the best.
 
@@ -697,15 +659,31 @@ def select_champion(table: pd.DataFrame, primary: str, greater_is_better: bool, 
             f"{len(eligible)} modelos quedan dentro del margen de {margin:.4f} ({', '.join(map(str, eligible.index))}) "
             f"y el más simple de ellos es {champion} ({valid[champion]:.4f})."
         )
-    return Selection(str(champion), str(best), primary, greater_is_better, tolerance, margin, [str(n) for n in eligible.index], rule, reason)
+    return Selection(
+        str(champion),
+        str(best),
+        primary,
+        greater_is_better,
+        tolerance,
+        margin,
+        [str(n) for n in eligible.index],
+        rule,
+        reason,
+    )
 
 
 def is_tunable(task: str, name: str, training: TrainingConfig) -> bool:
     """Whether a configured candidate takes part in the search: not the baseline, not already tuned, a space to search."""
-    return not name.endswith(TUNED_SUFFIX) and CANDIDATES[task][name].complexity > 0 and bool(search_space(task, name, training))
+    return (
+        not name.endswith(TUNED_SUFFIX)
+        and CANDIDATES[task][name].complexity > 0
+        and bool(search_space(task, name, training))
+    )
 
 
-def leading_candidates(results: dict[str, CandidateResult], context: TrainingContext, count: int) -> list[str]:
+def leading_candidates(
+    results: dict[str, CandidateResult], context: TrainingContext, count: int
+) -> list[str]:
     """The ``count`` best non-baseline candidates by CV primary metric that have a search space."""
     tunable = {
         name: result.cv_summary()[context.primary]["mean"]
@@ -725,7 +703,9 @@ def summary_table(results: dict[str, CandidateResult], context: TrainingContext)
     }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
-    return table.sort_values(f"cv_{context.primary}_mean", ascending=not context.greater_is_better, kind="stable")
+    return table.sort_values(
+        f"cv_{context.primary}_mean", ascending=not context.greater_is_better, kind="stable"
+    )
 
 
 def display_metrics(kind: str, primary: str) -> list[str]:
@@ -738,7 +718,9 @@ def display_table(table: pd.DataFrame, kind: str, primary: str) -> pd.DataFrame:
     metrics = display_metrics(kind, primary)
     out = pd.DataFrame(index=table.index.rename("Modelo"))
     for metric in metrics:
-        out[f"CV {metric}"] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(table[f"cv_{metric}_mean"], table[f"cv_{metric}_std"])]
+        out[f"CV {metric}"] = [
+            f"{m:.4f} ± {s:.4f}" for m, s in zip(table[f"cv_{metric}_mean"], table[f"cv_{metric}_std"])
+        ]
     for metric in metrics:
         out[f"Prueba {metric}"] = table[f"test_{metric}"].map(lambda v: "-" if pd.isna(v) else f"{v:.4f}")
     out["Ajuste (s)"] = table["fit_time_s"].map("{:.2f}".format)
@@ -761,7 +743,9 @@ def _top_label(scores: np.ndarray) -> np.ndarray:
     return scores.max(axis=1) if scores.ndim == 2 else scores
 
 
-def plot_curves(results: dict[str, CandidateResult], y_test: pd.Series, context: TrainingContext, path: Path) -> Path:
+def plot_curves(
+    results: dict[str, CandidateResult], y_test: pd.Series, context: TrainingContext, path: Path
+) -> Path:
     """ROC and PR curves of every candidate on the test split (multiclass: micro-averaged one-vs-rest)."""
     figure = Figure(figsize=(13, 5.5))
     roc_ax, pr_ax = figure.subplots(1, 2)
@@ -770,13 +754,25 @@ def plot_curves(results: dict[str, CandidateResult], y_test: pd.Series, context:
         if context.kind == "binary":
             y_true, scores, pos = y_test, result.test_scores, data.positive_class
         else:
-            y_true, scores, pos = label_binarize(y_test, classes=data.classes).ravel(), result.test_scores.ravel(), 1
+            y_true, scores, pos = (
+                label_binarize(y_test, classes=data.classes).ravel(),
+                result.test_scores.ravel(),
+                1,
+            )
         RocCurveDisplay.from_predictions(y_true, scores, pos_label=pos, name=name, ax=roc_ax)
         PrecisionRecallDisplay.from_predictions(y_true, scores, pos_label=pos, name=name, ax=pr_ax)
     suffix = "" if context.kind == "binary" else " (micro-promedio uno-contra-resto)"
     roc_ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    roc_ax.set(title=f"Curvas ROC en prueba{suffix}", xlabel="Tasa de falsos positivos", ylabel="Tasa de verdaderos positivos")
-    pr_ax.set(title=f"Curvas precisión-exhaustividad en prueba{suffix}", xlabel="Exhaustividad (recall)", ylabel="Precisión")
+    roc_ax.set(
+        title=f"Curvas ROC en prueba{suffix}",
+        xlabel="Tasa de falsos positivos",
+        ylabel="Tasa de verdaderos positivos",
+    )
+    pr_ax.set(
+        title=f"Curvas precisión-exhaustividad en prueba{suffix}",
+        xlabel="Exhaustividad (recall)",
+        ylabel="Precisión",
+    )
     for ax in (roc_ax, pr_ax):
         ax.legend(fontsize=8, loc="lower right" if ax is roc_ax else "upper right")
     return _save(figure, path)
@@ -789,7 +785,7 @@ def plot_metric_bars(table: pd.DataFrame, kind: str, primary: str, path: Path) -
     rows = math.ceil(len(metrics) / columns)
     figure = Figure(figsize=(5 * columns, 3.8 * rows))
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     names = list(table.index)
     colors = ["tab:orange" if champion else "tab:blue" for champion in table["champion"]]
@@ -802,31 +798,43 @@ def plot_metric_bars(table: pd.DataFrame, kind: str, primary: str, path: Path) -
     return _save(figure, path)
 
 
-def plot_confusion(result: CandidateResult, y_test: pd.Series, labels: list, path: Path | None = None) -> Figure | Path:
+def plot_confusion(
+    result: CandidateResult, y_test: pd.Series, labels: list, path: Path | None = None
+) -> Figure | Path:
     """Confusion matrix of a candidate on the test split (binary: at its threshold)."""
     figure = Figure(figsize=(5.5, 5))
     ax = figure.subplots()
-    ConfusionMatrixDisplay.from_predictions(y_test, result.test_predictions, labels=labels, ax=ax, colorbar=False)
-    ax.set(title=f"Matriz de confusión en prueba: {result.name}", xlabel="Clase predicha", ylabel="Clase real")
+    ConfusionMatrixDisplay.from_predictions(
+        y_test, result.test_predictions, labels=labels, ax=ax, colorbar=False
+    )
+    ax.set(
+        title=f"Matriz de confusión en prueba: {result.name}", xlabel="Clase predicha", ylabel="Clase real"
+    )
     return _save(figure, path) if path else figure
 
 
-def plot_calibration(result: CandidateResult, y_test: pd.Series, context: TrainingContext, path: Path) -> Path:
+def plot_calibration(
+    result: CandidateResult, y_test: pd.Series, context: TrainingContext, path: Path
+) -> Path:
     """Calibration curve of a candidate (multiclass: confidence of the predicted class)."""
     figure = Figure(figsize=(5.5, 5))
     ax = figure.subplots()
     if context.kind == "binary":
-        y_true, scores = _is_positive(y_test, context.data.positive_class), result.test_scores
+        y_true, scores = metrics._is_positive(y_test, context.data.positive_class), result.test_scores
         title, observed = f"Calibración: P({context.data.positive_class})", "Fracción observada de positivos"
     else:
         y_true, scores = np.asarray(y_test) == result.test_predictions, _top_label(result.test_scores)
         title, observed = "Calibración: confianza de la clase predicha", "Fracción observada de aciertos"
-    CalibrationDisplay.from_predictions(y_true, scores, n_bins=10, strategy="quantile", name=result.name, ax=ax)
+    CalibrationDisplay.from_predictions(
+        y_true, scores, n_bins=10, strategy="quantile", name=result.name, ax=ax
+    )
     ax.set(title=f"{title} ({result.name})", xlabel="Probabilidad media predicha", ylabel=observed)
     return _save(figure, path)
 
 
-def plot_regression(result: CandidateResult, y_test: pd.Series, folder: Path | None = None) -> dict[str, Path] | Figure:
+def plot_regression(
+    result: CandidateResult, y_test: pd.Series, folder: Path | None = None
+) -> dict[str, Path] | Figure:
     """Predicted vs actual and residuals of a regression candidate on the test split."""
     y_true, y_pred = np.asarray(y_test, dtype=float), result.test_predictions
     figure = Figure(figsize=(11, 5))
@@ -843,24 +851,41 @@ def plot_regression(result: CandidateResult, y_test: pd.Series, folder: Path | N
     return {"predicted_vs_actual": _save(figure, folder / "predicted_vs_actual.png")}
 
 
-def write_reports(table: pd.DataFrame, results: dict[str, CandidateResult], selection: Selection, split, context: TrainingContext, folder: Path) -> dict[str, Path]:
+def write_reports(
+    table: pd.DataFrame,
+    results: dict[str, CandidateResult],
+    selection: Selection,
+    split,
+    context: TrainingContext,
+    folder: Path,
+) -> dict[str, Path]:
     """The summary table (CSV, Markdown), the selection note and the comparison plots under ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    reports = {"summary_csv": folder / "summary.csv", "summary_md": folder / "summary.md", "selection": folder / "selection.json"}
+    reports = {
+        "summary_csv": folder / "summary.csv",
+        "summary_md": folder / "summary.md",
+        "selection": folder / "selection.json",
+    }
     table.to_csv(reports["summary_csv"])
     markdown = display_table(table, context.kind, context.primary).to_markdown(index=False)
     notes = f"**Regla:** {selection.rule}\n\n**Elección:** {selection.reason}\n"
     if context.kind == "binary":
         notes += f"\n{BINARY_NOTE}\n"
     reports["summary_md"].write_text(f"{markdown}\n\n{notes}", encoding="utf-8")
-    reports["selection"].write_text(json.dumps(selection.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
-    reports["metric_bars"] = plot_metric_bars(table, context.kind, context.primary, folder / "metric_bars.png")
+    reports["selection"].write_text(
+        json.dumps(selection.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+    reports["metric_bars"] = plot_metric_bars(
+        table, context.kind, context.primary, folder / "metric_bars.png"
+    )
     champion = results[selection.champion]
     if context.kind == "regression":
         reports |= plot_regression(champion, split.y_test, folder)
     else:
         reports["curves"] = plot_curves(results, split.y_test, context, folder / "roc_pr_curves.png")
-        reports["confusion_matrix"] = plot_confusion(champion, split.y_test, context.data.classes, folder / "confusion_matrix.png")
+        reports["confusion_matrix"] = plot_confusion(
+            champion, split.y_test, context.data.classes, folder / "confusion_matrix.png"
+        )
         reports["calibration"] = plot_calibration(champion, split.y_test, context, folder / "calibration.png")
     return reports
 
@@ -896,33 +921,53 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def reference_sample(result: CandidateResult, X_train: pd.DataFrame, context: TrainingContext) -> pd.DataFrame:
+def reference_sample(
+    result: CandidateResult, X_train: pd.DataFrame, context: TrainingContext
+) -> pd.DataFrame:
     """Up to ``reference_sample_size`` raw training rows with the model's ``__prediction__`` and ``__score__``."""
     size = min(context.training.reference_sample_size, len(X_train))
     rows = X_train.sample(n=size, random_state=context.seed) if size < len(X_train) else X_train
     scores = model_scores(result.pipeline, rows, context.kind, context.data.positive_class)
-    predictions = predictions_from_scores(scores, context.kind, context.data.classes, context.data.positive_class, result.threshold)
+    predictions = predictions_from_scores(
+        scores, context.kind, context.data.classes, context.data.positive_class, result.threshold
+    )
     reference = rows.reset_index(drop=True)
-    reference["__prediction__"] = predictions.astype(float) if context.kind == "regression" else predictions.astype(str)
+    reference["__prediction__"] = (
+        predictions.astype(float) if context.kind == "regression" else predictions.astype(str)
+    )
     reference["__score__"] = _top_label(scores).astype(float)
     return reference
 
 
 def save_candidates(
-    results: dict[str, CandidateResult], selection: Selection, split, context: TrainingContext, config, models_dir: Path
+    results: dict[str, CandidateResult],
+    selection: Selection,
+    split,
+    context: TrainingContext,
+    config,
+    models_dir: Path,
 ) -> dict[str, str]:
     """Save every candidate as a registry version and mark the champion; return {name: version}."""
     data = context.data
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     shared = {
         "created_at": when.isoformat(),
         "task": data.task,
         "target": data.target,
         "classes": [str(c) for c in data.classes],
         "positive_class": data.positive_class,
+        "na_values": list(config.dataset.na_values),
         "features": ft_engineering.feature_schema(split.X_train, data.roles),
-        "roles": {"numeric": data.roles.numeric, "categorical": data.roles.categorical, "ordinal": data.roles.ordinal},
-        "dataset": {"path": str(config.dataset.path), "rows": len(data.frame), "sha256": file_sha256(config.dataset.path)},
+        "roles": {
+            "numeric": data.roles.numeric,
+            "categorical": data.roles.categorical,
+            "ordinal": data.roles.ordinal,
+        },
+        "dataset": {
+            "path": str(config.dataset.path),
+            "rows": len(data.frame),
+            "sha256": file_sha256(config.dataset.path),
+        },
         "config": config.model_dump(mode="json"),
         "library_versions": library_versions(),
         "primary_metric": context.primary,
@@ -935,15 +980,22 @@ def save_candidates(
             **shared,
             "model_name": name,
             "threshold": result.threshold,
-            "interval": prediction_interval(split.y_train.loc[result.oof_index], result.oof_scores) if context.kind == "regression" else None,
+            "interval": prediction_interval(split.y_train.loc[result.oof_index], result.oof_scores)
+            if context.kind == "regression"
+            else None,
             "params": result.params,
             "metrics": {"cv": result.cv_summary(), "test": result.test_metrics},
-            "timings": {"fit_time_s": result.fit_time, "predict_us_per_row": result.predict_time_per_row * 1e6},
+            "timings": {
+                "fit_time_s": result.fit_time,
+                "predict_us_per_row": result.predict_time_per_row * 1e6,
+            },
             "selection": {**selection.as_dict(), "is_champion": name == selection.champion},
         }
         reference = reference_sample(result, split.X_train, context)
-        registry.save_version(models_dir, version, result.pipeline, _json_safe(metadata), reference)
-        model_monitoring.load_or_build_profile(models_dir, version, config.monitoring.bins)
+        registry.save_version(
+            models_dir, version, result.pipeline, registry.ModelMetadata.model_validate(_json_safe(metadata)), reference
+        )
+        drift.load_or_build_profile(models_dir, version, config.monitoring.bins)
         versions[name] = version
     registry.set_champion(models_dir, versions[selection.champion])
     return versions
@@ -956,8 +1008,13 @@ def tracking_uri(settings: Settings) -> str:
 
 
 def track_run(
-    settings: Settings, results: dict[str, CandidateResult], versions: dict[str, str], selection: Selection,
-    reports: dict[str, Path], split, context: TrainingContext,
+    settings: Settings,
+    results: dict[str, CandidateResult],
+    versions: dict[str, str],
+    selection: Selection,
+    reports: dict[str, Path],
+    split,
+    context: TrainingContext,
 ) -> str | None:
     """Log one parent run (selection, table, plots) and one nested run per candidate to MLflow.
 
@@ -977,20 +1034,36 @@ def track_run(
             mlflow.create_experiment(experiment_name, artifact_location=artifacts)
         mlflow.set_experiment(experiment_name)
         with mlflow.start_run(run_name=f"training-{versions[selection.champion].split('-')[0]}"):
-            mlflow.log_params({"primary_metric": context.primary, "cv_folds": context.training.cv_folds, "seed": context.seed})
-            mlflow.set_tags({"champion": selection.champion, "champion_version": versions[selection.champion]})
+            mlflow.log_params(
+                {
+                    "primary_metric": context.primary,
+                    "cv_folds": context.training.cv_folds,
+                    "seed": context.seed,
+                }
+            )
+            mlflow.set_tags(
+                {"champion": selection.champion, "champion_version": versions[selection.champion]}
+            )
             mlflow.log_dict(selection.as_dict(), "selection.json")
             for path in reports.values():
                 mlflow.log_artifact(str(path), "reports")
             for name, result in results.items():
                 with mlflow.start_run(run_name=name, nested=True):
-                    mlflow.log_params({k: v for k, v in result.params.items() if isinstance(v, (str, int, float, bool))})
+                    mlflow.log_params(
+                        {k: v for k, v in result.params.items() if isinstance(v, (str, int, float, bool))}
+                    )
                     metrics = result.flat_metrics()
                     if result.threshold is not None:
                         metrics["threshold"] = result.threshold
-                    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)})
+                    mlflow.log_metrics(
+                        {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+                    )
                     mlflow.set_tags({"version": versions[name], "champion": str(name == selection.champion)})
-                    figure = plot_regression(result, split.y_test) if context.kind == "regression" else plot_confusion(result, split.y_test, context.data.classes)
+                    figure = (
+                        plot_regression(result, split.y_test)
+                        if context.kind == "regression"
+                        else plot_confusion(result, split.y_test, context.data.classes)
+                    )
                     mlflow.log_figure(figure, "diagnostic.png")
                     mlflow.log_artifacts(str(models_dir / versions[name]), "model")
     except Exception as exc:  # noqa: BLE001 - tracking is optional; the saved versions stand
@@ -1019,7 +1092,9 @@ class TrainingResult:
         return self.versions[self.selection.champion]
 
 
-def train(settings: Settings, training: TrainingConfig | None = None, show_progress: bool = False) -> TrainingResult:
+def train(
+    settings: Settings, training: TrainingConfig | None = None, show_progress: bool = False
+) -> TrainingResult:
     """Train, compare, tune, select and save models for the configured dataset.
 
     Args:
@@ -1039,30 +1114,58 @@ def train(settings: Settings, training: TrainingConfig | None = None, show_progr
     context = make_context(data, config)
     params = candidate_params(data.task, config.training)
     tuning = config.training.tuning
-    n_tuned = min(tuning.top_k, sum(is_tunable(data.task, n, config.training) for n in params)) if tuning.enabled else 0
-    logger.info("task=%s (%s), %d candidates, %d-fold CV, primary metric %s", data.task, context.kind, len(params), context.cv.n_splits, context.primary)
+    n_tuned = (
+        min(tuning.top_k, sum(is_tunable(data.task, n, config.training) for n in params))
+        if tuning.enabled
+        else 0
+    )
+    logger.info(
+        "task=%s (%s), %d candidates, %d-fold CV, primary metric %s",
+        data.task,
+        context.kind,
+        len(params),
+        context.cv.n_splits,
+        context.primary,
+    )
     results: dict[str, CandidateResult] = {}
     with tqdm(total=len(params) + n_tuned, desc="Entrenando", disable=not show_progress) as bar:
         for name, candidate_config in params.items():
             bar.set_postfix_str(name)
             results[name] = evaluate_candidate(name, candidate_config, split, context)
-            logger.info("%s: CV %s = %.4f", name, context.primary, results[name].cv_summary()[context.primary]["mean"])
+            logger.info(
+                "%s: CV %s = %.4f", name, context.primary, results[name].cv_summary()[context.primary]["mean"]
+            )
             bar.update()
         for name in leading_candidates(results, context, n_tuned):
             bar.set_postfix_str(f"optuna {name}")
-            best = tune_candidate(name, results[name].params, split, context, tuning.timeout_seconds / n_tuned)
+            best = tune_candidate(
+                name, results[name].params, split, context, tuning.timeout_seconds / n_tuned
+            )
             tuned = name + TUNED_SUFFIX
             results[tuned] = evaluate_candidate(tuned, best, split, context)
-            logger.info("%s: CV %s = %.4f", tuned, context.primary, results[tuned].cv_summary()[context.primary]["mean"])
+            logger.info(
+                "%s: CV %s = %.4f",
+                tuned,
+                context.primary,
+                results[tuned].cv_summary()[context.primary]["mean"],
+            )
             bar.update()
     table = summary_table(results, context)
-    selection = select_champion(table, context.primary, context.greater_is_better, config.training.selection_tolerance)
+    selection = select_champion(
+        table, context.primary, context.greater_is_better, config.training.selection_tolerance
+    )
     table["champion"] = table.index == selection.champion
     versions = save_candidates(results, selection, split, context, config, settings.models_dir)
     reports = write_reports(table, results, selection, split, context, settings.reports_dir)
-    uri = track_run(settings, results, versions, selection, reports, split, context) if config.training.tracking else None
+    uri = (
+        track_run(settings, results, versions, selection, reports, split, context)
+        if config.training.tracking
+        else None
+    )
     logger.info("champion %s saved as %s", selection.champion, versions[selection.champion])
-    return TrainingResult(table, selection, versions, results, reports, context, split, uri, time.perf_counter() - start)
+    return TrainingResult(
+        table, selection, versions, results, reports, context, split, uri, time.perf_counter() - start
+    )
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -1087,16 +1190,35 @@ def training_overrides(training: TrainingConfig, args: argparse.Namespace) -> Tr
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Entrena, compara y guarda los modelos del dataset configurado.")
-    parser.add_argument("--config", type=Path, help="archivo de configuración (por defecto MLOPS_CONFIG o mlops_pipeline/config.yaml)")
-    parser.add_argument("--artifacts", type=Path, help="carpeta de salidas (por defecto MLOPS_ARTIFACTS_DIR o mlops_pipeline/artifacts)")
-    parser.add_argument("--models", help="candidatos separados por comas (por defecto los de training.models)")
-    parser.add_argument("--primary-metric", help="métrica principal de selección (por defecto la de la config o la de la tarea)")
-    parser.add_argument("--no-tuning", action="store_true", help="omite la búsqueda de hiperparámetros con Optuna")
+    parser = argparse.ArgumentParser(
+        description="Entrena, compara y guarda los modelos del dataset configurado."
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="archivo de configuración (por defecto MLOPS_CONFIG o mlops_pipeline/config.yaml)",
+    )
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        help="carpeta de salidas (por defecto MLOPS_ARTIFACTS_DIR o mlops_pipeline/artifacts)",
+    )
+    parser.add_argument(
+        "--models", help="candidatos separados por comas (por defecto los de training.models)"
+    )
+    parser.add_argument(
+        "--primary-metric",
+        help="métrica principal de selección (por defecto la de la config o la de la tarea)",
+    )
+    parser.add_argument(
+        "--no-tuning", action="store_true", help="omite la búsqueda de hiperparámetros con Optuna"
+    )
     parser.add_argument("--trials", type=int, help="ensayos de Optuna por modelo")
     parser.add_argument("--timeout", type=float, help="presupuesto total de tiempo de Optuna en segundos")
     parser.add_argument("--no-tracking", action="store_true", help="no registra las corridas en MLflow")
-    parser.add_argument("--quiet", action="store_true", help="sin barra de progreso ni registros informativos")
+    parser.add_argument(
+        "--quiet", action="store_true", help="sin barra de progreso ni registros informativos"
+    )
     return parser.parse_args(argv)
 
 
@@ -1104,11 +1226,15 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: train, then print the summary table, the selection rule and where everything went."""
     args = parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
     )
     try:
         settings = get_settings(mlops_config=args.config, mlops_artifacts_dir=args.artifacts)
-        result = train(settings, training_overrides(settings.config.training, args), show_progress=not args.quiet)
+        result = train(
+            settings, training_overrides(settings.config.training, args), show_progress=not args.quiet
+        )
     except ConfigError as exc:
         print(f"Error de configuración: {exc}")
         return 2
@@ -1117,13 +1243,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     context, selection = result.context, result.selection
     with pd.option_context("display.width", 200):
-        print(f"\nResumen de candidatos ({context.kind}, métrica principal: {context.primary}; CV = media ± desviación estándar):\n")
+        print(
+            f"\nResumen de candidatos ({context.kind}, métrica principal: {context.primary}; CV = media ± desviación estándar):\n"
+        )
         print(display_table(result.summary, context.kind, context.primary).to_markdown(index=False))
     print(f"\nRegla de selección: {selection.rule}")
     print(f"Elección: {selection.reason}")
     champion = result.results[selection.champion]
     if champion.threshold is not None:
-        print(f"Umbral de decisión ({context.training.threshold_rule}, sobre predicciones fuera de pliegue): {champion.threshold:.3f}")
+        print(
+            f"Umbral de decisión ({context.training.threshold_rule}, sobre predicciones fuera de pliegue): {champion.threshold:.3f}"
+        )
     print(f"Campeón: {selection.champion} -> versión {result.champion_version} en {settings.models_dir}")
     print(f"Reportes: {settings.reports_dir}")
     if result.tracking_uri:

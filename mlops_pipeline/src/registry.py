@@ -17,12 +17,13 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -34,44 +35,139 @@ class ModelNotFoundError(LookupError):
     """No trained model, or no version by that name."""
 
 
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureSpec(_Record):
+    """One raw input feature as training saw it (the API's request schema is built from these)."""
+
+    name: str
+    kind: Literal["numeric", "categorical", "ordinal"]
+    dtype: str = "number"
+    missing_share: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    example: Any = None
+    categories: list[str] | None = None
+
+
+class FeatureRoles(_Record):
+    """Raw feature names by kind (numeric, then categorical, then ordinal with its level order)."""
+
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    ordinal: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class PredictionInterval(_Record):
+    """A regression version's symmetric prediction interval: ``prediction ± half_width``."""
+
+    level: float
+    half_width: float
+    method: str = ""
+
+
+class ModelMetadata(_Record):
+    """The contract of a saved version (``metadata.json``): what it predicts, from which inputs,
+    with which threshold, and how it scored. Everything outside training reads these fields;
+    ``config``, ``dataset``, ``params`` and the rest are kept as recorded, for people."""
+
+    version: str = ""
+    model_name: str = ""
+    created_at: str = ""
+    task: Literal["classification", "regression"]
+    target: str = ""
+    classes: list[str] = Field(default_factory=list)
+    positive_class: str | None = None
+    threshold: float | None = None
+    features: list[FeatureSpec]
+    roles: FeatureRoles = Field(default_factory=FeatureRoles)
+    na_values: list[str] = Field(default_factory=list)
+    primary_metric: str | None = None
+    interval: PredictionInterval | None = None
+    metrics: dict[str, dict] = Field(default_factory=dict)
+    selection: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict)
+    dataset: dict[str, Any] = Field(default_factory=dict)
+    split: dict[str, int] = Field(default_factory=dict)
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_older_files(cls, data: Any) -> Any:
+        """Versions saved before ``na_values`` was a field of its own kept it only in ``config``."""
+        if isinstance(data, dict) and "na_values" not in data:
+            dataset = (data.get("config") or {}).get("dataset") or {}
+            data = {**data, "na_values": list(dataset.get("na_values") or [])}
+        return data
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [feature.name for feature in self.features]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [feature.name for feature in self.features if feature.kind == "numeric"]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        """Categorical and ordinal features (drift treats both as categories)."""
+        return [feature.name for feature in self.features if feature.kind != "numeric"]
+
+    @property
+    def is_binary(self) -> bool:
+        return self.task == "classification" and len(self.classes) == 2
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        return dict(self.metrics.get("test") or {})
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A fitted pipeline with the metadata it was saved with."""
 
     version: str
     pipeline: Any
-    metadata: dict
+    metadata: ModelMetadata
 
     @property
     def task(self) -> str:
-        return self.metadata["task"]
+        return self.metadata.task
 
     @property
     def feature_names(self) -> list[str]:
-        return [feature["name"] for feature in self.metadata["features"]]
+        return self.metadata.feature_names
 
 
 def new_version_id(model_name: str, when: datetime | None = None) -> str:
     """A sortable version id such as ``20261123T190501Z-logistic_regression``."""
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     return f"{when:%Y%m%dT%H%M%SZ}-{model_name}"
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
     """Write JSON through a temporary file and a rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as handle:
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
+    ) as handle:
         json.dump(payload, handle, indent=2, default=str)
     os.replace(handle.name, path)
 
 
-def save_version(models_dir: Path, version: str, pipeline: Any, metadata: dict, reference: pd.DataFrame) -> Path:
+def save_version(
+    models_dir: Path, version: str, pipeline: Any, metadata: ModelMetadata, reference: pd.DataFrame
+) -> Path:
     """Save a fitted pipeline, its metadata and its reference sample as a new version folder."""
     folder = models_dir / version
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, folder / MODEL_FILE, compress=3)
     reference.to_parquet(folder / REFERENCE_FILE, index=False)
-    write_json_atomic(folder / METADATA_FILE, {**metadata, "version": version})
+    write_json_atomic(folder / METADATA_FILE, metadata.model_copy(update={"version": version}).model_dump(mode="json"))
     return folder
 
 
@@ -79,7 +175,9 @@ def list_versions(models_dir: Path) -> list[str]:
     """Every saved version, oldest first."""
     if not models_dir.is_dir():
         return []
-    return sorted(p.name for p in models_dir.iterdir() if (p / METADATA_FILE).is_file() and (p / MODEL_FILE).is_file())
+    return sorted(
+        p.name for p in models_dir.iterdir() if (p / METADATA_FILE).is_file() and (p / MODEL_FILE).is_file()
+    )
 
 
 def champion_version(models_dir: Path) -> str | None:
@@ -94,7 +192,8 @@ def set_champion(models_dir: Path, version: str) -> None:
     """Mark an existing version as the champion."""
     _check_version(models_dir, version)
     write_json_atomic(
-        models_dir / REGISTRY_FILE, {"champion": version, "updated_at": datetime.now(timezone.utc).isoformat()}
+        models_dir / REGISTRY_FILE,
+        {"champion": version, "updated_at": datetime.now(UTC).isoformat()},
     )
 
 
@@ -115,10 +214,10 @@ def resolve_version(models_dir: Path, version: str | None = None) -> str:
     return champion
 
 
-def load_metadata(models_dir: Path, version: str | None = None) -> dict:
-    """Metadata of a version (default: the champion)."""
+def load_metadata(models_dir: Path, version: str | None = None) -> ModelMetadata:
+    """Metadata of a version (default: the champion), validated against the contract."""
     folder = models_dir / resolve_version(models_dir, version)
-    return json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    return ModelMetadata.model_validate_json((folder / METADATA_FILE).read_text(encoding="utf-8"))
 
 
 def load_model(models_dir: Path, version: str | None = None) -> LoadedModel:

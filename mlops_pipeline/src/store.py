@@ -21,7 +21,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +78,13 @@ drift_results = sa.Table(
     "drift_results",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("monitoring_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "run_id",
+        sa.Integer,
+        sa.ForeignKey("monitoring_runs.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("feature", sa.String(200), nullable=False),
     sa.Column("method", sa.String(40), nullable=False),
     sa.Column("statistic", sa.Float, nullable=True),
@@ -90,7 +96,6 @@ drift_results = sa.Table(
 """One row per feature and statistic of a monitoring run (the tidy output of ``compute_drift``)."""
 
 
-
 # ----------------------------------------------------------------------------- prediction log
 LOG_COLUMNS = ["id", "request_id", "created_at", "model_version"]
 """Columns of `read_predictions` before the outputs, ``actual`` and the features."""
@@ -98,7 +103,12 @@ LOG_COLUMNS = ["id", "request_id", "created_at", "model_version"]
 PROBABILITY_PREFIX = "probability_"
 """Prefix of the per-class probability columns of a flat prediction table."""
 
-_BATCH = (prediction_batches.c.id, prediction_batches.c.created_at, prediction_batches.c.model_version, prediction_batches.c.payload)
+_BATCH = (
+    prediction_batches.c.id,
+    prediction_batches.c.created_at,
+    prediction_batches.c.model_version,
+    prediction_batches.c.payload,
+)
 """The columns `_expand` reads."""
 
 _ID_CHUNK = 1000
@@ -119,7 +129,7 @@ class UnknownPredictionError(LookupError):
 
 def _utc(when: datetime) -> datetime:
     """A timezone-aware UTC datetime (naive values are taken as UTC)."""
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def new_batch_id() -> str:
@@ -148,7 +158,11 @@ def parse_id(prediction_id: str) -> tuple[str, int] | None:
 def _table_json(frame: pd.DataFrame) -> str:
     """``{"columns": [...], "data": [[row], ...]}``, the rows serialised by pandas in C (NaN becomes
     null; floats keep 15 significant digits)."""
-    rows = frame.to_json(orient="values", double_precision=15) if frame.shape[1] else json.dumps([[]] * len(frame))
+    rows = (
+        frame.to_json(orient="values", double_precision=15)
+        if frame.shape[1]
+        else json.dumps([[]] * len(frame))
+    )
     return f'{{"columns":{json.dumps([str(c) for c in frame.columns])},"data":{rows}}}'
 
 
@@ -158,22 +172,29 @@ def encode_payload(features: pd.DataFrame, outputs: pd.DataFrame, request_ids: S
     return f'{{"requests":{json.dumps(runs)},"features":{_table_json(features)},"outputs":{_table_json(outputs)}}}'
 
 
-def _batch_rows(n: int, outputs: pd.DataFrame, created_at: datetime | Sequence[datetime] | None) -> list[tuple[str, datetime, np.ndarray]]:
+def _batch_rows(
+    n: int, outputs: pd.DataFrame, created_at: datetime | Sequence[datetime] | None
+) -> list[tuple[str, datetime, np.ndarray]]:
     """How the rows split into batches: (batch id, time, row positions), one batch per distinct time.
 
     Rows with ids from `new_ids` are that one batch (and need one time).
     """
     if created_at is None or isinstance(created_at, datetime):
-        groups = [(_utc(created_at or datetime.now(timezone.utc)), np.arange(n))]
+        groups = [(_utc(created_at or datetime.now(UTC)), np.arange(n))]
     else:
         times = pd.Series(pd.to_datetime(list(created_at), utc=True))
-        groups = [(_utc(pd.Timestamp(t).to_pydatetime()), rows) for t, rows in times.groupby(times, sort=True).indices.items()]
+        groups = [
+            (_utc(pd.Timestamp(t).to_pydatetime()), rows)
+            for t, rows in times.groupby(times, sort=True).indices.items()
+        ]
     if "id" not in outputs:
         return [(new_batch_id(), when, rows) for when, rows in groups]
     ids = outputs["id"].astype(str).tolist()
     batch = ids[0].rpartition("-")[0]
     if ids != [f"{batch}-{row}" for row in range(n)] or len(groups) != 1:
-        raise ValueError("predictions with ids are logged as the one batch `new_ids` made them for, at one time")
+        raise ValueError(
+            "predictions with ids are logged as the one batch `new_ids` made them for, at one time"
+        )
     return [(batch, *groups[0])]
 
 
@@ -191,7 +212,7 @@ def log_predictions(
     Args:
         engine: the store.
         features: the raw input records, one row per prediction.
-        outputs: flat `model_deploy.predict_frame` outputs (``prediction``, ``score``, optional
+        outputs: flat `scoring.predict_frame` outputs (``prediction``, ``score``, optional
             ``threshold``, ``probability_<class>``, ``lower`` / ``upper``), optionally with the
             ``id`` column `new_ids` made; a ``model_version`` column is ignored (the argument says it).
         model_version: the version that produced the outputs.
@@ -210,7 +231,11 @@ def log_predictions(
         raise ValueError("log flat outputs: the probability_<class> columns of predict_frame(..., flat=True)")
     if n == 0:
         return []
-    requests = [request_id or new_batch_id()] * n if request_id is None or isinstance(request_id, str) else list(request_id)
+    requests = (
+        [request_id or new_batch_id()] * n
+        if request_id is None or isinstance(request_id, str)
+        else list(request_id)
+    )
     values = outputs.drop(columns=["id", "model_version"], errors="ignore").reset_index(drop=True)
     values["prediction"] = values["prediction"].astype(str)
     if "threshold" not in values:
@@ -223,7 +248,15 @@ def log_predictions(
             payload = encode_payload(features, values, requests)
         else:
             payload = encode_payload(features.iloc[rows], values.iloc[rows], [requests[i] for i in rows])
-        records.append({"id": batch, "created_at": when, "model_version": model_version, "n_rows": len(rows), "payload": payload})
+        records.append(
+            {
+                "id": batch,
+                "created_at": when,
+                "model_version": model_version,
+                "n_rows": len(rows),
+                "payload": payload,
+            }
+        )
     with engine.begin() as connection:
         connection.execute(prediction_batches.insert(), records)
     if "id" in outputs:  # `_batch_rows` checked they are this batch's ids
@@ -236,7 +269,9 @@ def log_predictions(
 
 
 def _expand(
-    batches: Sequence[sa.Row], picks: Mapping[str, Sequence[int]] | None = None, actual: Mapping[str, str] | None = None
+    batches: Sequence[sa.Row],
+    picks: Mapping[str, Sequence[int]] | None = None,
+    actual: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The predictions of ``batches`` (rows of `_BATCH`), in order, or only the rows ``picks`` lists
     per batch id: (`LOG_COLUMNS` + the outputs + ``actual``, the raw features), on one index."""
@@ -302,11 +337,13 @@ def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> in
     """
     latest = {str(item["prediction_id"]): str(item["actual"]) for item in items}
     keys = {prediction_id: parse_id(prediction_id) for prediction_id in latest}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as connection:
         sizes: dict[str, int] = {}
         for chunk in _id_chunks(sorted({key[0] for key in keys.values() if key})):
-            query = sa.select(prediction_batches.c.id, prediction_batches.c.n_rows).where(prediction_batches.c.id.in_(chunk))
+            query = sa.select(prediction_batches.c.id, prediction_batches.c.n_rows).where(
+                prediction_batches.c.id.in_(chunk)
+            )
             sizes.update(tuple(row) for row in connection.execute(query))
         unknown = [i for i, key in keys.items() if key is None or not 0 <= key[1] < sizes.get(key[0], 0)]
         if unknown:
@@ -315,7 +352,16 @@ def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> in
         for chunk in _id_chunks(ids):
             connection.execute(feedback.delete().where(feedback.c.prediction_id.in_(chunk)))
         if ids:
-            rows = [{"prediction_id": i, "batch_id": keys[i][0], "batch_row": keys[i][1], "actual": latest[i], "created_at": now} for i in ids]
+            rows = [
+                {
+                    "prediction_id": i,
+                    "batch_id": keys[i][0],
+                    "batch_row": keys[i][1],
+                    "actual": latest[i],
+                    "created_at": now,
+                }
+                for i in ids
+            ]
             connection.execute(feedback.insert(), rows)
     return len(ids)
 
@@ -329,7 +375,9 @@ def _in_range(query: sa.Select, column: sa.Column, start: datetime | None, end: 
     return query
 
 
-def _window_filter(query: sa.Select, start: datetime | None, end: datetime | None, model_version: str | None) -> sa.Select:
+def _window_filter(
+    query: sa.Select, start: datetime | None, end: datetime | None, model_version: str | None
+) -> sa.Select:
     """Restrict a query on the log to ``start <= created_at < end`` and one model version."""
     query = _in_range(query, prediction_batches.c.created_at, start, end)
     if model_version is not None:
@@ -350,7 +398,9 @@ def read_predictions(
     input feature (a feature named like a log column is prefixed ``feature_``). ``created_at`` is
     timezone-aware UTC.
     """
-    query = _window_filter(sa.select(*_BATCH), start, end, model_version).order_by(prediction_batches.c.created_at, prediction_batches.c.id)
+    query = _window_filter(sa.select(*_BATCH), start, end, model_version).order_by(
+        prediction_batches.c.created_at, prediction_batches.c.id
+    )
     with engine.connect() as connection:
         batches = connection.execute(query).all()
         actual = _feedback_of(connection, [batch[0] for batch in batches])
@@ -378,7 +428,9 @@ def recent_predictions(engine: Engine, model_version: str, limit: int) -> pd.Dat
     return _with_features(*_expand(batches, picks, actual)).head(limit)
 
 
-def prediction_time_range(engine: Engine, model_version: str | None = None) -> tuple[datetime | None, datetime | None]:
+def prediction_time_range(
+    engine: Engine, model_version: str | None = None
+) -> tuple[datetime | None, datetime | None]:
     """The first and last ``created_at`` in the log (UTC), or (None, None) when it is empty."""
     created = prediction_batches.c.created_at
     query = _window_filter(sa.select(sa.func.min(created), sa.func.max(created)), None, None, model_version)
@@ -387,14 +439,23 @@ def prediction_time_range(engine: Engine, model_version: str | None = None) -> t
     return (_utc(first) if first else None, _utc(last) if last else None)
 
 
-def count_predictions(engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None) -> int:
+def count_predictions(
+    engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None
+) -> int:
     """How many predictions were logged in ``[start, end)`` (of one version, when given)."""
-    query = _window_filter(sa.select(sa.func.coalesce(sa.func.sum(prediction_batches.c.n_rows), 0)), start, end, model_version)
+    query = _window_filter(
+        sa.select(sa.func.coalesce(sa.func.sum(prediction_batches.c.n_rows), 0)), start, end, model_version
+    )
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
 
 
-LOG_FIELDS = {"id": "__id__", "created_at": "__created_at__", "prediction": "__prediction__", "score": "__score__"}
+LOG_FIELDS = {
+    "id": "__id__",
+    "created_at": "__created_at__",
+    "prediction": "__prediction__",
+    "score": "__score__",
+}
 """Log columns `sample_predictions` adds beside the features, named as in ``reference.parquet``."""
 
 
@@ -416,12 +477,18 @@ def sample_predictions(
         (frame, n_rows): one column per input feature plus ``__id__``, ``__created_at__``,
         ``__prediction__`` and ``__score__``; ``n_rows`` is the number of rows in the window.
     """
-    query = _window_filter(sa.select(prediction_batches.c.id, prediction_batches.c.n_rows), start, end, model_version)
+    query = _window_filter(
+        sa.select(prediction_batches.c.id, prediction_batches.c.n_rows), start, end, model_version
+    )
     with engine.connect() as connection:
         sizes = sorted(tuple(row) for row in connection.execute(query))
         counts = np.array([count for _, count in sizes], dtype=np.int64)
         n_rows = int(counts.sum())
-        drawn = np.arange(n_rows) if n_rows <= size else np.sort(np.random.default_rng(seed).choice(n_rows, size, replace=False))
+        drawn = (
+            np.arange(n_rows)
+            if n_rows <= size
+            else np.sort(np.random.default_rng(seed).choice(n_rows, size, replace=False))
+        )
         starts = np.cumsum(counts) - counts
         owners = np.searchsorted(starts, drawn, side="right") - 1
         picks: dict[str, list[int]] = {}
@@ -437,9 +504,9 @@ def read_outcomes(
 ) -> pd.DataFrame:
     """Predictions of a window that have feedback: ``prediction``, ``score``, ``actual``."""
     query = _window_filter(
-        sa.select(feedback.c.batch_id, feedback.c.batch_row, feedback.c.prediction_id, feedback.c.actual).select_from(
-            feedback.join(prediction_batches, feedback.c.batch_id == prediction_batches.c.id)
-        ),
+        sa.select(
+            feedback.c.batch_id, feedback.c.batch_row, feedback.c.prediction_id, feedback.c.actual
+        ).select_from(feedback.join(prediction_batches, feedback.c.batch_id == prediction_batches.c.id)),
         start,
         end,
         model_version,
@@ -491,7 +558,11 @@ def defer_wal_checkpoints(engine: Engine) -> bool:
     `checkpoint_wal` (e.g. a background thread) pays for it; False, doing nothing, elsewhere."""
     if engine.dialect.name != "sqlite":
         return False
-    sa.event.listen(engine, "connect", lambda dbapi_connection, _record: dbapi_connection.execute("PRAGMA wal_autocheckpoint=0"))
+    sa.event.listen(
+        engine,
+        "connect",
+        lambda dbapi_connection, _record: dbapi_connection.execute("PRAGMA wal_autocheckpoint=0"),
+    )
     engine.dispose()  # pooled connections were opened without the pragma
     return True
 
@@ -527,10 +598,29 @@ def _creation_race(error: sa.exc.DBAPIError) -> bool:
 
 
 # ----------------------------------------------------------------------------- monitoring history
-RUN_COLUMNS = ["id", "created_at", "window_start", "window_end", "model_version", "n_rows", "n_sampled", "status", "summary"]
+RUN_COLUMNS = [
+    "id",
+    "created_at",
+    "window_start",
+    "window_end",
+    "model_version",
+    "n_rows",
+    "n_sampled",
+    "status",
+    "summary",
+]
 HISTORY_COLUMNS = [
-    "run_id", "window_start", "window_end", "model_version",
-    "feature", "method", "statistic", "p_value", "drifted", "status", "detail",
+    "run_id",
+    "window_start",
+    "window_end",
+    "model_version",
+    "feature",
+    "method",
+    "statistic",
+    "p_value",
+    "drifted",
+    "status",
+    "detail",
 ]
 
 
@@ -566,7 +656,7 @@ def write_monitoring_run(engine: Engine, run: Mapping[str, object], results: pd.
     backfill can be re-run without duplicating history.
     """
     record = {
-        "created_at": _utc(run.get("created_at") or datetime.now(timezone.utc)),
+        "created_at": _utc(run.get("created_at") or datetime.now(UTC)),
         "window_start": _utc(run["window_start"]),
         "window_end": _utc(run["window_end"]),
         "model_version": str(run["model_version"]),
@@ -605,13 +695,18 @@ def write_monitoring_run(engine: Engine, run: Mapping[str, object], results: pd.
 
 
 def read_runs(
-    engine: Engine, model_version: str | None = None, start: datetime | None = None, end: datetime | None = None
+    engine: Engine,
+    model_version: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> pd.DataFrame:
     """Monitoring runs, oldest window first (``RUN_COLUMNS``; ``summary`` is a dict; times in UTC).
 
     ``start`` / ``end`` keep the runs whose window starts in ``[start, end)``.
     """
-    query = sa.select(*[monitoring_runs.c[name] for name in RUN_COLUMNS]).order_by(monitoring_runs.c.window_start, monitoring_runs.c.id)
+    query = sa.select(*[monitoring_runs.c[name] for name in RUN_COLUMNS]).order_by(
+        monitoring_runs.c.window_start, monitoring_runs.c.id
+    )
     if model_version is not None:
         query = query.where(monitoring_runs.c.model_version == model_version)
     query = _in_range(query, monitoring_runs.c.window_start, start, end)
@@ -646,8 +741,12 @@ def read_drift_history(
         .select_from(drift_results.join(monitoring_runs, monitoring_runs.c.id == drift_results.c.run_id))
         .order_by(monitoring_runs.c.window_start, drift_results.c.id)
     )
-    for column, value in ((monitoring_runs.c.model_version, model_version), (drift_results.c.feature, feature),
-                          (drift_results.c.method, method), (drift_results.c.run_id, run_id)):
+    for column, value in (
+        (monitoring_runs.c.model_version, model_version),
+        (drift_results.c.feature, feature),
+        (drift_results.c.method, method),
+        (drift_results.c.run_id, run_id),
+    ):
         if value is not None:
             query = query.where(column == value)
     query = _in_range(query, monitoring_runs.c.window_start, start, end)

@@ -66,7 +66,9 @@ def write_config(folder: Path, config: dict, frame: pd.DataFrame | None = None) 
 @pytest.fixture
 def small_credit_config(tmp_path: Path, default_config_dict: dict, credit_frame: pd.DataFrame) -> Path:
     """A config over a 600-row stratified sample of the credit data, tuned for fast tests."""
-    sample = credit_frame.groupby("Status", group_keys=False).sample(frac=600 / len(credit_frame), random_state=0)
+    sample = credit_frame.groupby("Status", group_keys=False).sample(
+        frac=600 / len(credit_frame), random_state=0
+    )
     config = yaml.safe_load(yaml.safe_dump(default_config_dict))
     config["training"].update(
         {
@@ -138,7 +140,11 @@ def trained_artifacts_cache(tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 
 @pytest.fixture
-def trained_settings(small_settings: Settings, trained_artifacts_cache: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def trained_settings(
+    small_settings: Settings,
+    trained_artifacts_cache: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
     """Settings whose artifacts folder holds a trained champion for the small credit config.
 
     Runs the real `model_training_evaluation.train` once per session on the small config (3 folds,
@@ -166,7 +172,11 @@ def free_port() -> int:
 
 def api_env(settings: Settings, db_url: str | None = None, **extra: str) -> dict[str, str]:
     """The environment a server process needs to serve ``settings`` (and log to ``db_url``)."""
-    env = {**os.environ, "MLOPS_CONFIG": str(settings.mlops_config), "MLOPS_ARTIFACTS_DIR": str(settings.artifacts_dir)}
+    env = {
+        **os.environ,
+        "MLOPS_CONFIG": str(settings.mlops_config),
+        "MLOPS_ARTIFACTS_DIR": str(settings.artifacts_dir),
+    }
     if db_url:
         env["DATABASE_URL"] = db_url
     return {**env, **extra}
@@ -188,7 +198,9 @@ def wait_until_healthy(process, base_url: str, output, timeout: float = 60, path
 
 
 @contextmanager
-def start_api(settings: Settings, db_url: str | None = None, command: list[str] | None = None, **env: str) -> Iterator[str]:
+def start_api(
+    settings: Settings, db_url: str | None = None, command: list[str] | None = None, **env: str
+) -> Iterator[str]:
     """Run the prediction API in a real uvicorn process on a free local port; yield its base URL.
 
     Args:

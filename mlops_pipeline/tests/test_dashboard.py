@@ -11,9 +11,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import dashboard
+import drift
 import ft_engineering
 import model_monitoring
 import registry
+import simulation
 import store
 from conftest import start_api
 from settings import Settings
@@ -23,18 +25,18 @@ TIMEOUT = 60
 
 
 # ----------------------------------------------------------------------------- fixtures
-def scenario_for(settings: Settings) -> model_monitoring.DriftScenario:
+def scenario_for(settings: Settings) -> simulation.DriftScenario:
     """The simulator's default drift scenario for the test project: drift on the last of 4 days."""
     metadata = registry.load_metadata(settings.models_dir)
     data, _ = ft_engineering.load_project_data(settings.config)
-    return model_monitoring.default_scenario(data.frame, *model_monitoring.feature_roles(metadata), start_day=3)
+    return simulation.default_scenario(data.frame, *drift.feature_roles(metadata), start_day=3)
 
 
 def simulate_and_monitor(settings: Settings, db_url: str | None = None, monitor: bool = True) -> dict:
     """Fill the store with 4 simulated days (drift on day 3) and run the monitoring job over them."""
     engine = store.create_db_engine(db_url or settings.db_url)
     store.init_db(engine)
-    report = model_monitoring.simulate_traffic(
+    report = simulation.simulate_traffic(
         settings, engine, days=4, rows_per_day=150, scenario=scenario_for(settings), feedback_share=0.5
     )
     if monitor:
@@ -64,7 +66,7 @@ def simulated(app_env: Settings) -> tuple[Settings, dict]:
 
 
 def settings_classes(settings: Settings) -> list[str]:
-    return registry.load_metadata(settings.models_dir)["classes"]
+    return registry.load_metadata(settings.models_dir).classes
 
 
 def open_page(page: str | None = None) -> AppTest:
@@ -130,18 +132,32 @@ def test_category_shares_mark_unseen_and_missing() -> None:
     assert shares["current"].tolist() == pytest.approx([0.25, 0.0, 0.25, 0.5])
     assert shares["unseen"].tolist() == [False, False, False, True]
     numbers = dashboard.shares(reference, current, "categorical")
-    assert numbers == pytest.approx({"missing_reference": 0.25, "missing_current": 0.25, "outside_current": 2 / 3})
+    assert numbers == pytest.approx(
+        {"missing_reference": 0.25, "missing_current": 0.25, "outside_current": 2 / 3}
+    )
     numeric = dashboard.shares(pd.Series([1.0, 5.0]), pd.Series([0.0, 3.0, None, 9.0]), "numeric")
     assert numeric["outside_current"] == pytest.approx(2 / 3)
 
 
 def test_class_probabilities_of_a_binary_prediction_come_from_its_score() -> None:
-    binary = {"classes": ["bad", "good"], "positive_class": "bad"}
-    multiclass = {"classes": ["a", "b", "c"], "positive_class": None}
+    binary = registry.ModelMetadata(
+        task="classification", features=[], classes=["bad", "good"], positive_class="bad"
+    )
+    multiclass = registry.ModelMetadata(task="classification", features=[], classes=["a", "b", "c"])
 
-    assert dashboard.class_probabilities({"score": 0.25, "threshold": 0.3, "probabilities": None}, binary) == {"bad": 0.25, "good": 0.75}
-    assert dashboard.class_probabilities({"score": 0.5, "threshold": None, "probabilities": {"a": 0.5, "b": 0.3, "c": 0.2}}, multiclass) == {"a": 0.5, "b": 0.3, "c": 0.2}
-    assert dashboard.class_probabilities({"score": 3.2, "threshold": None, "probabilities": None}, {"classes": None}) is None
+    assert dashboard.class_probabilities(
+        {"score": 0.25, "threshold": 0.3, "probabilities": None}, binary
+    ) == {"bad": 0.25, "good": 0.75}
+    assert dashboard.class_probabilities(
+        {"score": 0.5, "threshold": None, "probabilities": {"a": 0.5, "b": 0.3, "c": 0.2}}, multiclass
+    ) == {"a": 0.5, "b": 0.3, "c": 0.2}
+    assert (
+        dashboard.class_probabilities(
+            {"score": 3.2, "threshold": None, "probabilities": None},
+            registry.ModelMetadata(task="regression", features=[]),
+        )
+        is None
+    )
 
 
 # ----------------------------------------------------------------------------- pages on a simulated store
@@ -167,7 +183,9 @@ def test_overview_shows_traffic_light_counts_and_alerts(
     red_line = next(m.value for m in at.markdown if m.value.startswith(":red-badge"))
     assert any(f"**{feature}**" in red_line for feature in report["features"])
     assert run["model_version"] in " ".join(c.value for c in at.caption)
-    assert [e.value for e in at.error] == [a["message"] for a in run["summary"]["alerts"] if a["level"] == "red"]
+    assert [e.value for e in at.error] == [
+        a["message"] for a in run["summary"]["alerts"] if a["level"] == "red"
+    ]
     assert any("Reentren" in m.value for m in at.markdown)
 
 
@@ -176,10 +194,18 @@ def test_drift_page_table_and_reference_vs_current(simulated: tuple[Settings, di
     at = open_page("Deriva por variable")
     table = at.dataframe[0].value
     metadata = registry.load_metadata(settings.models_dir)
-    assert set(table["Variable"]) >= {f["name"] for f in metadata["features"]}
-    assert {"Estado", "Riesgo", "KS", "PSI", "Jensen-Shannon", "chi-cuadrado", "p-valor KS"} <= set(table.columns)
+    assert set(table["Variable"]) >= {f.name for f in metadata.features}
+    assert {"Estado", "Riesgo", "KS", "PSI", "Jensen-Shannon", "chi-cuadrado", "p-valor KS"} <= set(
+        table.columns
+    )
     assert table["Estado"].iloc[0] == "Rojo"
-    assert (table["Riesgo"].dropna().diff().dropna()[table["Estado"].iloc[1:] == table["Estado"].iloc[:-1].to_numpy()] <= 0).all()
+    assert (
+        table["Riesgo"]
+        .dropna()
+        .diff()
+        .dropna()[table["Estado"].iloc[1:] == table["Estado"].iloc[:-1].to_numpy()]
+        <= 0
+    ).all()
     risk_chart = charts(at)[0]
     assert risk_chart["data"][0]["orientation"] == "h"
 
@@ -187,11 +213,11 @@ def test_drift_page_table_and_reference_vs_current(simulated: tuple[Settings, di
     at.selectbox(key="drift_feature").set_value(categorical).run()
     figure = charts(at)[1]
     assert [trace["type"] for trace in figure["data"]] == ["bar", "bar"]
-    assert f"{model_monitoring.NEW_CATEGORY} (nueva)" in figure["data"][1]["x"]
+    assert f"{simulation.NEW_CATEGORY} (nueva)" in figure["data"][1]["x"]
     unseen = next(m for m in at.metric if m.label.startswith("% categorías no vistas"))
     assert float(unseen.value.rstrip("%")) > 5
 
-    numeric = metadata["roles"]["numeric"][0]
+    numeric = metadata.roles.numeric[0]
     at.selectbox(key="drift_feature").set_value(numeric).run()
     figure = charts(at)[1]
     assert [trace["type"] for trace in figure["data"]] == ["histogram", "histogram"]
@@ -226,8 +252,8 @@ def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]
     engine = store.create_db_engine(settings.db_url)
     champion = report["version"]
     other = next(v for v in registry.list_versions(settings.models_dir) if v != champion)
-    calm = model_monitoring.DriftScenario(start_day=99)
-    model_monitoring.simulate_traffic(settings, engine, days=2, rows_per_day=100, scenario=calm, version=other)
+    calm = simulation.DriftScenario(start_day=99)
+    simulation.simulate_traffic(settings, engine, days=2, rows_per_day=100, scenario=calm, version=other)
     model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring, other)
     runs = store.read_runs(engine, champion)
 
@@ -243,7 +269,9 @@ def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]
     assert not at.exception
     assert at.sidebar.selectbox(key=f"window_{champion}").value == int(runs["id"].iloc[1])
     status, _ = dashboard.traffic_light(runs.iloc[1]["summary"])
-    assert f"Semáforo general: {dashboard.STATUS_LABELS[status].upper()}" in " ".join(m.value for m in at.markdown)
+    assert f"Semáforo general: {dashboard.STATUS_LABELS[status].upper()}" in " ".join(
+        m.value for m in at.markdown
+    )
 
     at.sidebar.selectbox(key="version").set_value(other).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -278,7 +306,9 @@ def test_predictions_page_sends_a_record_and_its_feedback_to_the_real_api(
     assert stored["actual"] == "bad" and stored["prediction"] == prediction["prediction"]
 
 
-def test_api_errors_are_shown_not_raised(simulated: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_errors_are_shown_not_raised(
+    simulated: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from conftest import free_port
 
     monkeypatch.setenv("MLOPS_API_URL", f"http://127.0.0.1:{free_port()}")
@@ -315,9 +345,17 @@ def test_run_monitoring_button_writes_history_and_refreshes(app_env: Settings) -
 
 
 # ----------------------------------------------------------------------------- other tasks
-@pytest.mark.parametrize(("target", "task"), [("Home", "classification"), ("Price", "regression")], ids=["multiclass", "regression"])
+@pytest.mark.parametrize(
+    ("target", "task"),
+    [("Home", "classification"), ("Price", "regression")],
+    ids=["multiclass", "regression"],
+)
 def test_every_page_works_for_multiclass_and_regression(
-    target: str, task: str, tmp_path: Path, default_config_dict: dict, credit_frame: pd.DataFrame,
+    target: str,
+    task: str,
+    tmp_path: Path,
+    default_config_dict: dict,
+    credit_frame: pd.DataFrame,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import json
@@ -330,18 +368,27 @@ def test_every_page_works_for_multiclass_and_regression(
     dataset |= {"target": target, "task": task, "positive_class": None, "derived": {}, "validation": {}}
     dataset["numeric"] = [c for c in dataset["numeric"] if c != target]
     dataset["categorical"] = [c for c in dataset["categorical"] if c != target] + ["Status"]
-    config["training"] |= {"cv_folds": 2, "tracking": False, "models": {"random_forest": {"n_estimators": 10}},
-                           "tuning": {"enabled": False}, "reference_sample_size": 300}
-    path = write_config(tmp_path / "project", config, credit_frame.dropna(subset=[target]).sample(500, random_state=0))
+    config["training"] |= {
+        "cv_folds": 2,
+        "tracking": False,
+        "models": {"random_forest": {"n_estimators": 10}},
+        "tuning": {"enabled": False},
+        "reference_sample_size": 300,
+    }
+    path = write_config(
+        tmp_path / "project", config, credit_frame.dropna(subset=[target]).sample(500, random_state=0)
+    )
     monkeypatch.setenv("MLOPS_CONFIG", str(path))
     settings = Settings()
     train(settings)
     engine = store.create_db_engine(settings.db_url)
     store.init_db(engine)
-    scenario = model_monitoring.DriftScenario(start_day=3, shift={"Amount": 2.0})
-    model_monitoring.simulate_traffic(settings, engine, days=4, rows_per_day=100, scenario=scenario, feedback_share=0.5)
+    scenario = simulation.DriftScenario(start_day=3, shift={"Amount": 2.0})
+    simulation.simulate_traffic(
+        settings, engine, days=4, rows_per_day=100, scenario=scenario, feedback_share=0.5
+    )
     model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring)
-    output, kind = model_monitoring.output_feature(registry.load_metadata(settings.models_dir))
+    output, kind = drift.output_feature(registry.load_metadata(settings.models_dir))
 
     at = open_page()
     assert "Semáforo general: ROJO" in " ".join(m.value for m in at.markdown)

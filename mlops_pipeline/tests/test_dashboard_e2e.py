@@ -37,8 +37,14 @@ def start_dashboard(settings: Settings, api_url: str, timeout: float = 120) -> I
         sys.executable, "-m", "streamlit", "run", str(Path(dashboard.__file__)), "--server.headless", "true",
         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
-    process = subprocess.Popen(command, env=api_env(settings, MLOPS_API_URL=api_url), cwd=REPO_ROOT, stdout=log,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command,
+        env=api_env(settings, MLOPS_API_URL=api_url),
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(process, url, lambda: log.seek(0) or log.read(), timeout, path="/_stcore/health")
@@ -69,9 +75,16 @@ def test_browser_loads_overview_with_red_traffic_light_and_sends_a_prediction(
     red = sorted(f for f, status in summary["features"].items() if status == "red")
     assert red, summary["features"]
 
-    with start_api(trained_settings) as api_url, start_dashboard(trained_settings, api_url) as url, sync_playwright() as pw:
+    with (
+        start_api(trained_settings) as api_url,
+        start_dashboard(trained_settings, api_url) as url,
+        sync_playwright() as pw,
+    ):
         browser = pw.chromium.launch_persistent_context(
-            tmp_path / "chromium-profile", executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            tmp_path / "chromium-profile",
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 1900},
         )
         try:
@@ -79,7 +92,9 @@ def test_browser_loads_overview_with_red_traffic_light_and_sends_a_prediction(
             page.goto(url)
             light = page.get_by_text("Semáforo general: ROJO")
             expect(light).to_be_visible(timeout=60_000)
-            red_line = page.locator("p").filter(has=page.get_by_text("Rojo", exact=True)).filter(has_text=red[0])
+            red_line = (
+                page.locator("p").filter(has=page.get_by_text("Rojo", exact=True)).filter(has_text=red[0])
+            )
             expect(red_line).to_be_visible()
             expect(page.get_by_text("Alertas", exact=True)).to_be_visible()
             page.wait_for_timeout(500)
@@ -94,8 +109,10 @@ def test_browser_loads_overview_with_red_traffic_light_and_sends_a_prediction(
             page.get_by_role("button", name="Enviar resultado real").click()
             stored = page.get_by_text("registrado para la predicción")
             expect(stored).to_be_visible(timeout=30_000)
-            actual, prediction_id = re.search(r"«(.+)» registrado para la predicción ([\w-]+)", stored.inner_text()).groups()
+            actual, prediction_id = re.search(
+                r"«(.+)» registrado para la predicción ([\w-]+)", stored.inner_text()
+            ).groups()
         finally:
             browser.close()
     logged = store.read_predictions(engine).set_index("id").loc[prediction_id]
-    assert logged["actual"] == actual == registry.load_metadata(trained_settings.models_dir)["classes"][0]
+    assert logged["actual"] == actual == registry.load_metadata(trained_settings.models_dir).classes[0]

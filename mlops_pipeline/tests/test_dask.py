@@ -14,10 +14,13 @@ import pytest
 from distributed import Client, LocalCluster
 
 import dask_engine
+import drift
 import ft_engineering
 import model_deploy
-import model_monitoring as mm
+import model_monitoring
 import registry
+import scoring
+import simulation
 import store
 from settings import Settings
 
@@ -27,7 +30,10 @@ TOLERANCE = 1e-9
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
     """Two single-threaded workers in this process (fast to start), shared by the module."""
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, Client(cluster) as dask_client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster) as dask_client,
+    ):
         yield dask_client
 
 
@@ -49,7 +55,9 @@ def scoring_input(settings: Settings, folder: Path) -> pd.DataFrame:
     folder.mkdir()
     thirds = np.array_split(np.arange(len(source)), 3)
     source.iloc[thirds[0]].to_csv(folder / "part-1.csv", index=False)
-    source.iloc[thirds[1]].to_csv(folder / "part-2.csv", index=False, sep=";", decimal=",", encoding="utf-8-sig")
+    source.iloc[thirds[1]].to_csv(
+        folder / "part-2.csv", index=False, sep=";", decimal=",", encoding="utf-8-sig"
+    )
     source.iloc[thirds[2]].to_csv(folder / "part-3.csv", index=False)
     return source
 
@@ -57,7 +65,9 @@ def scoring_input(settings: Settings, folder: Path) -> pd.DataFrame:
 def single_process(settings: Settings, source: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
     source.to_csv(tmp_path / "whole.csv", index=False)
     model = registry.load_model(settings.models_dir)
-    model_deploy.score_file(model, tmp_path / "whole.csv", tmp_path / "whole_scored.csv", chunk_size=100, progress=False)
+    model_deploy.score_file(
+        model, tmp_path / "whole.csv", tmp_path / "whole_scored.csv", chunk_size=100, progress=False
+    )
     return pd.read_csv(tmp_path / "whole_scored.csv")
 
 
@@ -65,7 +75,7 @@ def assert_same_predictions(scored: pd.DataFrame, expected: pd.DataFrame) -> Non
     assert list(scored.columns) == list(expected.columns)
     assert scored["customer_id"].astype(int).tolist() == expected["customer_id"].tolist()
     assert scored["prediction"].tolist() == expected["prediction"].tolist()
-    probabilities = [c for c in expected.columns if c.startswith(model_deploy.PROBABILITY_PREFIX)]
+    probabilities = [c for c in expected.columns if c.startswith(scoring.PROBABILITY_PREFIX)]
     for column in ["score", "threshold", *probabilities]:
         np.testing.assert_allclose(scored[column].astype(float), expected[column], rtol=0, atol=TOLERANCE)
     assert scored["id"].is_unique and scored["model_version"].nunique() == 1
@@ -73,7 +83,9 @@ def assert_same_predictions(scored: pd.DataFrame, expected: pd.DataFrame) -> Non
 
 # ----------------------------------------------------------------------------- scoring
 @pytest.mark.parametrize("output_format", ["parquet", "csv"])
-def test_score_cli_on_dask_matches_single_process_row_for_row(project: Settings, client: Client, tmp_path: Path, capsys, output_format: str) -> None:
+def test_score_cli_on_dask_matches_single_process_row_for_row(
+    project: Settings, client: Client, tmp_path: Path, capsys, output_format: str
+) -> None:
     source = scoring_input(project, tmp_path / "in")
     expected = single_process(project, source, tmp_path)
 
@@ -93,12 +105,16 @@ def test_score_cli_on_dask_matches_single_process_row_for_row(project: Settings,
     assert_same_predictions(scored, expected)
 
 
-def test_score_files_splits_files_into_blocks_and_keeps_the_order(project: Settings, client: Client, tmp_path: Path) -> None:
+def test_score_files_splits_files_into_blocks_and_keeps_the_order(
+    project: Settings, client: Client, tmp_path: Path
+) -> None:
     source = scoring_input(project, tmp_path / "in")
     expected = single_process(project, source, tmp_path)
     model = registry.load_model(project.models_dir)
 
-    rows = dask_engine.score_files(client, model, str(tmp_path / "in" / "*.csv"), tmp_path / "out", blocksize="4KB")
+    rows = dask_engine.score_files(
+        client, model, str(tmp_path / "in" / "*.csv"), tmp_path / "out", blocksize="4KB"
+    )
 
     assert rows == len(source) and len(list((tmp_path / "out").iterdir())) > 6
     assert_same_predictions(pd.read_parquet(tmp_path / "out"), expected)
@@ -112,25 +128,35 @@ def test_score_files_reads_parquet(trained_settings: Settings, client: Client, t
         source.iloc[rows].to_parquet(tmp_path / "in" / f"p{i}.parquet", index=False)
     model = registry.load_model(trained_settings.models_dir)
 
-    rows = dask_engine.score_files(client, model, str(tmp_path / "in" / "*.parquet"), tmp_path / "out", output_format="csv")
+    rows = dask_engine.score_files(
+        client, model, str(tmp_path / "in" / "*.parquet"), tmp_path / "out", output_format="csv"
+    )
 
     scored = pd.concat([pd.read_csv(p) for p in sorted((tmp_path / "out").iterdir())], ignore_index=True)
-    expected = model_deploy.flat_outputs(model_deploy.predict_frame(model, source))
+    expected = scoring.flat_outputs(scoring.predict_frame(model, source))
     assert rows == len(source) and scored["customer_id"].tolist() == list(range(len(source)))
     assert scored["prediction"].tolist() == expected["prediction"].tolist()
     np.testing.assert_allclose(scored["score"], expected["score"], rtol=0, atol=TOLERANCE)
 
 
-def test_score_cli_on_dask_rejects_bad_input_clearly(project: Settings, client: Client, tmp_path: Path, capsys) -> None:
+def test_score_cli_on_dask_rejects_bad_input_clearly(
+    project: Settings, client: Client, tmp_path: Path, capsys
+) -> None:
     source = scoring_input(project, tmp_path / "in")
     source.drop(columns="Age").to_csv(tmp_path / "no_age.csv", index=False)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("mine")
     base = ["score", "--engine", "dask", "--scheduler", client.scheduler.address, "--quiet"]
     cases = [
-        (["--input", str(tmp_path / "nothing-*.csv"), "--output", str(tmp_path / "o1")], "no input file matches"),
+        (
+            ["--input", str(tmp_path / "nothing-*.csv"), "--output", str(tmp_path / "o1")],
+            "no input file matches",
+        ),
         (["--input", str(tmp_path / "no_age.csv"), "--output", str(tmp_path / "o2")], "['Age']"),
-        (["--input", str(tmp_path / "in" / "*.csv"), "--output", str(tmp_path / "busy")], "new or empty folder"),
+        (
+            ["--input", str(tmp_path / "in" / "*.csv"), "--output", str(tmp_path / "busy")],
+            "new or empty folder",
+        ),
         (["--input", str(tmp_path / "in" / "*.csv"), "--output", str(tmp_path / "o3"), "--log"], "--log"),
     ]
     for arguments, message in cases:
@@ -148,7 +174,7 @@ def test_an_unreachable_scheduler_is_a_clear_error(project: Settings, tmp_path: 
             ["score", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
         ) == 2  # fmt: skip
         assert "cannot reach the Dask scheduler" in capsys.readouterr().err
-        assert mm.main(["run", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+        assert model_monitoring.main(["run", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]) == 2
         assert "cannot reach the Dask scheduler" in capsys.readouterr().err
 
 
@@ -174,60 +200,104 @@ def drift_data(small_settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, li
 def test_distributed_drift_equals_compute_drift(drift_data, client: Client, correction: str) -> None:
     reference, current, categorical, numerical = drift_data
 
-    expected = mm.compute_drift(reference, current, categorical, numerical, correction=correction)
-    result = dask_engine.compute_drift(client, reference, dd.from_pandas(current, npartitions=7), categorical, numerical, correction=correction)
+    expected = drift.compute_drift(reference, current, categorical, numerical, correction=correction)
+    result = dask_engine.compute_drift(
+        client,
+        reference,
+        dd.from_pandas(current, npartitions=7),
+        categorical,
+        numerical,
+        correction=correction,
+    )
 
     pd.testing.assert_frame_equal(
-        result.drop(columns=["statistic", "p_value", "p_value_raw"]), expected.drop(columns=["statistic", "p_value", "p_value_raw"])
+        result.drop(columns=["statistic", "p_value", "p_value_raw"]),
+        expected.drop(columns=["statistic", "p_value", "p_value_raw"]),
     )
     for column in ("statistic", "p_value", "p_value_raw"):
         np.testing.assert_allclose(result[column], expected[column], rtol=0, atol=TOLERANCE, equal_nan=True)
-    assert {"ks", "psi", "jensen_shannon", "chi_squared", "missing_share", "unseen_share", "out_of_range_share"} <= set(result["method"])
+    assert {
+        "ks",
+        "psi",
+        "jensen_shannon",
+        "chi_squared",
+        "missing_share",
+        "unseen_share",
+        "out_of_range_share",
+    } <= set(result["method"])
     assert result.loc[result["feature"] == "Debt", "status"].eq("no_data").any()
-    assert result.loc[(result["feature"] == "Home") & (result["method"] == "unseen_share"), "statistic"].item() > 0.05
+    assert (
+        result.loc[(result["feature"] == "Home") & (result["method"] == "unseen_share"), "statistic"].item()
+        > 0.05
+    )
 
 
 def test_window_counts_merge_exactly(drift_data, client: Client) -> None:
     reference, current, categorical, numerical = drift_data
-    profile = mm.build_reference_profile(reference, categorical, numerical)
+    profile = drift.build_reference_profile(reference, categorical, numerical)
 
     frame = dd.from_pandas(current, npartitions=5)
 
     counts = dask_engine.window_counts(client, frame, profile)
     again = dask_engine.window_counts(client, frame, profile)  # same data, same client: no key clash
 
-    assert json.dumps(counts, sort_keys=True) == json.dumps(mm.current_counts(profile, current), sort_keys=True)
+    assert json.dumps(counts, sort_keys=True) == json.dumps(
+        drift.current_counts(profile, current), sort_keys=True
+    )
     assert again == counts
 
 
 # ----------------------------------------------------------------------------- the monitoring job
 def run_results(outcomes: list[dict]) -> pd.DataFrame:
     frames = [o["results"].assign(window=str(o["run"]["window_start"])) for o in outcomes]
-    return pd.concat(frames, ignore_index=True).sort_values(["window", "feature", "method"], ignore_index=True)
+    return pd.concat(frames, ignore_index=True).sort_values(
+        ["window", "feature", "method"], ignore_index=True
+    )
 
 
-def test_monitoring_run_on_dask_equals_the_single_process_job(project: Settings, client: Client, tmp_path: Path, capsys) -> None:
+def test_monitoring_run_on_dask_equals_the_single_process_job(
+    project: Settings, client: Client, tmp_path: Path, capsys
+) -> None:
     engine = store.create_db_engine(project.db_url)
     store.init_db(engine)
-    mm.simulate_traffic(project, engine, days=3, rows_per_day=400, scenario=mm.DriftScenario(start_day=2, shift={"Age": 2.0}, new_category={"Home": 0.2}))
+    simulation.simulate_traffic(
+        project,
+        engine,
+        days=3,
+        rows_per_day=400,
+        scenario=simulation.DriftScenario(start_day=2, shift={"Age": 2.0}, new_category={"Home": 0.2}),
+    )
     config = project.config.monitoring  # sample_size 5000 > 400 rows a day: the local job sees every row
-    local = mm.run_backfill(engine, project.models_dir, config)
+    local = model_monitoring.run_backfill(engine, project.models_dir, config)
 
-    assert mm.main(["run", "--engine", "dask", "--scheduler", client.scheduler.address, "--backfill", "--json"]) == 0
+    assert (
+        model_monitoring.main(
+            ["run", "--engine", "dask", "--scheduler", client.scheduler.address, "--backfill", "--json"]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     on_dask = dask_engine.monitor(client, engine, project, config, backfill=True)
     exported = store.read_predictions(engine)
     exported.iloc[: len(exported) // 2].to_parquet(tmp_path / "log-0.parquet")
     exported.iloc[len(exported) // 2 :].to_parquet(tmp_path / "log-1.parquet")
-    from_parquet = dask_engine.monitor(client, engine, project, config, backfill=True, inputs=str(tmp_path / "log-*.parquet"))
+    from_parquet = dask_engine.monitor(
+        client, engine, project, config, backfill=True, inputs=str(tmp_path / "log-*.parquet")
+    )
 
     expected = run_results(local)
     for outcomes in (on_dask, from_parquet):
         result = run_results(outcomes)
-        assert result[["window", "feature", "method", "status"]].equals(expected[["window", "feature", "method", "status"]])
+        assert result[["window", "feature", "method", "status"]].equals(
+            expected[["window", "feature", "method", "status"]]
+        )
         for column in ("statistic", "p_value"):
-            np.testing.assert_allclose(result[column], expected[column], rtol=0, atol=TOLERANCE, equal_nan=True)
-        assert [o["run"]["n_rows"] for o in outcomes] == [o["run"]["n_rows"] for o in local] == [400, 400, 400]
+            np.testing.assert_allclose(
+                result[column], expected[column], rtol=0, atol=TOLERANCE, equal_nan=True
+            )
+        assert (
+            [o["run"]["n_rows"] for o in outcomes] == [o["run"]["n_rows"] for o in local] == [400, 400, 400]
+        )
     assert [run["status"] for run in printed] == [o["run"]["status"] for o in local]
     assert printed[-1]["status"] == "red"
     runs = store.read_runs(engine)

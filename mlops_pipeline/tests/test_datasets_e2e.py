@@ -25,6 +25,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 import dashboard
+import drift
 import ft_engineering
 import model_monitoring
 import registry
@@ -37,7 +38,11 @@ EXAMPLES_DIR = REPO_ROOT / "mlops_pipeline" / "examples"
 CHEAP_MODELS = ("dummy", "logistic_regression", "ridge", "random_forest")
 POSTED_ROWS = 80
 APP_TIMEOUT = 60
-MONITORED_METRICS = {"binary": {"roc_auc", "f1", "accuracy"}, "multiclass": {"f1_macro", "accuracy"}, "regression": {"mae", "rmse", "r2", "mape"}}
+MONITORED_METRICS = {
+    "binary": {"roc_auc", "f1", "accuracy"},
+    "multiclass": {"f1_macro", "accuracy"},
+    "regression": {"mae", "rmse", "r2", "mape"},
+}
 
 
 def _load_maker():
@@ -54,10 +59,21 @@ EXAMPLES = sorted(make_example_data.EXAMPLES)
 
 def quick_training(training: dict) -> dict:
     """The config's training section shrunk for a test: cheap candidates only, 3 folds, no tuning or tracking."""
-    models = {name: dict(params or {}) for name, params in training.get("models", {}).items() if name in CHEAP_MODELS}
+    models = {
+        name: dict(params or {})
+        for name, params in training.get("models", {}).items()
+        if name in CHEAP_MODELS
+    }
     if "random_forest" in models:
         models["random_forest"]["n_estimators"] = 30
-    return {**training, "models": models, "cv_folds": 3, "tracking": False, "tuning": {"enabled": False}, "reference_sample_size": 500}
+    return {
+        **training,
+        "models": models,
+        "cv_folds": 3,
+        "tracking": False,
+        "tuning": {"enabled": False},
+        "reference_sample_size": 500,
+    }
 
 
 def example_project(name: str, folder: Path) -> Path:
@@ -69,10 +85,10 @@ def example_project(name: str, folder: Path) -> Path:
     return path
 
 
-def task_kind(metadata: dict) -> str:
-    if metadata["task"] == "regression":
+def task_kind(metadata: registry.ModelMetadata) -> str:
+    if metadata.task == "regression":
         return "regression"
-    return "binary" if len(metadata["classes"]) == 2 else "multiclass"
+    return "binary" if len(metadata.classes) == 2 else "multiclass"
 
 
 @pytest.fixture(params=EXAMPLES)
@@ -91,11 +107,19 @@ def fresh_caches() -> None:
 
 # ----------------------------------------------------------------------------- the examples themselves
 def test_examples_cover_binary_multiclass_and_regression(tmp_path: Path) -> None:
-    assert {path.stem for path in EXAMPLES_DIR.glob("*.yaml")} == set(EXAMPLES), "every example config has a data recipe"
+    assert {path.stem for path in EXAMPLES_DIR.glob("*.yaml")} == set(EXAMPLES), (
+        "every example config has a data recipe"
+    )
     kinds = {}
     for name in EXAMPLES:
-        data = ft_engineering.load_data(Settings(mlops_config=make_example_data.write_example(name, tmp_path)).config.dataset)
-        kinds[name] = "regression" if data.task == "regression" else ("binary" if len(data.classes) == 2 else "multiclass")
+        data = ft_engineering.load_data(
+            Settings(mlops_config=make_example_data.write_example(name, tmp_path)).config.dataset
+        )
+        kinds[name] = (
+            "regression"
+            if data.task == "regression"
+            else ("binary" if len(data.classes) == 2 else "multiclass")
+        )
     assert set(kinds.values()) == {"binary", "multiclass", "regression"}, kinds
 
 
@@ -117,7 +141,10 @@ def test_messy_columns_are_dropped_repaired_and_reported(tmp_path: Path) -> None
     assert "'rownames' dropped: id-like" in notes and "'county' dropped: constant" in notes
     assert raw["lotSize"].dtype == object and "lotSize" in data.roles.numeric
     assert "'lotSize': 12 non-numeric values set to missing" in notes
-    assert "fireplaces" in data.roles.categorical and "'fireplaces' is 67% numbers but is used as categorical" in notes
+    assert (
+        "fireplaces" in data.roles.categorical
+        and "'fireplaces' is 67% numbers but is used as categorical" in notes
+    )
     assert data.frame["lotSize"].dtype == float
     assert raw["centralAir"].dtype == bool and "centralAir" in data.roles.categorical
     assert set(data.frame["centralAir"]) == {"True", "False"}
@@ -131,23 +158,25 @@ def test_messy_columns_are_dropped_repaired_and_reported(tmp_path: Path) -> None
 # ----------------------------------------------------------------------------- the full chain
 def check_training(settings: Settings, metadata: dict) -> None:
     kind = task_kind(metadata)
-    test_metrics = metadata["metrics"]["test"]
+    test_metrics = metadata.metrics["test"]
     expected = {
         "binary": {"roc_auc", "pr_auc", "f1", "precision", "recall"},
         "multiclass": {"roc_auc_ovr", "f1_macro", "f1_weighted", "precision_macro", "recall_macro"},
         "regression": {"mae", "rmse", "r2", "mape"},
     }[kind]
     assert expected <= set(test_metrics), test_metrics
-    assert (metadata["threshold"] is not None) == (kind == "binary")
-    assert (metadata["positive_class"] is not None) == (kind == "binary")
+    assert (metadata.threshold is not None) == (kind == "binary")
+    assert (metadata.positive_class is not None) == (kind == "binary")
     plots = {"regression": "predicted_vs_actual.png"}.get(kind, "confusion_matrix.png")
     assert (settings.reports_dir / plots).is_file()
     if kind == "regression":
-        assert metadata["classes"] == [] and test_metrics["r2"] > 0.3
-        assert metadata["interval"]["level"] == 0.9 and metadata["interval"]["half_width"] > 0
+        assert metadata.classes == [] and test_metrics["r2"] > 0.3
+        assert metadata.interval.level == 0.9 and metadata.interval.half_width > 0
     else:
-        assert len(metadata["classes"]) == 2 if kind == "binary" else len(metadata["classes"]) >= 3, metadata["classes"]
-        assert metadata["interval"] is None
+        assert len(metadata.classes) == 2 if kind == "binary" else len(metadata.classes) >= 3, metadata[
+            "classes"
+        ]
+        assert metadata.interval is None
         assert test_metrics["roc_auc" if kind == "binary" else "roc_auc_ovr"] > 0.6
 
 
@@ -157,17 +186,19 @@ def check_predictions(predictions: list[dict], metadata: dict) -> None:
         if kind == "regression":
             assert isinstance(p["prediction"], float) and p["score"] == pytest.approx(p["prediction"])
             assert p["probabilities"] is None and p["threshold"] is None
-            half_width = metadata["interval"]["half_width"]
-            assert p["lower"] == pytest.approx(p["prediction"] - half_width) and p["upper"] == pytest.approx(p["prediction"] + half_width)
+            half_width = metadata.interval.half_width
+            assert p["lower"] == pytest.approx(p["prediction"] - half_width) and p["upper"] == pytest.approx(
+                p["prediction"] + half_width
+            )
             continue
-        assert p["prediction"] in metadata["classes"]
+        assert p["prediction"] in metadata.classes
         if kind == "binary":
-            assert p["threshold"] == pytest.approx(metadata["threshold"]) and p["probabilities"] is None
+            assert p["threshold"] == pytest.approx(metadata.threshold) and p["probabilities"] is None
             assert 0 <= p["score"] <= 1
-            assert (p["prediction"] == metadata["positive_class"]) == (p["score"] >= metadata["threshold"])
+            assert (p["prediction"] == metadata.positive_class) == (p["score"] >= metadata.threshold)
         else:
             probabilities = p["probabilities"]
-            assert set(probabilities) == set(metadata["classes"])
+            assert set(probabilities) == set(metadata.classes)
             assert sum(probabilities.values()) == pytest.approx(1.0)
             assert p["threshold"] is None
             assert p["score"] == pytest.approx(max(probabilities.values()))
@@ -180,11 +211,11 @@ def check_monitoring(outcome: dict, metadata: dict, posted: int) -> None:
     summary = run["summary"]
     assert summary["n_feedback"] == posted
     assert MONITORED_METRICS[task_kind(metadata)] <= set(summary["performance"]), summary["performance"]
-    output, kind = model_monitoring.output_feature(metadata)
+    output, kind = drift.output_feature(metadata)
     assert summary["output"] == output
     assert kind == ("categorical" if task_kind(metadata) == "multiclass" else "numeric")
     assert output in set(outcome["results"]["feature"])
-    features = {f["name"] for f in metadata["features"]}
+    features = {f.name for f in metadata.features}
     assert features <= set(outcome["results"]["feature"])
 
 
@@ -202,13 +233,15 @@ def check_dashboard(api_url: str, monkeypatch: pytest.MonkeyPatch, metadata: dic
             performance = json.loads(at.get("plotly_chart")[-1].proto.spec)
             assert MONITORED_METRICS[task_kind(metadata)] <= {trace["name"] for trace in performance["data"]}
             axes = {trace.get("yaxis", "y") for trace in performance["data"]}
-            assert len(axes) == (3 if task_kind(metadata) == "regression" else 1), "errors in target units get their own panels"
+            assert len(axes) == (3 if task_kind(metadata) == "regression" else 1), (
+                "errors in target units get their own panels"
+            )
     next(b for b in at.button if b.label == "Predecir").click().run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     prediction = at.session_state["last_prediction"]
     check_predictions([prediction], metadata)
     shown = {m.label for m in at.metric}
-    assert ("Intervalo de predicción" in shown) == (metadata["task"] == "regression"), shown
+    assert ("Intervalo de predicción" in shown) == (metadata.task == "regression"), shown
     next(b for b in at.button if b.label == "Enviar resultado real").click().run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert any(prediction["id"] in s.value for s in at.success)
@@ -232,7 +265,9 @@ def test_full_chain_from_config_alone(example: Settings, monkeypatch: pytest.Mon
         assert len(predictions) == len(records)
         check_predictions(predictions, metadata)
 
-        values = actual.astype(float).tolist() if metadata["task"] == "regression" else actual.astype(str).tolist()
+        values = (
+            actual.astype(float).tolist() if metadata.task == "regression" else actual.astype(str).tolist()
+        )
         feedback = [{"prediction_id": p["id"], "actual": v} for p, v in zip(predictions, values, strict=True)]
         stored = client.post("/feedback", json=feedback)
         assert stored.status_code == 200 and stored.json() == {"stored": len(feedback)}, stored.text
@@ -240,11 +275,13 @@ def test_full_chain_from_config_alone(example: Settings, monkeypatch: pytest.Mon
         engine = store.create_db_engine(settings.db_url)
         try:
             end = pd.Timestamp.now(tz="UTC") + timedelta(minutes=1)
-            outcome = model_monitoring.monitor_window(engine, settings.models_dir, start, end, settings.config.monitoring)
+            outcome = model_monitoring.monitor_window(
+                engine, settings.models_dir, start, end, settings.config.monitoring
+            )
         finally:
             engine.dispose()
         check_monitoring(outcome, metadata, len(records))
-        if metadata["task"] == "regression":
+        if metadata.task == "regression":
             mae = float(np.mean(np.abs(np.asarray(values) - [p["prediction"] for p in predictions])))
             assert outcome["run"]["summary"]["performance"]["mae"] == pytest.approx(mae)
             covered = [p["lower"] <= v <= p["upper"] for p, v in zip(predictions, values, strict=True)]
@@ -271,20 +308,38 @@ def test_json_booleans_and_numbers_reach_categorical_columns_as_training_spelled
     frame = pd.DataFrame({"x": rng.normal(size=n), "grade": grade, "flag": flag})
     frame["y"] = (flag ^ (grade == 2) ^ (rng.random(n) < 0.1)).astype(int)
     config = {
-        "dataset": {"path": "data.csv", "target": "y", "positive_class": "1", "numeric": ["x"], "categorical": ["grade", "flag"]},
+        "dataset": {
+            "path": "data.csv",
+            "target": "y",
+            "positive_class": "1",
+            "numeric": ["x"],
+            "categorical": ["grade", "flag"],
+        },
         "training": quick_training({"models": {"logistic_regression": {}}}),
     }
     path = write_config(tmp_path / "project", config, frame)
     settings = Settings(mlops_config=path, mlops_artifacts_dir=tmp_path / "artifacts")
     train(settings)
-    categories = {f["name"]: f["categories"] for f in registry.load_metadata(settings.models_dir)["features"] if f["kind"] == "categorical"}
+    categories = {
+        f.name: f.categories
+        for f in registry.load_metadata(settings.models_dir).features
+        if f.kind == "categorical"
+    }
     assert categories == {"grade": ["1", "2", "3"], "flag": ["False", "True"]}
     with TestClient(model_deploy.create_app(settings)) as client:
-        as_json = client.post("/predict", json=[{"x": 0.1, "grade": 2.0, "flag": True}, {"x": 0.1, "grade": 2, "flag": False}])
-        as_text = client.post("/predict", json=[{"x": 0.1, "grade": "2", "flag": "True"}, {"x": 0.1, "grade": "2", "flag": "False"}])
+        as_json = client.post(
+            "/predict", json=[{"x": 0.1, "grade": 2.0, "flag": True}, {"x": 0.1, "grade": 2, "flag": False}]
+        )
+        as_text = client.post(
+            "/predict",
+            json=[{"x": 0.1, "grade": "2", "flag": "True"}, {"x": 0.1, "grade": "2", "flag": "False"}],
+        )
         unseen = client.post("/predict", json=[{"x": 0.1, "grade": "2.0", "flag": "true"}])
         ids = [p["id"] for p in as_json.json()["predictions"]]
-        stored = client.post("/feedback", json=[{"prediction_id": ids[0], "actual": 1.0}, {"prediction_id": ids[1], "actual": 0}])
+        stored = client.post(
+            "/feedback",
+            json=[{"prediction_id": ids[0], "actual": 1.0}, {"prediction_id": ids[1], "actual": 0}],
+        )
         assert stored.status_code == 200, stored.text
         engine = store.create_db_engine(settings.db_url)
         outcomes = store.read_outcomes(engine, None, None)
@@ -307,7 +362,9 @@ def test_prediction_interval_is_the_conformal_quantile_of_residuals() -> None:
 
 
 def test_dashboard_puts_metrics_in_target_units_on_their_own_panels() -> None:
-    regression = pd.DataFrame({"metric": ["mae", "rmse", "r2", "mape", "mae"], "value": [31000.0, 45000.0, 0.7, 0.18, 29000.0]})
+    regression = pd.DataFrame(
+        {"metric": ["mae", "rmse", "r2", "mape", "mae"], "value": [31000.0, 45000.0, 0.7, 0.18, 29000.0]}
+    )
     assert dashboard.metric_panels(regression) == [["r2", "mape"], ["mae"], ["rmse"]]
     binary = pd.DataFrame({"metric": ["accuracy", "roc_auc", "f1"], "value": [0.8, 0.85, 0.5]})
     assert dashboard.metric_panels(binary) == [["accuracy", "roc_auc", "f1"]]

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 import ft_engineering
 import model_deploy
 import registry
+import scoring
 import store
 from conftest import REPO_ROOT, api_env, write_config
 
@@ -32,16 +33,24 @@ def client(trained_settings):
 
 @pytest.fixture
 def rows(trained_settings) -> pd.DataFrame:
-    return pd.read_csv(trained_settings.config.dataset.path).drop(columns="Status").head(6).reset_index(drop=True)
+    return (
+        pd.read_csv(trained_settings.config.dataset.path)
+        .drop(columns="Status")
+        .head(6)
+        .reset_index(drop=True)
+    )
 
 
 def _toy_model(task: str, target: pd.Series, X: pd.DataFrame) -> registry.LoadedModel:
     roles = ft_engineering.Roles(numeric=["x"], categorical=["c"])
     estimator = DummyRegressor() if task == "regression" else LogisticRegression(max_iter=200)
-    pipeline = Pipeline([("preprocessor", ft_engineering.build_preprocessor(roles)), ("model", estimator)]).fit(X, target)
+    pipeline = Pipeline(
+        [("preprocessor", ft_engineering.build_preprocessor(roles)), ("model", estimator)]
+    ).fit(X, target)
     classes = sorted(target.unique().tolist()) if task == "classification" else []
-    metadata = {"task": task, "classes": classes, "positive_class": None, "threshold": None,
-                "features": ft_engineering.feature_schema(X, roles), "config": {"dataset": {"na_values": []}}}  # fmt: skip
+    metadata = registry.ModelMetadata(
+        task=task, classes=classes, features=ft_engineering.feature_schema(X, roles)
+    )
     return registry.LoadedModel("toy", pipeline, metadata)
 
 
@@ -50,8 +59,8 @@ def test_predict_frame_multiclass_and_regression() -> None:
     X = pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(["a", "b"], size=60)})
     labels = pd.Series(np.where(X["x"] < -0.4, "low", np.where(X["x"] > 0.4, "high", "mid")))
 
-    multi = model_deploy.predict_frame(_toy_model("classification", labels, X), X)
-    regression = model_deploy.predict_frame(_toy_model("regression", X["x"] * 2, X), X.iloc[:3])
+    multi = scoring.predict_frame(_toy_model("classification", labels, X), X)
+    regression = scoring.predict_frame(_toy_model("regression", X["x"] * 2, X), X.iloc[:3])
 
     assert set(multi["prediction"]) <= {"low", "mid", "high"} and multi["threshold"].isna().all()
     assert multi["score"].tolist() == pytest.approx([max(p.values()) for p in multi["probabilities"]])
@@ -62,9 +71,9 @@ def test_predict_frame_multiclass_and_regression() -> None:
 
 def test_binary_uses_the_stored_threshold(trained_settings, rows) -> None:
     model = registry.load_model(trained_settings.models_dir)
-    strict = registry.LoadedModel(model.version, model.pipeline, {**model.metadata, "threshold": 0.0})
+    strict = registry.LoadedModel(model.version, model.pipeline, model.metadata.model_copy(update={"threshold": 0.0}))
 
-    out = model_deploy.predict_frame(strict, rows.iloc[:, ::-1])  # column order does not matter
+    out = scoring.predict_frame(strict, rows.iloc[:, ::-1])  # column order does not matter
 
     assert (out["prediction"] == "bad").all() and (out["threshold"] == 0.0).all()
     assert out["score"].tolist() == pytest.approx([p["bad"] for p in out["probabilities"]])
@@ -74,10 +83,12 @@ def test_batch_outputs_keep_one_row_per_input_even_with_a_repeated_index(trained
     model = registry.load_model(trained_settings.models_dir)
     repeated = pd.concat([rows.iloc[:3], rows.iloc[:3]])  # index 0, 1, 2, 0, 1, 2
 
-    out = model_deploy.batch_outputs(model, repeated)
+    out = scoring.batch_outputs(model, repeated)
 
     assert len(out) == 6 and out["id"].is_unique and (out["model_version"] == model.version).all()
-    assert out[[c for c in out if c.startswith("probability_")]].sum(axis=1).tolist() == pytest.approx([1.0] * 6)
+    assert out[[c for c in out if c.startswith("probability_")]].sum(axis=1).tolist() == pytest.approx(
+        [1.0] * 6
+    )
 
 
 @pytest.mark.parametrize(
@@ -89,24 +100,34 @@ def test_batch_outputs_keep_one_row_per_input_even_with_a_repeated_index(trained
         ("Seniority,Home\n1,rent\n", "csv", None, "Time", "missing_column"),
         ("EXTRA", "csv", None, "Extra", "unknown_column"),
         ("BAD_CELL", "csv", 3, "Income", "float_parsing"),
-        ("a,b\n1,2\n3,\"4\n", "csv", None, None, "csv_invalid"),
+        ('a,b\n1,2\n3,"4\n', "csv", None, None, "csv_invalid"),
         ("[]", "json", None, None, "empty"),
         ("{not json", "json", None, None, "json_invalid"),
         ("", "csv", None, None, "empty"),
     ],
 )
-def test_bad_input_is_rejected_naming_row_and_column(client, rows, body, content_type, row, column, kind) -> None:
+def test_bad_input_is_rejected_naming_row_and_column(
+    client, rows, body, content_type, row, column, kind
+) -> None:
     if body == "EXTRA_JSON":
         body = json.loads(rows.iloc[:2].to_json(orient="records"))
         body[1]["Nope"] = 1
     elif body == "EXTRA":
         body = rows.assign(Extra=1).to_csv(index=False)
     elif body == "BAD_CELL":
-        body = rows.astype({"Income": object}).assign(Income=lambda f: f["Income"].where(f.index != 2, "12abc")).to_csv(index=False)
+        body = (
+            rows.astype({"Income": object})
+            .assign(Income=lambda f: f["Income"].where(f.index != 2, "12abc"))
+            .to_csv(index=False)
+        )
     if isinstance(body, (dict, list)):
         response = client.post("/predict", json=body)
     else:
-        response = client.post("/predict", content=body, headers={"Content-Type": "application/json" if content_type == "json" else "text/csv"})
+        response = client.post(
+            "/predict",
+            content=body,
+            headers={"Content-Type": "application/json" if content_type == "json" else "text/csv"},
+        )
 
     assert response.status_code == 422, response.text
     errors = response.json()["detail"]["errors"]
@@ -114,7 +135,12 @@ def test_bad_input_is_rejected_naming_row_and_column(client, rows, body, content
 
 
 def test_missing_values_tokens_and_unseen_categories_are_accepted(client, rows) -> None:
-    record = json.loads(rows.iloc[[0]].to_json(orient="records"))[0] | {"Income": None, "Assets": "?", "Home": "yurt", "Job": 7}
+    record = json.loads(rows.iloc[[0]].to_json(orient="records"))[0] | {
+        "Income": None,
+        "Assets": "?",
+        "Home": "yurt",
+        "Job": 7,
+    }
 
     response = client.post("/predict", json=record)
 
@@ -127,9 +153,13 @@ def test_limits_and_content_types(trained_settings, rows, tmp_path: Path) -> Non
     raw["serving"].update(max_rows=5, max_body_mb=0.01)
     settings = trained_settings.model_copy(update={"mlops_config": write_config(tmp_path / "limits", raw)})
     with TestClient(model_deploy.create_app(settings)) as client:
-        too_many = client.post("/predict", content=rows.to_csv(index=False), headers={"Content-Type": "text/csv"})
+        too_many = client.post(
+            "/predict", content=rows.to_csv(index=False), headers={"Content-Type": "text/csv"}
+        )
         too_big = client.post("/predict", content="x" * 20_000, headers={"Content-Type": "text/csv"})
-        wrong_type = client.post("/predict", content=b"\x00\x01", headers={"Content-Type": "application/octet-stream"})
+        wrong_type = client.post(
+            "/predict", content=b"\x00\x01", headers={"Content-Type": "application/octet-stream"}
+        )
         no_file = client.post("/predict", files={"other": ("a.csv", "x")})
     assert too_many.status_code == 413 and "5" in too_many.json()["detail"]
     assert too_big.status_code == 413
@@ -142,13 +172,23 @@ def test_docs_schema_lists_the_real_fields(client, trained_settings) -> None:
     content = spec["paths"]["/predict"]["post"]["requestBody"]["content"]
     record = content["application/json"]["schema"]["anyOf"][0]
 
-    assert set(record["properties"]) == {f["name"] for f in registry.load_metadata(trained_settings.models_dir)["features"]}
-    assert record["additionalProperties"] is False and record["properties"]["Income"]["anyOf"][0]["type"] == "number"
+    assert set(record["properties"]) == {
+        f.name for f in registry.load_metadata(trained_settings.models_dir).features
+    }
+    assert (
+        record["additionalProperties"] is False
+        and record["properties"]["Income"]["anyOf"][0]["type"] == "number"
+    )
     assert "rent" in record["properties"]["Home"]["description"]
     assert set(content) == {"application/json", "text/csv", "multipart/form-data"}
     example = content["application/json"]["example"]
     assert client.post("/predict", json=example).status_code == 200
-    assert client.post("/predict", content=content["text/csv"]["example"], headers={"Content-Type": "text/csv"}).status_code == 200
+    assert (
+        client.post(
+            "/predict", content=content["text/csv"]["example"], headers={"Content-Type": "text/csv"}
+        ).status_code
+        == 200
+    )
 
 
 def test_score_cli_streams_a_csv_and_can_log(trained_settings, tmp_path: Path) -> None:
@@ -179,7 +219,10 @@ def test_no_trained_model_exits_with_a_message(small_settings) -> None:
         [sys.executable, str(SRC / "model_deploy.py"), "score", "--input", "x.csv", "--output", "y.csv"],
     ]
     env = api_env(small_settings)
-    processes = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+    processes = [
+        subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in commands
+    ]
 
     for process in processes:  # started together: each pays its imports in parallel
         stdout, stderr = process.communicate(timeout=60)
@@ -189,7 +232,9 @@ def test_no_trained_model_exits_with_a_message(small_settings) -> None:
 
 def test_dockerfile_passes_hadolint() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
-    result = subprocess.run([str(hadolint), str(REPO_ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(hadolint), str(REPO_ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -207,7 +252,9 @@ def test_micro_batches_fail_only_the_bad_request(trained_settings, rows, tmp_pat
 
     async def send_together() -> list:
         frames = [rows.iloc[[1]], broken, rows.iloc[2:5]]
-        return await asyncio.gather(*(batcher.score(model, f, f"r{i}") for i, f in enumerate(frames)), return_exceptions=True)
+        return await asyncio.gather(
+            *(batcher.score(model, f, f"r{i}") for i, f in enumerate(frames)), return_exceptions=True
+        )
 
     first, failed, third = asyncio.run(send_together())
 
@@ -219,7 +266,9 @@ def test_micro_batches_fail_only_the_bad_request(trained_settings, rows, tmp_pat
     engine.dispose()
 
 
-def test_logged_batches_reach_the_sqlite_file_through_a_background_checkpoint(trained_settings, rows, tmp_path: Path) -> None:
+def test_logged_batches_reach_the_sqlite_file_through_a_background_checkpoint(
+    trained_settings, rows, tmp_path: Path
+) -> None:
     """Requests commit to the WAL only; after CHECKPOINT_ROWS rows a background checkpoint copies
     them into the database file (without it the file would stay empty and the WAL would grow)."""
     path = tmp_path / "log.db"

@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 import registry
 import store
@@ -26,7 +25,12 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def records(trained_settings) -> pd.DataFrame:
     """Raw feature rows from the training data, with some missing values and an unseen category."""
-    frame = pd.read_csv(trained_settings.config.dataset.path).drop(columns="Status").head(40).reset_index(drop=True)
+    frame = (
+        pd.read_csv(trained_settings.config.dataset.path)
+        .drop(columns="Status")
+        .head(40)
+        .reset_index(drop=True)
+    )
     frame.loc[0, "Income"] = None
     frame.loc[1, "Home"] = "houseboat"
     return frame
@@ -37,8 +41,14 @@ def second_version(trained_settings) -> str:
     """A second saved version (same pipeline, another threshold) that is not the champion."""
     model = registry.load_model(trained_settings.models_dir)
     version = "20990101T000000Z-strict"
-    metadata = {**model.metadata, "threshold": 0.99, "model_name": "strict"}
-    registry.save_version(trained_settings.models_dir, version, model.pipeline, metadata, registry.load_reference(trained_settings.models_dir))
+    metadata = model.metadata.model_copy(update={"threshold": 0.99, "model_name": "strict"})
+    registry.save_version(
+        trained_settings.models_dir,
+        version,
+        model.pipeline,
+        metadata,
+        registry.load_reference(trained_settings.models_dir),
+    )
     return version
 
 
@@ -58,7 +68,7 @@ def _ids(response: httpx.Response) -> list[str]:
 def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, records, second_version) -> None:
     returned: list[str] = []
     champion = registry.champion_version(trained_settings.models_dir)
-    threshold = registry.load_metadata(trained_settings.models_dir)["threshold"]
+    threshold = registry.load_metadata(trained_settings.models_dir).threshold
     with start_api(trained_settings, db_url) as base, httpx.Client(base_url=base, timeout=30) as client:
         health = client.get("/health").json()
         assert health == {"status": "ok", "model_loaded": True, "model_version": champion}
@@ -82,16 +92,32 @@ def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, reco
         semicolon = "\ufeff" + records.to_csv(index=False, sep=";", decimal=",")
         as_csv = client.post("/predict", content=semicolon.encode(), headers={"Content-Type": "text/csv"})
         returned += _ids(as_csv)
-        assert [p["score"] for p in as_csv.json()["predictions"]] == pytest.approx([p["score"] for p in batch.json()["predictions"]])
+        assert [p["score"] for p in as_csv.json()["predictions"]] == pytest.approx(
+            [p["score"] for p in batch.json()["predictions"]]
+        )
 
-        upload = client.post("/predict", files={"file": ("datos.csv", records.to_csv(index=False), "text/csv")})
+        upload = client.post(
+            "/predict", files={"file": ("datos.csv", records.to_csv(index=False), "text/csv")}
+        )
         returned += _ids(upload)
 
-        csv_out = client.post("/predict", content=records.to_csv(index=False), headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+        csv_out = client.post(
+            "/predict",
+            content=records.to_csv(index=False),
+            headers={"Content-Type": "text/csv", "Accept": "text/csv"},
+        )
         assert csv_out.headers["content-type"].startswith("text/csv")
         table = pd.read_csv(io.StringIO(csv_out.text))
         assert list(table.columns[: records.shape[1]]) == list(records.columns)
-        assert {"id", "model_version", "prediction", "score", "threshold", "probability_bad", "probability_good"} <= set(table.columns)
+        assert {
+            "id",
+            "model_version",
+            "prediction",
+            "score",
+            "threshold",
+            "probability_bad",
+            "probability_good",
+        } <= set(table.columns)
         returned += table["id"].tolist()
 
         strict = client.post("/predict", params={"model": second_version}, json=one)
@@ -99,12 +125,26 @@ def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, reco
         assert strict.json()["predictions"][0]["model_version"] == second_version
         assert strict.json()["predictions"][0]["threshold"] == 0.99
 
-        feedback = client.post("/feedback", json=[{"prediction_id": returned[0], "actual": "bad"}, {"prediction_id": returned[1], "actual": "good"}])
+        feedback = client.post(
+            "/feedback",
+            json=[
+                {"prediction_id": returned[0], "actual": "bad"},
+                {"prediction_id": returned[1], "actual": "good"},
+            ],
+        )
         assert feedback.status_code == 200 and feedback.json() == {"stored": 2}
-        unknown = client.post("/feedback", json=[{"prediction_id": returned[2], "actual": "bad"}, {"prediction_id": "nope", "actual": "bad"}])
+        unknown = client.post(
+            "/feedback",
+            json=[
+                {"prediction_id": returned[2], "actual": "bad"},
+                {"prediction_id": "nope", "actual": "bad"},
+            ],
+        )
         assert unknown.status_code == 404 and unknown.json()["detail"]["unknown_ids"] == ["nope"]
 
-        assert client.put("/models/default", json={"version": second_version}).json() == {"default": second_version}
+        assert client.put("/models/default", json={"version": second_version}).json() == {
+            "default": second_version
+        }
         assert client.get("/health").json()["model_version"] == second_version
         assert client.put("/models/default", json={"version": "../../etc"}).status_code == 404
 
@@ -125,7 +165,11 @@ def test_concurrent_clients_get_unique_logged_ids(trained_settings, db_url, reco
 
         def client_session(_: int) -> list[str]:
             with httpx.Client(base_url=base, timeout=60) as client:
-                return [i for _ in range(5) for i in _ids(client.post("/predict", content=body, headers={"Content-Type": "text/csv"}))]
+                return [
+                    i
+                    for _ in range(5)
+                    for i in _ids(client.post("/predict", content=body, headers={"Content-Type": "text/csv"}))
+                ]
 
         with ThreadPoolExecutor(8) as pool:
             returned = [i for ids in pool.map(client_session, range(8)) for i in ids]
@@ -134,7 +178,9 @@ def test_concurrent_clients_get_unique_logged_ids(trained_settings, db_url, reco
     assert sorted(_stored_ids(db_url)) == sorted(returned)
 
 
-SCHEMATHESIS_CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+SCHEMATHESIS_CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+)
 
 
 def test_schemathesis_finds_no_server_error(trained_settings, tmp_path: Path) -> None:
@@ -162,18 +208,26 @@ def test_api_key_protects_everything_but_health(trained_settings, records) -> No
 
 def _dockerfile_instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8"))
-    return [tuple(line.split(None, 1)) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        tuple(line.split(None, 1))
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_the_image_start_command_serves(trained_settings) -> None:
     """Run the Dockerfile's CMD as the image would: from the repo root (the image's WORKDIR), with its ENV."""
     instructions = _dockerfile_instructions()
     cmd = json.loads([value for key, value in instructions if key == "CMD"][-1])
-    image_env = dict(pair.split("=", 1) for key, value in instructions if key == "ENV" for pair in shlex.split(value))
+    image_env = dict(
+        pair.split("=", 1) for key, value in instructions if key == "ENV" for pair in shlex.split(value)
+    )
     assert cmd[0] == "python" and image_env.get("PORT") == "8000"
     command = [sys.executable, *cmd[1:]]
     # the image's env, except where the test's trained model and port must win
-    overrides = {k: v for k, v in image_env.items() if k not in {"PORT", "MLOPS_ARTIFACTS_DIR", "MLOPS_CONFIG", "PATH"}}
+    overrides = {
+        k: v for k, v in image_env.items() if k not in {"PORT", "MLOPS_ARTIFACTS_DIR", "MLOPS_CONFIG", "PATH"}
+    }
     with start_api(trained_settings, command=command, **overrides) as base:
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
 
@@ -184,6 +238,13 @@ def test_several_workers_start_on_a_fresh_store(trained_settings, db_url, record
     command = [sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(REPO_ROOT / "mlops_pipeline" / "src"),
                "--host", "127.0.0.1", "--port", "{port}", "--workers", "2"]  # fmt: skip
     body = records.to_csv(index=False)
-    with start_api(trained_settings, db_url, command=command) as base, httpx.Client(base_url=base, timeout=30) as client:
-        returned = [i for _ in range(6) for i in _ids(client.post("/predict", content=body, headers={"Content-Type": "text/csv"}))]
+    with (
+        start_api(trained_settings, db_url, command=command) as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
+        returned = [
+            i
+            for _ in range(6)
+            for i in _ids(client.post("/predict", content=body, headers={"Content-Type": "text/csv"}))
+        ]
     assert sorted(_stored_ids(db_url)) == sorted(returned)

@@ -12,7 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-import model_monitoring as mm
+import drift
+import metrics
+import model_monitoring
+import registry
 
 NUMERIC = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
 CATEGORICAL = ["Home", "Marital", "Records", "Job"]
@@ -20,19 +23,19 @@ CATEGORICAL = ["Home", "Marital", "Records", "Job"]
 
 def grid_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """KS grid counts of two numeric samples through the real profile/counts path."""
-    profile = mm.build_reference_profile(pd.DataFrame({"x": reference}), [], ["x"])
-    counts = mm.current_counts(profile, pd.DataFrame({"x": current}))
-    ref, cur = mm._count_views(profile["features"]["x"], counts["x"])
+    profile = drift.build_reference_profile(pd.DataFrame({"x": reference}), [], ["x"])
+    counts = drift.current_counts(profile, pd.DataFrame({"x": current}))
+    ref, cur = drift._count_views(profile["features"]["x"], counts["x"])
     return ref["grid"], cur["grid"]
 
 
 def bins_counts(profile: dict, counts: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
-    ref, cur = mm._count_views(profile["features"][name], counts[name])
+    ref, cur = drift._count_views(profile["features"][name], counts[name])
     return ref["bins"], cur["bins"]
 
 
 def statuses(results: pd.DataFrame) -> dict[str, str]:
-    table = mm.feature_status(results)
+    table = drift.feature_status(results)
     return dict(zip(table["feature"], table["status"], strict=True))
 
 
@@ -46,7 +49,7 @@ def halves(credit_frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 # ----------------------------------------------------------------------------- KS
 def test_ks_hand_computed() -> None:
-    d, _ = mm.ks_from_counts(*grid_counts(np.array([1.0, 2, 3]), np.array([2.0, 3, 4])))
+    d, _ = drift.ks_from_counts(*grid_counts(np.array([1.0, 2, 3]), np.array([2.0, 3, 4])))
     assert d == pytest.approx(1 / 3)
 
 
@@ -55,7 +58,7 @@ def test_ks_from_counts_equals_scipy_with_ties(seed: int) -> None:
     rng = np.random.default_rng(seed)
     reference = rng.integers(0, 15, rng.integers(1, 400)).astype(float)
     current = rng.integers(-3, 20, rng.integers(1, 600)).astype(float) * rng.choice([1.0, 0.5])
-    d, p = mm.ks_from_counts(*grid_counts(reference, current))
+    d, p = drift.ks_from_counts(*grid_counts(reference, current))
     assert d == stats.ks_2samp(reference, current).statistic
     expected = stats.ks_2samp(reference, current, method="asymp")
     assert d == pytest.approx(expected.statistic, rel=1e-15)
@@ -65,7 +68,7 @@ def test_ks_from_counts_equals_scipy_with_ties(seed: int) -> None:
 def test_ks_continuous_and_shifted_matches_scipy() -> None:
     rng = np.random.default_rng(7)
     reference, current = rng.normal(size=3000), rng.normal(0.3, 1.2, size=5000)
-    d, p = mm.ks_from_counts(*grid_counts(reference, current))
+    d, p = drift.ks_from_counts(*grid_counts(reference, current))
     assert d == stats.ks_2samp(reference, current).statistic
     assert p == pytest.approx(stats.ks_2samp(reference, current, method="asymp").pvalue)
     assert p < 1e-10
@@ -74,53 +77,60 @@ def test_ks_continuous_and_shifted_matches_scipy() -> None:
 # ----------------------------------------------------------------------------- PSI, Jensen-Shannon, chi-squared
 def test_psi_hand_computed() -> None:
     expected = (0.25 - 0.5) * math.log(0.25 / 0.5) + (0.75 - 0.5) * math.log(0.75 / 0.5)
-    assert mm.psi(np.array([50, 50]), np.array([25, 75])) == pytest.approx(expected, abs=1e-12)
+    assert drift.psi(np.array([50, 50]), np.array([25, 75])) == pytest.approx(expected, abs=1e-12)
 
 
 def test_psi_floors_empty_bins_at_epsilon() -> None:
-    expected = (0.5 - 1.0) * math.log(0.5 / 1.0) + (0.5 - mm.EPSILON) * math.log(0.5 / mm.EPSILON)
-    assert mm.EPSILON == 1e-4
-    assert mm.psi(np.array([100, 0]), np.array([50, 50])) == pytest.approx(expected, abs=1e-12)
+    expected = (0.5 - 1.0) * math.log(0.5 / 1.0) + (0.5 - drift.EPSILON) * math.log(0.5 / drift.EPSILON)
+    assert drift.EPSILON == 1e-4
+    assert drift.psi(np.array([100, 0]), np.array([50, 50])) == pytest.approx(expected, abs=1e-12)
 
 
 def test_jensen_shannon_is_the_base_2_distance() -> None:
     m = np.array([0.75, 0.25])
     divergence = 0.5 * (np.sum([0.5, 0.5] * np.log2(np.array([0.5, 0.5]) / m)) + np.log2(1 / 0.75))
-    assert mm.jensen_shannon(np.array([5, 5]), np.array([10, 0])) == pytest.approx(math.sqrt(divergence), abs=1e-12)
-    assert mm.jensen_shannon(np.array([3, 0]), np.array([0, 7])) == pytest.approx(1.0)
-    assert mm.jensen_shannon(np.array([3, 4]), np.array([6, 8])) == pytest.approx(0.0, abs=1e-7)
+    assert drift.jensen_shannon(np.array([5, 5]), np.array([10, 0])) == pytest.approx(
+        math.sqrt(divergence), abs=1e-12
+    )
+    assert drift.jensen_shannon(np.array([3, 0]), np.array([0, 7])) == pytest.approx(1.0)
+    assert drift.jensen_shannon(np.array([3, 4]), np.array([6, 8])) == pytest.approx(0.0, abs=1e-7)
 
 
 def test_chi_squared_equals_scipy_with_unseen_column() -> None:
     reference, current = np.array([10, 20, 30, 0]), np.array([12, 15, 20, 6])
     result = stats.chi2_contingency(np.vstack([reference, current]))
-    assert mm.chi_squared(reference, current) == (pytest.approx(result.statistic), pytest.approx(result.pvalue))
+    assert drift.chi_squared(reference, current) == (
+        pytest.approx(result.statistic),
+        pytest.approx(result.pvalue),
+    )
     # A bin empty in both samples is left out instead of dividing by zero.
-    with_empty = mm.chi_squared(np.array([10, 20, 30, 0, 0]), np.array([12, 15, 20, 6, 0]))
+    with_empty = drift.chi_squared(np.array([10, 20, 30, 0, 0]), np.array([12, 15, 20, 6, 0]))
     assert with_empty == (pytest.approx(result.statistic), pytest.approx(result.pvalue))
 
 
 def test_chi_squared_through_profile_equals_crosstab(credit_frame: pd.DataFrame) -> None:
     reference = credit_frame.iloc[:2000]
     current = credit_frame.iloc[2000:].assign(Job=lambda f: f["Job"].where(f.index % 50 != 0, "contractor"))
-    profile = mm.build_reference_profile(reference, ["Job"], [])
-    counts = mm.current_counts(profile, current)
+    profile = drift.build_reference_profile(reference, ["Job"], [])
+    counts = drift.current_counts(profile, current)
     table = pd.crosstab(
         np.r_[np.zeros(reference["Job"].notna().sum()), np.ones(current["Job"].notna().sum())],
         np.r_[reference["Job"].dropna(), current["Job"].dropna()],
     )
     expected = stats.chi2_contingency(table.to_numpy())
-    statistic, p = mm.chi_squared(*bins_counts(profile, counts, "Job"))
+    statistic, p = drift.chi_squared(*bins_counts(profile, counts, "Job"))
     assert (statistic, p) == (pytest.approx(expected.statistic), pytest.approx(expected.pvalue))
     assert counts["Job"]["unseen_values"] == {"contractor": int((current["Job"] == "contractor").sum())}
 
 
 def test_numeric_bins_are_reference_quantiles_with_outside_buckets() -> None:
     reference = pd.DataFrame({"x": np.arange(1.0, 101.0)})
-    profile = mm.build_reference_profile(reference, [], ["x"], bins=4)
+    profile = drift.build_reference_profile(reference, [], ["x"], bins=4)
     entry = profile["features"]["x"]
     assert entry["edges"] == [25.0, 50.0, 75.0]
-    counts = mm.current_counts(profile, pd.DataFrame({"x": [0.0, 1, 25, 26, 50, 99, 100, 101, 250, np.nan]}))
+    counts = drift.current_counts(
+        profile, pd.DataFrame({"x": [0.0, 1, 25, 26, 50, 99, 100, 101, 250, np.nan]})
+    )
     ref_bins, cur_bins = bins_counts(profile, counts, "x")
     assert ref_bins.tolist() == [0, 25, 25, 25, 25, 0]
     assert cur_bins.tolist() == [1, 2, 2, 0, 2, 2]
@@ -129,12 +139,12 @@ def test_numeric_bins_are_reference_quantiles_with_outside_buckets() -> None:
 
 def test_adjust_p_values() -> None:
     p = np.array([0.01, 0.04, 0.03, np.nan])
-    assert mm.adjust_p_values(p, "none")[:3].tolist() == [0.01, 0.04, 0.03]
-    assert mm.adjust_p_values(p, "bonferroni")[:3] == pytest.approx([0.03, 0.12, 0.09])
-    assert mm.adjust_p_values(p, "fdr_bh")[:3] == pytest.approx([0.03, 0.04, 0.04])
-    assert np.isnan(mm.adjust_p_values(p, "fdr_bh")[3])
+    assert drift.adjust_p_values(p, "none")[:3].tolist() == [0.01, 0.04, 0.03]
+    assert drift.adjust_p_values(p, "bonferroni")[:3] == pytest.approx([0.03, 0.12, 0.09])
+    assert drift.adjust_p_values(p, "fdr_bh")[:3] == pytest.approx([0.03, 0.04, 0.04])
+    assert np.isnan(drift.adjust_p_values(p, "fdr_bh")[3])
     with pytest.raises(ValueError, match="correction"):
-        mm.adjust_p_values(p, "holm")
+        drift.adjust_p_values(p, "holm")
 
 
 # ----------------------------------------------------------------------------- properties
@@ -145,7 +155,7 @@ counts_arrays = st.lists(st.integers(0, 1000), min_size=2, max_size=12)
 @settings(max_examples=200, deadline=None)
 def test_psi_is_non_negative(reference: list[int], current: list[int]) -> None:
     size = min(len(reference), len(current))
-    value = mm.psi(np.array(reference[:size]), np.array(current[:size]))
+    value = drift.psi(np.array(reference[:size]), np.array(current[:size]))
     assert math.isnan(value) if min(sum(reference[:size]), sum(current[:size])) == 0 else value >= 0
 
 
@@ -155,11 +165,11 @@ def test_jensen_shannon_bounded_and_symmetric(reference: list[int], current: lis
     size = min(len(reference), len(current))
     a, b = np.array(reference[:size]), np.array(current[:size])
     if min(a.sum(), b.sum()) == 0:
-        assert math.isnan(mm.jensen_shannon(a, b))
+        assert math.isnan(drift.jensen_shannon(a, b))
         return
-    value = mm.jensen_shannon(a, b)
+    value = drift.jensen_shannon(a, b)
     assert -1e-12 <= value <= 1 + 1e-12
-    assert value == pytest.approx(mm.jensen_shannon(b, a), abs=1e-12)
+    assert value == pytest.approx(drift.jensen_shannon(b, a), abs=1e-12)
 
 
 @given(
@@ -168,20 +178,30 @@ def test_jensen_shannon_bounded_and_symmetric(reference: list[int], current: lis
 )
 @settings(max_examples=150, deadline=None)
 def test_ks_counts_equal_scipy_and_merge_exactly(reference: list[int], current: list[int]) -> None:
-    profile = mm.build_reference_profile(pd.DataFrame({"x": reference}, dtype=float), [], ["x"])
+    profile = drift.build_reference_profile(pd.DataFrame({"x": reference}, dtype=float), [], ["x"])
     frame = pd.DataFrame({"x": current}, dtype=float)
-    whole = mm.current_counts(profile, frame)
+    whole = drift.current_counts(profile, frame)
     half = len(frame) // 2
-    assert mm.merge_counts([mm.current_counts(profile, frame.iloc[:half]), mm.current_counts(profile, frame.iloc[half:])]) == whole
+    assert (
+        drift.merge_counts(
+            [
+                drift.current_counts(profile, frame.iloc[:half]),
+                drift.current_counts(profile, frame.iloc[half:]),
+            ]
+        )
+        == whole
+    )
     present = frame["x"].dropna().to_numpy()
     if len(present):
-        ref, cur = mm._count_views(profile["features"]["x"], whole["x"])
-        assert mm.ks_from_counts(ref["grid"], cur["grid"])[0] == stats.ks_2samp(reference, present).statistic
+        ref, cur = drift._count_views(profile["features"]["x"], whole["x"])
+        assert (
+            drift.ks_from_counts(ref["grid"], cur["grid"])[0] == stats.ks_2samp(reference, present).statistic
+        )
 
 
 # ----------------------------------------------------------------------------- compute_drift
 def test_identical_samples_are_green_everywhere(credit_frame: pd.DataFrame) -> None:
-    results = mm.compute_drift(credit_frame, credit_frame, CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(credit_frame, credit_frame, CATEGORICAL, NUMERIC)
     assert set(results.columns) >= {"feature", "method", "statistic", "p_value", "drifted", "status"}
     assert set(results["status"]) == {"green"} and not results["drifted"].any()
     assert set(results["feature"]) == set(NUMERIC + CATEGORICAL)
@@ -190,7 +210,7 @@ def test_identical_samples_are_green_everywhere(credit_frame: pd.DataFrame) -> N
 
 
 def test_same_population_has_no_red(halves: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    results = mm.compute_drift(*halves, CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(*halves, CATEGORICAL, NUMERIC)
     assert "red" not in set(results["status"])
 
 
@@ -206,7 +226,7 @@ def test_same_population_has_no_red(halves: tuple[pd.DataFrame, pd.DataFrame]) -
 )
 def test_one_drifted_feature_is_red_alone(halves, feature, change, method) -> None:
     reference, current = halves
-    results = mm.compute_drift(reference, change(current), CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(reference, change(current), CATEGORICAL, NUMERIC)
     status = statuses(results)
     assert status.pop(feature) == "red"
     assert "red" not in status.values()
@@ -215,7 +235,9 @@ def test_one_drifted_feature_is_red_alone(halves, feature, change, method) -> No
 
 def test_missing_jump_is_seen_although_present_values_are_alike(halves) -> None:
     reference, current = halves
-    results = mm.compute_drift(reference, current.assign(Age=current["Age"].where(current.index % 3 != 0)), CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(
+        reference, current.assign(Age=current["Age"].where(current.index % 3 != 0)), CATEGORICAL, NUMERIC
+    )
     age = results[results["feature"] == "Age"].set_index("method")
     assert age.loc["missing_share", "status"] == "red"
     assert age.loc["psi", "status"] == "green"
@@ -224,11 +246,11 @@ def test_missing_jump_is_seen_although_present_values_are_alike(halves) -> None:
 
 def test_empty_window_gives_no_data_with_reason(halves) -> None:
     reference, current = halves
-    results = mm.compute_drift(reference, current.iloc[0:0], CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(reference, current.iloc[0:0], CATEGORICAL, NUMERIC)
     assert set(results["status"]) == {"no_data"}
-    assert set(results["detail"]) == {mm.NO_CURRENT_ROWS}
+    assert set(results["detail"]) == {drift.NO_CURRENT_ROWS}
     assert results["statistic"].isna().all() and not results["drifted"].any()
-    assert mm.worst_status(results["status"]) == "no_data"
+    assert drift.worst_status(results["status"]) == "no_data"
 
 
 def test_constant_empty_and_all_missing_columns_do_not_crash() -> None:
@@ -250,7 +272,9 @@ def test_constant_empty_and_all_missing_columns_do_not_crash() -> None:
             "normal": [np.nan] * 30,
         }
     )
-    results = mm.compute_drift(reference, current, ["cat_constant", "cat_missing"], ["constant", "all_missing", "normal"])
+    results = drift.compute_drift(
+        reference, current, ["cat_constant", "cat_missing"], ["constant", "all_missing", "normal"]
+    )
     by = results.set_index(["feature", "method"])
     assert set(by.loc["constant", "status"]) == {"green"}
     assert set(by.loc["cat_constant", "status"]) == {"green"}
@@ -259,37 +283,44 @@ def test_constant_empty_and_all_missing_columns_do_not_crash() -> None:
     assert by.loc[("normal", "ks"), "status"] == "no_data"
     assert by.loc[("normal", "ks"), "detail"] == "la columna está vacía en la ventana"
     assert by.loc[("normal", "missing_share"), "status"] == "red"
-    shifted = mm.compute_drift(reference, current.assign(constant=6.0), ["cat_constant"], ["constant"])
+    shifted = drift.compute_drift(reference, current.assign(constant=6.0), ["cat_constant"], ["constant"])
     assert statuses(shifted)["constant"] == "red"
 
 
 def test_column_absent_from_current_counts_as_missing(halves) -> None:
     reference, current = halves
-    results = mm.compute_drift(reference, current.drop(columns="Age"), CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(reference, current.drop(columns="Age"), CATEGORICAL, NUMERIC)
     assert statuses(results)["Age"] == "red"
-    assert results.loc[(results["feature"] == "Age") & (results["method"] == "missing_share"), "statistic"].item() == 1.0
+    assert (
+        results.loc[
+            (results["feature"] == "Age") & (results["method"] == "missing_share"), "statistic"
+        ].item()
+        == 1.0
+    )
 
 
 def test_thresholds_and_correction_are_configurable(halves) -> None:
     reference, current = halves
     shifted = current.assign(Income=current["Income"] * 1.1)
-    strict = mm.compute_drift(reference, shifted, CATEGORICAL, NUMERIC, thresholds={"psi": (0.001, 0.002)})
+    strict = drift.compute_drift(reference, shifted, CATEGORICAL, NUMERIC, thresholds={"psi": (0.001, 0.002)})
     assert strict.loc[(strict["feature"] == "Income") & (strict["method"] == "psi"), "status"].item() == "red"
-    raw = mm.compute_drift(reference, shifted, CATEGORICAL, NUMERIC, correction="none")
-    bonferroni = mm.compute_drift(reference, shifted, CATEGORICAL, NUMERIC, correction="bonferroni")
+    raw = drift.compute_drift(reference, shifted, CATEGORICAL, NUMERIC, correction="none")
+    bonferroni = drift.compute_drift(reference, shifted, CATEGORICAL, NUMERIC, correction="bonferroni")
     tests = raw["method"].isin(["ks", "chi_squared"])
     assert (raw.loc[tests, "p_value"] == raw.loc[tests, "p_value_raw"]).all()
-    assert bonferroni.loc[tests, "p_value"].to_numpy() == pytest.approx(np.minimum(raw.loc[tests, "p_value"] * tests.sum(), 1))
+    assert bonferroni.loc[tests, "p_value"].to_numpy() == pytest.approx(
+        np.minimum(raw.loc[tests, "p_value"] * tests.sum(), 1)
+    )
 
 
 def test_profile_is_json_and_gives_the_same_results(halves) -> None:
     reference, current = halves
-    profile = mm.build_reference_profile(reference, CATEGORICAL, NUMERIC)
+    profile = drift.build_reference_profile(reference, CATEGORICAL, NUMERIC)
     restored = json.loads(json.dumps(profile))
-    direct = mm.drift_from_counts(profile, mm.current_counts(profile, current))
-    via_json = mm.drift_from_counts(restored, mm.current_counts(restored, current))
+    direct = drift.drift_from_counts(profile, drift.current_counts(profile, current))
+    via_json = drift.drift_from_counts(restored, drift.current_counts(restored, current))
     pd.testing.assert_frame_equal(direct, via_json)
-    pd.testing.assert_frame_equal(direct, mm.compute_drift(reference, current, CATEGORICAL, NUMERIC))
+    pd.testing.assert_frame_equal(direct, drift.compute_drift(reference, current, CATEGORICAL, NUMERIC))
     income = profile["features"]["Income"]
     assert income["missing"] == int(reference["Income"].isna().sum())
     assert sum(income["counts"]) + income["missing"] == len(reference)
@@ -309,69 +340,96 @@ def history_of(values: list[float], method: str = "psi") -> pd.DataFrame:
 
 def test_detect_changes_marks_trends_and_jumps() -> None:
     thresholds = {"psi": (0.1, 0.25)}
-    rising = mm.detect_changes(history_of([0.01, 0.02, 0.05, 0.08, 0.12, 0.15]), thresholds)
+    rising = model_monitoring.detect_changes(history_of([0.01, 0.02, 0.05, 0.08, 0.12, 0.15]), thresholds)
     assert rising["trend"].tolist() == [False] * 4 + [True, True]
-    jump = mm.detect_changes(history_of([0.02, 0.03, 0.02, 0.03, 0.4]), thresholds)
+    jump = model_monitoring.detect_changes(history_of([0.02, 0.03, 0.02, 0.03, 0.4]), thresholds)
     assert jump["abrupt"].tolist() == [False] * 4 + [True]
-    flat = mm.detect_changes(history_of([0.02, 0.03, 0.02, 0.03, 0.02, 0.03]), thresholds)
+    flat = model_monitoring.detect_changes(history_of([0.02, 0.03, 0.02, 0.03, 0.02, 0.03]), thresholds)
     assert not flat["trend"].any() and not flat["abrupt"].any()
-    tiny = mm.detect_changes(history_of([0.001, 0.002, 0.003, 0.004, 0.005]), thresholds)
+    tiny = model_monitoring.detect_changes(history_of([0.001, 0.002, 0.003, 0.004, 0.005]), thresholds)
     assert not tiny["trend"].any()
 
 
 def test_windows() -> None:
-    start, end = mm.latest_window("1D", pd.Timestamp("2026-03-02T10:00", tz="UTC"))
+    start, end = model_monitoring.latest_window("1D", pd.Timestamp("2026-03-02T10:00", tz="UTC"))
     assert (start, end) == (pd.Timestamp("2026-03-02", tz="UTC"), pd.Timestamp("2026-03-03", tz="UTC"))
-    weekly = mm.recent_windows("7D", pd.Timestamp("2026-03-20T10:00"), first=pd.Timestamp("2026-03-01T08:00", tz="UTC"))
+    weekly = model_monitoring.recent_windows(
+        "7D", pd.Timestamp("2026-03-20T10:00"), first=pd.Timestamp("2026-03-01T08:00", tz="UTC")
+    )
     assert weekly == [
         (pd.Timestamp("2026-03-08", tz="UTC"), pd.Timestamp("2026-03-15", tz="UTC")),
         (pd.Timestamp("2026-03-15", tz="UTC"), pd.Timestamp("2026-03-22", tz="UTC")),
     ]
-    windows = mm.backfill_windows(pd.Timestamp("2026-03-01T10:00", tz="UTC"), pd.Timestamp("2026-03-03T00:00", tz="UTC"), "1D")
+    windows = model_monitoring.backfill_windows(
+        pd.Timestamp("2026-03-01T10:00", tz="UTC"), pd.Timestamp("2026-03-03T00:00", tz="UTC"), "1D"
+    )
     assert [w[0].day for w in windows] == [1, 2, 3]
-    assert len(mm.backfill_windows(windows[0][0], windows[0][0] + pd.Timedelta("23h"), "6h")) == 4
+    assert (
+        len(model_monitoring.backfill_windows(windows[0][0], windows[0][0] + pd.Timedelta("23h"), "6h")) == 4
+    )
     with pytest.raises(ValueError, match="pandas offset"):
-        mm.latest_window("every tuesday")
+        model_monitoring.latest_window("every tuesday")
 
 
 # ----------------------------------------------------------------------------- performance, alerts
 def test_performance_metrics_binary_and_regression() -> None:
-    outcomes = pd.DataFrame({"prediction": ["bad", "good", "good", "bad"], "score": [0.9, 0.2, 0.3, 0.4], "actual": ["bad", "good", "bad", "good"]})
-    binary = mm.performance_metrics(outcomes, {"task": "classification", "classes": ["bad", "good"], "positive_class": "bad"})
+    outcomes = pd.DataFrame(
+        {
+            "prediction": ["bad", "good", "good", "bad"],
+            "score": [0.9, 0.2, 0.3, 0.4],
+            "actual": ["bad", "good", "bad", "good"],
+        }
+    )
+    binary = metrics.performance_metrics(
+        outcomes, registry.ModelMetadata(features=[], **{"task": "classification", "classes": ["bad", "good"], "positive_class": "bad"})
+    )
     assert binary["accuracy"] == 0.5 and binary["recall"] == 0.5 and binary["precision"] == 0.5
     assert binary["roc_auc"] == pytest.approx(0.75)
-    numbers = pd.DataFrame({"prediction": ["1.0", "2.0", "4.0"], "score": [1.0, 2.0, 4.0], "actual": ["1", "3", "4"]})
-    regression = mm.performance_metrics(numbers, {"task": "regression", "classes": []})
+    numbers = pd.DataFrame(
+        {"prediction": ["1.0", "2.0", "4.0"], "score": [1.0, 2.0, 4.0], "actual": ["1", "3", "4"]}
+    )
+    regression = metrics.performance_metrics(numbers, registry.ModelMetadata(features=[], **{"task": "regression", "classes": []}))
     assert regression["mae"] == pytest.approx(1 / 3) and regression["rmse"] == pytest.approx(math.sqrt(1 / 3))
 
 
 def test_performance_drops_use_the_right_direction() -> None:
     reference = {"roc_auc": 0.85, "rmse": 10.0}
-    assert mm.performance_drops({"roc_auc": 0.78, "rmse": 10.4}, reference, 0.05) == {"roc_auc": pytest.approx(0.07)}
-    assert mm.performance_drops({"roc_auc": 0.84, "rmse": 11.0}, reference, 0.05) == {"rmse": pytest.approx(1.0)}
-    assert mm.performance_drops({"roc_auc": 0.7}, reference, 0.05, ["rmse"]) == {}
-    metadata = {"config": {"training": {"primary_metric": "roc_auc"}}}
-    assert mm.primary_metric(metadata, {"accuracy": 1, "roc_auc": 1}) == "roc_auc"
-    assert mm.primary_metric({}, {"rmse": 1.0, "mae": 1.0}) == "rmse"
+    assert metrics.performance_drops({"roc_auc": 0.78, "rmse": 10.4}, reference, 0.05) == {
+        "roc_auc": pytest.approx(0.07)
+    }
+    assert metrics.performance_drops({"roc_auc": 0.84, "rmse": 11.0}, reference, 0.05) == {
+        "rmse": pytest.approx(1.0)
+    }
+    assert metrics.performance_drops({"roc_auc": 0.7}, reference, 0.05, ["rmse"]) == {}
+    metadata = registry.ModelMetadata(task="classification", features=[], primary_metric="roc_auc")
+    assert metrics.primary_metric(metadata, {"accuracy": 1, "roc_auc": 1}) == "roc_auc"
+    regression = registry.ModelMetadata(task="regression", features=[])
+    assert metrics.primary_metric(regression, {"rmse": 1.0, "mae": 1.0}) == "rmse"
 
 
 def test_alerts_and_recommendations(halves) -> None:
     reference, current = halves
     drifted = current.assign(Age=current["Age"].where(current.index % 3 != 0), Income=current["Income"] * 3)
-    results = mm.compute_drift(reference, drifted, CATEGORICAL, NUMERIC)
-    alerts, recommendations = mm.alerts_and_recommendations(results, pd.DataFrame(), {}, mm.MonitoringConfig())
+    results = drift.compute_drift(reference, drifted, CATEGORICAL, NUMERIC)
+    alerts, recommendations = model_monitoring.alerts_and_recommendations(
+        results, pd.DataFrame(), {}, model_monitoring.MonitoringConfig()
+    )
     assert {a["feature"] for a in alerts if a["level"] == "red"} == {"Age", "Income"}
     assert all(isinstance(a["message"], str) and a["message"] for a in alerts)
     actions = {(r["action"], r["feature"]) for r in recommendations}
     assert {("retrain", None), ("check_pipeline", "Age"), ("review_feature", "Income")} <= actions
-    quiet = mm.compute_drift(reference, current, CATEGORICAL, NUMERIC)
-    alerts, recommendations = mm.alerts_and_recommendations(quiet, pd.DataFrame(), {"roc_auc": 0.1}, mm.MonitoringConfig())
+    quiet = drift.compute_drift(reference, current, CATEGORICAL, NUMERIC)
+    alerts, recommendations = model_monitoring.alerts_and_recommendations(
+        quiet, pd.DataFrame(), {"roc_auc": 0.1}, model_monitoring.MonitoringConfig()
+    )
     assert [r["action"] for r in recommendations] == ["retrain"]
     assert any("desempeño" in a["message"] for a in alerts)
 
 
 def test_a_step_is_a_jump_not_a_trend() -> None:
-    step = mm.detect_changes(history_of([0.02, 0.03, 0.02, 0.03, 0.6, 0.61, 0.62, 0.6]), {"psi": (0.1, 0.25)})
+    step = model_monitoring.detect_changes(
+        history_of([0.02, 0.03, 0.02, 0.03, 0.6, 0.61, 0.62, 0.6]), {"psi": (0.1, 0.25)}
+    )
     assert step["abrupt"].tolist() == [False] * 4 + [True] + [False] * 3
     assert not step["trend"].any()
 
@@ -385,4 +443,4 @@ def test_a_step_is_a_jump_not_a_trend() -> None:
     ],
 )
 def test_overall_status_is_the_worst_feature_or_red_on_a_performance_drop(features, drops, verdict) -> None:
-    assert mm.overall_status(features, drops) == verdict
+    assert model_monitoring.overall_status(features, drops) == verdict

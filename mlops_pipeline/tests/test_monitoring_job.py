@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import model_monitoring as mm
+import drift
+import model_monitoring
 import registry
+import simulation
 import store
 from settings import Settings
 
@@ -41,12 +43,23 @@ def results_frame(status: str = "green") -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- store history (SQLite and PostgreSQL)
 def test_history_round_trip_and_window_replacement(engine) -> None:
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
-    run = {"window_start": start, "window_end": start + DAY, "model_version": "v1", "n_rows": 10, "n_sampled": 10,
-           "status": "yellow", "summary": {"alerts": [{"level": "yellow", "feature": "Home", "message": "Deriva"}],
-                                           "performance": {"r2": float("nan"), "auc": np.float64(0.5)}}}
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    run = {
+        "window_start": start,
+        "window_end": start + DAY,
+        "model_version": "v1",
+        "n_rows": 10,
+        "n_sampled": 10,
+        "status": "yellow",
+        "summary": {
+            "alerts": [{"level": "yellow", "feature": "Home", "message": "Deriva"}],
+            "performance": {"r2": float("nan"), "auc": np.float64(0.5)},
+        },
+    }
     first = store.write_monitoring_run(engine, run, results_frame("yellow"))
-    store.write_monitoring_run(engine, run | {"window_start": start + DAY, "window_end": start + 2 * DAY}, results_frame())
+    store.write_monitoring_run(
+        engine, run | {"window_start": start + DAY, "window_end": start + 2 * DAY}, results_frame()
+    )
     replaced = store.write_monitoring_run(engine, run | {"status": "red"}, results_frame("red"))
     assert replaced != first
     runs = store.read_runs(engine, model_version="v1")
@@ -64,12 +77,14 @@ def test_history_round_trip_and_window_replacement(engine) -> None:
 
 
 def test_sample_predictions_is_uniform_deterministic_and_counts_the_window(engine) -> None:
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
     features = pd.DataFrame({"Age": np.arange(200.0), "Home": ["rent", None] * 100})
     outputs = pd.DataFrame({"prediction": ["good"] * 200, "score": np.linspace(0, 1, 200), "threshold": 0.5})
     times = [start + timedelta(minutes=10 * i) for i in range(200)]  # 200 rows over ~33 hours
     ids = store.log_predictions(engine, features, outputs, model_version="v1", created_at=times)
-    store.record_feedback(engine, [{"prediction_id": ids[0], "actual": "bad"}, {"prediction_id": ids[150], "actual": "good"}])
+    store.record_feedback(
+        engine, [{"prediction_id": ids[0], "actual": "bad"}, {"prediction_id": ids[150], "actual": "good"}]
+    )
     sample, n_rows = store.sample_predictions(engine, start, start + DAY, 50, seed=3, model_version="v1")
     assert n_rows == 144 and len(sample) == 50
     assert set(sample.columns) == {"Age", "Home", "__id__", "__created_at__", "__prediction__", "__score__"}
@@ -89,32 +104,45 @@ def test_sample_predictions_is_uniform_deterministic_and_counts_the_window(engin
 def test_profile_is_saved_with_the_version_and_covers_the_output(trained_settings: Settings) -> None:
     models_dir = trained_settings.models_dir
     version = registry.champion_version(models_dir)
-    profile = mm.load_or_build_profile(models_dir)
-    path = models_dir / version / mm.PROFILE_FILE
+    profile = drift.load_or_build_profile(models_dir)
+    path = models_dir / version / drift.PROFILE_FILE
     assert path.is_file() and json.loads(path.read_text()) == profile
     metadata = registry.load_metadata(models_dir, version)
-    assert set(profile["features"]) == {f["name"] for f in metadata["features"]} | {mm.SCORE_COLUMN}
-    assert profile["output"] == mm.SCORE_COLUMN
-    score = profile["features"][mm.SCORE_COLUMN]
+    assert set(profile["features"]) == {f.name for f in metadata.features} | {drift.SCORE_COLUMN}
+    assert profile["output"] == drift.SCORE_COLUMN
+    score = profile["features"][drift.SCORE_COLUMN]
     assert score["kind"] == "numeric" and 0 <= score["min"] <= score["max"] <= 1
     path.write_text(json.dumps(profile | {"rows": -1}))
-    assert mm.load_or_build_profile(models_dir, version)["rows"] == -1  # loaded, never recomputed
+    assert drift.load_or_build_profile(models_dir, version)["rows"] == -1  # loaded, never recomputed
 
 
 def test_output_feature_per_task() -> None:
-    assert mm.output_feature({"task": "classification", "classes": ["bad", "good"]}) == (mm.SCORE_COLUMN, "numeric")
-    assert mm.output_feature({"task": "classification", "classes": ["a", "b", "c"]}) == (mm.PREDICTION_COLUMN, "categorical")
-    assert mm.output_feature({"task": "regression", "classes": []}) == (mm.SCORE_COLUMN, "numeric")
+    assert drift.output_feature(registry.ModelMetadata(features=[], **{"task": "classification", "classes": ["bad", "good"]})) == (
+        drift.SCORE_COLUMN,
+        "numeric",
+    )
+    assert drift.output_feature(registry.ModelMetadata(features=[], **{"task": "classification", "classes": ["a", "b", "c"]})) == (
+        drift.PREDICTION_COLUMN,
+        "categorical",
+    )
+    assert drift.output_feature(registry.ModelMetadata(features=[], **{"task": "regression", "classes": []})) == (drift.SCORE_COLUMN, "numeric")
 
 
 # ----------------------------------------------------------------------------- the job
 def test_empty_window_is_a_no_data_run(trained_settings: Settings, sqlite_engine) -> None:
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    outcome = mm.monitor_window(sqlite_engine, trained_settings.models_dir, start, start + DAY, trained_settings.config.monitoring)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    outcome = model_monitoring.monitor_window(
+        sqlite_engine, trained_settings.models_dir, start, start + DAY, trained_settings.config.monitoring
+    )
     assert outcome["run"]["status"] == "no_data" and outcome["results"].empty
     assert outcome["run"]["summary"]["alerts"][0]["message"].startswith("Sin datos")
     assert store.read_runs(sqlite_engine)["status"].tolist() == ["no_data"]
-    assert mm.run_backfill(sqlite_engine, trained_settings.models_dir, trained_settings.config.monitoring) == []
+    assert (
+        model_monitoring.run_backfill(
+            sqlite_engine, trained_settings.models_dir, trained_settings.config.monitoring
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -124,15 +152,19 @@ def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
     url = trained_settings.db_url if backend == "sqlite" else request.getfixturevalue("postgres_url")
     engine = store.create_db_engine(url)
     store.init_db(engine)
-    report = mm.simulate_traffic(trained_settings, engine, days=8, rows_per_day=300, scenario=None, seed=1)
+    report = simulation.simulate_traffic(
+        trained_settings, engine, days=8, rows_per_day=300, scenario=None, seed=1
+    )
     scenario_features = set(report["features"])
     assert len(scenario_features) == 4 and report["rows"] == 8 * 300
     assert len(report["drift_days"]) == 2
-    outcomes = mm.run_backfill(engine, trained_settings.models_dir, trained_settings.config.monitoring)
+    outcomes = model_monitoring.run_backfill(
+        engine, trained_settings.models_dir, trained_settings.config.monitoring
+    )
     assert [o["run"]["window_start"].isoformat() for o in outcomes] == report["days"]
     history = store.read_drift_history(engine)
     red = history[history["status"] == "red"]
-    inputs = red[~red["feature"].isin([mm.SCORE_COLUMN, mm.PREDICTION_COLUMN])]
+    inputs = red[~red["feature"].isin([drift.SCORE_COLUMN, drift.PREDICTION_COLUMN])]
     drift_days = pd.to_datetime(report["drift_days"], utc=True)
     assert set(inputs["window_start"]) == set(drift_days)
     for day in drift_days:
@@ -147,7 +179,7 @@ def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
     first_drift = runs.set_index("window_start").loc[drift_days[0], "summary"]
     assert any(c["abrupt"] for c in first_drift["changes"])
     # Re-running the backfill replaces the windows instead of duplicating them.
-    mm.run_backfill(engine, trained_settings.models_dir, trained_settings.config.monitoring)
+    model_monitoring.run_backfill(engine, trained_settings.models_dir, trained_settings.config.monitoring)
     assert len(store.read_runs(engine)) == len(runs)
     engine.dispose()
 
@@ -155,25 +187,32 @@ def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
 # ----------------------------------------------------------------------------- CLI
 def test_cli_simulate_and_run(trained_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv("MLOPS_CONFIG", str(trained_settings.mlops_config))
-    assert mm.main(["simulate", "--days", "3", "--rows-per-day", "300", "--drift-start", "2", "--shift", "Age=2"]) == 0
+    assert (
+        model_monitoring.main(
+            ["simulate", "--days", "3", "--rows-per-day", "300", "--drift-start", "2", "--shift", "Age=2"]
+        )
+        == 0
+    )
     assert "Age" in capsys.readouterr().out
-    assert mm.main(["run", "--backfill", "--json"]) == 0
+    assert model_monitoring.main(["run", "--backfill", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert [run["status"] != "red" for run in printed] == [True, True, False]
     assert {r["feature"] for r in printed[-1]["results"] if r["status"] == "red"} >= {"Age"}
-    assert mm.main(["run"]) == 0  # yesterday's window again (replaced) and today's, still empty
+    assert model_monitoring.main(["run"]) == 0  # yesterday's window again (replaced) and today's, still empty
     assert capsys.readouterr().out.count("Ventana") == 2
     runs = store.read_runs(store.create_db_engine(trained_settings.db_url))
     assert len(runs) == 4 and runs["status"].iloc[-1] == "no_data"
-    assert mm.main(["run", "--window", "every day"]) == 2
+    assert model_monitoring.main(["run", "--window", "every day"]) == 2
     assert "pandas offset" in capsys.readouterr().err
-    assert mm.main(["simulate", "--shift", "NotAColumn=1"]) == 2
+    assert model_monitoring.main(["simulate", "--shift", "NotAColumn=1"]) == 2
     assert "NotAColumn" in capsys.readouterr().err
 
 
-def test_cli_without_a_model_is_a_clear_error(small_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_cli_without_a_model_is_a_clear_error(
+    small_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     monkeypatch.setenv("MLOPS_CONFIG", str(small_settings.mlops_config))
-    assert mm.main(["run"]) == 2
+    assert model_monitoring.main(["run"]) == 2
     assert "no trained model" in capsys.readouterr().err
 
 
@@ -189,14 +228,29 @@ def train_version(settings: Settings) -> None:
     data, _ = ft_engineering.load_project_data(config)
     split = ft_engineering.split_data(data, config.split)
     estimator = LinearRegression() if data.task == "regression" else LogisticRegression(max_iter=500)
-    pipeline = Pipeline([("preprocessor", ft_engineering.preprocessor_from_config(data.roles, config.dataset)), ("model", estimator)])
+    pipeline = Pipeline(
+        [
+            ("preprocessor", ft_engineering.preprocessor_from_config(data.roles, config.dataset)),
+            ("model", estimator),
+        ]
+    )
     pipeline.fit(split.X_train, split.y_train)
     metadata = {
-        "task": data.task, "target": data.target, "classes": data.classes, "positive_class": data.positive_class,
-        "threshold": 0.5 if data.positive_class else None, "features": ft_engineering.feature_schema(split.X_train, data.roles),
-        "roles": {"numeric": data.roles.numeric, "categorical": data.roles.categorical, "ordinal": data.roles.ordinal},
-        "metrics": {"cv": {}, "test": {}}, "config": config.model_dump(mode="json"),
+        "task": data.task,
+        "target": data.target,
+        "classes": data.classes,
+        "positive_class": data.positive_class,
+        "threshold": 0.5 if data.positive_class else None,
+        "features": ft_engineering.feature_schema(split.X_train, data.roles),
+        "roles": {
+            "numeric": data.roles.numeric,
+            "categorical": data.roles.categorical,
+            "ordinal": data.roles.ordinal,
+        },
+        "metrics": {"cv": {}, "test": {}},
+        "config": config.model_dump(mode="json"),
     }
+    metadata = registry.ModelMetadata.model_validate(metadata)
     version = registry.new_version_id(data.task)
     registry.save_version(settings.models_dir, version, pipeline, metadata, split.X_train)
     registry.set_champion(settings.models_dir, version)
@@ -204,10 +258,15 @@ def train_version(settings: Settings) -> None:
 
 @pytest.mark.parametrize(
     ("target", "task", "output", "metric"),
-    [("Home", "classification", mm.PREDICTION_COLUMN, "f1_macro"), ("Price", "regression", mm.SCORE_COLUMN, "rmse")],
+    [
+        ("Home", "classification", drift.PREDICTION_COLUMN, "f1_macro"),
+        ("Price", "regression", drift.SCORE_COLUMN, "rmse"),
+    ],
     ids=["multiclass", "regression"],
 )
-def test_job_works_for_multiclass_and_regression(tmp_path, default_config_dict, credit_frame, target, task, output, metric) -> None:
+def test_job_works_for_multiclass_and_regression(
+    tmp_path, default_config_dict, credit_frame, target, task, output, metric
+) -> None:
     from conftest import write_config
 
     config = json.loads(json.dumps(default_config_dict))
@@ -218,13 +277,18 @@ def test_job_works_for_multiclass_and_regression(tmp_path, default_config_dict, 
     dataset["categorical"] = [c for c in dataset["categorical"] if c != target] + ["Status"]
     config["training"]["tracking"] = False
     frame = credit_frame.sample(800, random_state=0)
-    settings = Settings(mlops_config=write_config(tmp_path / "project", config, frame), mlops_artifacts_dir=tmp_path / "artifacts")
+    settings = Settings(
+        mlops_config=write_config(tmp_path / "project", config, frame),
+        mlops_artifacts_dir=tmp_path / "artifacts",
+    )
     train_version(settings)
     engine = store.create_db_engine(settings.db_url)
     store.init_db(engine)
-    scenario = mm.DriftScenario(start_day=2, shift={"Amount": 2.0})
-    mm.simulate_traffic(settings, engine, days=3, rows_per_day=200, scenario=scenario, feedback_share=0.5)
-    outcomes = mm.run_backfill(engine, settings.models_dir, settings.config.monitoring)
+    scenario = simulation.DriftScenario(start_day=2, shift={"Amount": 2.0})
+    simulation.simulate_traffic(
+        settings, engine, days=3, rows_per_day=200, scenario=scenario, feedback_share=0.5
+    )
+    outcomes = model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring)
     assert [o["run"]["status"] == "red" for o in outcomes] == [False, False, True]
     last = outcomes[-1]
     assert output in set(last["results"]["feature"])
@@ -238,22 +302,28 @@ def test_job_works_for_multiclass_and_regression(tmp_path, default_config_dict, 
 def test_simulate_through_the_live_api(trained_settings: Settings, sqlite_engine) -> None:
     from conftest import start_api
 
-    scenario = mm.DriftScenario(start_day=1, shift={"Age": 2.0}, new_category={"Job": 0.5})
-    before = datetime.now(timezone.utc)
+    scenario = simulation.DriftScenario(start_day=1, shift={"Age": 2.0}, new_category={"Job": 0.5})
+    before = datetime.now(UTC)
     with start_api(trained_settings) as url:
-        report = mm.simulate_traffic(trained_settings, sqlite_engine, days=2, rows_per_day=40, scenario=scenario, seed=2, api_url=url)
+        report = simulation.simulate_traffic(
+            trained_settings, sqlite_engine, days=2, rows_per_day=40, scenario=scenario, seed=2, api_url=url
+        )
     assert report["rows"] == 80
     log = store.read_predictions(sqlite_engine)
     assert len(log) == 80 and (log["created_at"] >= before - timedelta(seconds=1)).all()
-    assert (log["Job"] == mm.NEW_CATEGORY).sum() > 5
+    assert (log["Job"] == simulation.NEW_CATEGORY).sum() > 5
     assert log["actual"].notna().sum() == report["feedback"] > 0
 
 
 def test_drift_history_filters_by_window_start(engine) -> None:
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
     run = {"model_version": "v1", "n_rows": 1, "n_sampled": 1, "status": "green", "summary": {}}
     for day in range(3):
-        store.write_monitoring_run(engine, run | {"window_start": start + day * DAY, "window_end": start + (day + 1) * DAY}, results_frame())
+        store.write_monitoring_run(
+            engine,
+            run | {"window_start": start + day * DAY, "window_end": start + (day + 1) * DAY},
+            results_frame(),
+        )
     history = store.read_drift_history(engine, start=start + DAY, end=start + 2 * DAY)
     assert set(history["window_start"]) == {pd.Timestamp(start + DAY)}
     assert len(store.read_runs(engine, start=start + DAY)) == 2

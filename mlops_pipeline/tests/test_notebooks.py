@@ -30,7 +30,8 @@ DERIVED_HEADING = "### Atributos derivados propuestos"
 RULES_HEADING = "### Reglas de validación propuestas"
 DERIVED_ROW = re.compile(r"^\|\s*`(?P<name>[^`]+)`\s*\|\s*`(?P<expression>[^`]+)`\s*\|", re.MULTILINE)
 RULE_ROW = re.compile(
-    r"^\|\s*`(?P<column>[^`]+)`\s*\|\s*(?P<rule>rango|categorías)\s*\|\s*(?P<values>[^|]+?)\s*\|", re.MULTILINE
+    r"^\|\s*`(?P<column>[^`]+)`\s*\|\s*(?P<rule>rango|categorías)\s*\|\s*(?P<values>[^|]+?)\s*\|",
+    re.MULTILINE,
 )
 
 
@@ -48,7 +49,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for name in NOTEBOOKS:
         notebook = copy.deepcopy(read_notebook(name))
         client = NotebookClient(
-            notebook, timeout=120, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(SRC_DIR)}}
+            notebook,
+            timeout=120,
+            kernel_name="python3",
+            record_timing=False,
+            resources={"metadata": {"path": str(SRC_DIR)}},
         )
         client.execute(env=env)
         executed[name] = notebook
@@ -75,7 +80,11 @@ def text_outputs(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 def markdown_section(notebook: nbformat.NotebookNode, heading: str) -> str:
-    sections = [cell.source for cell in notebook.cells if cell.cell_type == "markdown" and cell.source.startswith(heading)]
+    sections = [
+        cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "markdown" and cell.source.startswith(heading)
+    ]
     assert len(sections) == 1, f"expected one markdown cell starting with '{heading}', found {len(sections)}"
     return sections[0]
 
@@ -101,7 +110,11 @@ def test_notebook_runs_without_errors_or_warnings(run: dict, name: str) -> None:
 
 def test_notebooks_write_nothing_to_artifacts(run: dict) -> None:
     artifacts: Path = run["artifacts"]
-    written = sorted(str(path.relative_to(artifacts)) for path in artifacts.rglob("*")) if artifacts.exists() else []
+    written = (
+        sorted(str(path.relative_to(artifacts)) for path in artifacts.rglob("*"))
+        if artifacts.exists()
+        else []
+    )
     assert written == []
 
 
@@ -122,21 +135,31 @@ def test_committed_outputs_match_a_fresh_run(run: dict, name: str) -> None:
     committed = text_outputs(read_notebook(name))
     fresh = text_outputs(run["notebooks"][name])
     stale = [index for index, (old, new) in enumerate(zip(committed, fresh)) if old != new]
-    assert len(committed) == len(fresh) and not stale, f"{name}: code cells {stale} have stale outputs; {REGENERATE}"
+    assert len(committed) == len(fresh) and not stale, (
+        f"{name}: code cells {stale} have stale outputs; {REGENERATE}"
+    )
 
 
 def test_eda_proposed_derived_features_are_the_config_ones() -> None:
     section = markdown_section(read_notebook(EDA), DERIVED_HEADING)
     proposed = {m["name"]: " ".join(m["expression"].split()) for m in DERIVED_ROW.finditer(section)}
-    configured = {name: " ".join(expr.split()) for name, expr in load_config(DEFAULT_CONFIG).dataset.derived.items()}
+    configured = {
+        name: " ".join(expr.split()) for name, expr in load_config(DEFAULT_CONFIG).dataset.derived.items()
+    }
     assert proposed == configured
 
 
 def test_eda_proposed_validation_rules_are_the_config_ones() -> None:
     section = markdown_section(read_notebook(EDA), RULES_HEADING)
     rows = list(RULE_ROW.finditer(section))
-    ranges = {m["column"]: (bound(m["values"], "mín"), bound(m["values"], "máx")) for m in rows if m["rule"] == "rango"}
-    categories = {m["column"]: [v.strip() for v in m["values"].split(",")] for m in rows if m["rule"] == "categorías"}
+    ranges = {
+        m["column"]: (bound(m["values"], "mín"), bound(m["values"], "máx"))
+        for m in rows
+        if m["rule"] == "rango"
+    }
+    categories = {
+        m["column"]: [v.strip() for v in m["values"].split(",")] for m in rows if m["rule"] == "categorías"
+    }
     rules = load_config(DEFAULT_CONFIG).dataset.validation
     assert ranges == {column: (r.min, r.max) for column, r in rules.ranges.items()}
     assert categories == rules.categories
@@ -145,7 +168,12 @@ def test_eda_proposed_validation_rules_are_the_config_ones() -> None:
 def test_eda_outputs_show_the_config_rules_and_features(run: dict) -> None:
     outputs = "\n".join(text_outputs(run["notebooks"][EDA]))
     dataset = load_config(DEFAULT_CONFIG).dataset
-    names = [*dataset.derived, *dataset.derived.values(), *dataset.validation.ranges, *dataset.validation.categories]
+    names = [
+        *dataset.derived,
+        *dataset.derived.values(),
+        *dataset.validation.ranges,
+        *dataset.validation.categories,
+    ]
     assert [name for name in names if name not in outputs] == []
 
 

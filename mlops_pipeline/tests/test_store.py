@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -60,7 +60,9 @@ def test_a_batch_is_one_row_of_the_log_table(engine) -> None:
     ids = store.log_predictions(engine, _features(4), _outputs(4), model_version="v1")
 
     with engine.connect() as connection:
-        batches = connection.execute(sa.select(store.prediction_batches.c.id, store.prediction_batches.c.n_rows)).all()
+        batches = connection.execute(
+            sa.select(store.prediction_batches.c.id, store.prediction_batches.c.n_rows)
+        ).all()
 
     assert [tuple(row) for row in batches] == [(store.parse_id(ids[0])[0], 4)]
     assert [store.parse_id(i)[1] for i in ids] == [0, 1, 2, 3]
@@ -70,10 +72,17 @@ def test_a_batch_is_one_row_of_the_log_table(engine) -> None:
 def test_rows_of_several_requests_keep_their_request_ids(engine) -> None:
     outputs = _outputs(4).assign(id=store.new_ids(4), model_version="v1")
 
-    ids = store.log_predictions(engine, _features(4), outputs, model_version="v1", request_id=["a", "a", "b", "a"])
+    ids = store.log_predictions(
+        engine, _features(4), outputs, model_version="v1", request_id=["a", "a", "b", "a"]
+    )
 
     assert ids == outputs["id"].tolist()
-    assert store.read_predictions(engine).set_index("id").loc[ids, "request_id"].tolist() == ["a", "a", "b", "a"]
+    assert store.read_predictions(engine).set_index("id").loc[ids, "request_id"].tolist() == [
+        "a",
+        "a",
+        "b",
+        "a",
+    ]
 
 
 def test_regression_outputs_have_no_probabilities_or_threshold(engine) -> None:
@@ -89,13 +98,17 @@ def test_regression_outputs_have_no_probabilities_or_threshold(engine) -> None:
 
 
 def test_time_window_and_version_filters(engine) -> None:
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
     per_row = [base + timedelta(hours=h) for h in (3, 0, 2, 1)]
     ids = store.log_predictions(engine, _features(4), _outputs(4), model_version="v1", created_at=per_row)
-    store.log_predictions(engine, _features(2), _outputs(2), model_version="v2", created_at=base + timedelta(hours=2))
+    store.log_predictions(
+        engine, _features(2), _outputs(2), model_version="v2", created_at=base + timedelta(hours=2)
+    )
 
     window = store.read_predictions(engine, base + timedelta(hours=1), base + timedelta(hours=3))
-    only_v1 = store.read_predictions(engine, base + timedelta(hours=1), base + timedelta(hours=3), model_version="v1")
+    only_v1 = store.read_predictions(
+        engine, base + timedelta(hours=1), base + timedelta(hours=3), model_version="v1"
+    )
 
     assert len(window) == 4 and len(only_v1) == 2
     assert window["created_at"].is_monotonic_increasing
@@ -107,9 +120,11 @@ def test_time_window_and_version_filters(engine) -> None:
 
 
 def test_recent_predictions_come_newest_first_across_batches(engine) -> None:
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
     old = store.log_predictions(engine, _features(3), _outputs(3), model_version="v1", created_at=base)
-    new = store.log_predictions(engine, _features(2), _outputs(2), model_version="v1", created_at=base + timedelta(hours=1))
+    new = store.log_predictions(
+        engine, _features(2), _outputs(2), model_version="v1", created_at=base + timedelta(hours=1)
+    )
     store.record_feedback(engine, [{"prediction_id": old[2], "actual": "bad"}])
 
     recent = store.recent_predictions(engine, "v1", 3)
@@ -124,11 +139,16 @@ def test_feedback_is_stored_and_replaced(engine) -> None:
     ids = store.log_predictions(engine, _features(3), _outputs(3), model_version="v1")
 
     assert store.record_feedback(engine, [{"prediction_id": ids[0], "actual": "bad"}]) == 1
-    store.record_feedback(engine, [{"prediction_id": ids[0], "actual": "good"}, {"prediction_id": ids[1], "actual": 1}])
+    store.record_feedback(
+        engine, [{"prediction_id": ids[0], "actual": "good"}, {"prediction_id": ids[1], "actual": 1}]
+    )
 
     actual = store.read_predictions(engine).set_index("id")["actual"]
     assert actual[ids[0]] == "good" and actual[ids[1]] == "1" and actual[ids[2]] is None
-    assert store.read_outcomes(engine, None, None, "v1").values.tolist() == [["good", 0.0, "good"], ["bad", 0.5, "1"]]
+    assert store.read_outcomes(engine, None, None, "v1").values.tolist() == [
+        ["good", 0.0, "good"],
+        ["bad", 0.5, "1"],
+    ]
 
 
 def test_feedback_with_an_unknown_id_writes_nothing(engine) -> None:
@@ -137,7 +157,13 @@ def test_feedback_with_an_unknown_id_writes_nothing(engine) -> None:
     wrong = ["nope", f"{batch}-2", f"{batch}-01", f"{batch}--1", f"{store.new_batch_id()}-0", "-0"]
 
     with pytest.raises(store.UnknownPredictionError) as error:
-        store.record_feedback(engine, [{"prediction_id": ids[0], "actual": "bad"}, *({"prediction_id": w, "actual": "bad"} for w in wrong)])
+        store.record_feedback(
+            engine,
+            [
+                {"prediction_id": ids[0], "actual": "bad"},
+                *({"prediction_id": w, "actual": "bad"} for w in wrong),
+            ],
+        )
 
     assert error.value.ids == wrong
     with engine.connect() as connection:
@@ -168,7 +194,9 @@ def test_outputs_the_log_cannot_take_are_rejected(engine) -> None:
     with pytest.raises(ValueError, match="3 feature rows but 2 outputs"):
         store.log_predictions(engine, _features(3), _outputs(2), model_version="v1")
     with pytest.raises(ValueError, match="flat outputs"):
-        store.log_predictions(engine, _features(1), _outputs(1).assign(probabilities=[{"bad": 0.0}]), model_version="v1")
+        store.log_predictions(
+            engine, _features(1), _outputs(1).assign(probabilities=[{"bad": 0.0}]), model_version="v1"
+        )
     with pytest.raises(ValueError, match="one batch"):
         store.log_predictions(engine, _features(2), _outputs(2).assign(id=["a-0", "b-1"]), model_version="v1")
     assert store.count_predictions(engine, None, None) == 0
@@ -180,7 +208,9 @@ def test_a_store_of_the_previous_layout_is_left_as_it_was(db_url) -> None:
     try:
         with engine.begin() as connection:
             connection.exec_driver_sql("CREATE TABLE predictions (id VARCHAR(36) PRIMARY KEY, features TEXT)")
-            connection.exec_driver_sql("CREATE TABLE feedback (prediction_id VARCHAR(36) PRIMARY KEY, actual VARCHAR(200))")
+            connection.exec_driver_sql(
+                "CREATE TABLE feedback (prediction_id VARCHAR(36) PRIMARY KEY, actual VARCHAR(200))"
+            )
             connection.exec_driver_sql("INSERT INTO feedback VALUES ('old', 'bad')")
         store.init_db(engine)
 
@@ -189,7 +219,9 @@ def test_a_store_of_the_previous_layout_is_left_as_it_was(db_url) -> None:
 
         assert store.read_predictions(engine)["actual"].tolist() == ["bad", None]
         with engine.connect() as connection:
-            assert connection.exec_driver_sql("SELECT prediction_id, actual FROM feedback").all() == [("old", "bad")]
+            assert connection.exec_driver_sql("SELECT prediction_id, actual FROM feedback").all() == [
+                ("old", "bad")
+            ]
     finally:
         engine.dispose()
 

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import write_config
 from pydantic import ValidationError
 from pytest import approx
 from sklearn.base import clone
@@ -20,20 +19,27 @@ from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
 import ft_engineering
-import model_training_evaluation as mte
+import model_training_evaluation
 import registry
+from conftest import write_config
 from settings import ConfigError, Settings, TrainingConfig
 
 TINY_TRAINING = {
     "cv_folds": 3,
     "tracking": False,
     "tuning": {"enabled": False, "top_k": 1, "trials": 1, "timeout_seconds": 5},
-    "models": {"dummy": {}, "logistic_regression": {"C": 1.0}, "random_forest": {"n_estimators": 20, "min_samples_leaf": 3}},
+    "models": {
+        "dummy": {},
+        "logistic_regression": {"C": 1.0},
+        "random_forest": {"n_estimators": 20, "min_samples_leaf": 3},
+    },
 }
 TIME_COLUMNS = ["fit_time_s", "predict_us_per_row"]
 
 
-def small_project(folder: Path, default_config: dict, frame: pd.DataFrame, training: dict | None = None, **dataset) -> Settings:
+def small_project(
+    folder: Path, default_config: dict, frame: pd.DataFrame, training: dict | None = None, **dataset
+) -> Settings:
     """Settings over ``frame`` with the shipped config, a tiny training section and ``dataset`` overrides."""
     config = yaml.safe_load(yaml.safe_dump(default_config))
     config["training"].update(training or TINY_TRAINING)
@@ -45,14 +51,18 @@ def small_project(folder: Path, default_config: dict, frame: pd.DataFrame, train
 @pytest.fixture(scope="module")
 def credit_sample(credit_frame: pd.DataFrame) -> pd.DataFrame:
     """600 stratified rows of the credit table."""
-    return credit_frame.groupby("Status", group_keys=False).sample(frac=600 / len(credit_frame), random_state=0)
+    return credit_frame.groupby("Status", group_keys=False).sample(
+        frac=600 / len(credit_frame), random_state=0
+    )
 
 
 @pytest.fixture(scope="module")
-def binary_run(tmp_path_factory, default_config_dict: dict, credit_sample: pd.DataFrame) -> mte.TrainingResult:
+def binary_run(
+    tmp_path_factory, default_config_dict: dict, credit_sample: pd.DataFrame
+) -> model_training_evaluation.TrainingResult:
     """One real training run on the small credit sample, shared by the tests of this module."""
     settings = small_project(tmp_path_factory.mktemp("binary"), default_config_dict, credit_sample)
-    return mte.train(settings)
+    return model_training_evaluation.train(settings)
 
 
 # ----------------------------------------------------------------------------- metric helpers
@@ -61,7 +71,9 @@ def test_summarize_classification_binary_matches_hand_computed_values() -> None:
     y_true = ["good", "bad", "bad", "good", "bad"]
     y_score = [0.1, 0.8, 0.4, 0.6, 0.9]  # P(bad)
     y_pred = ["good", "bad", "good", "bad", "bad"]
-    metrics = mte.summarize_classification(y_true, y_pred, y_score, labels=["bad", "good"], pos_label="bad")
+    metrics = model_training_evaluation.summarize_classification(
+        y_true, y_pred, y_score, labels=["bad", "good"], pos_label="bad"
+    )
     expected = {
         "accuracy": 3 / 5,
         "balanced_accuracy": (2 / 3 + 1 / 2) / 2,
@@ -79,8 +91,10 @@ def test_summarize_classification_binary_matches_hand_computed_values() -> None:
 def test_summarize_classification_accepts_the_two_column_probability_matrix() -> None:
     y_true, y_pred = ["no", "yes", "yes", "no"], ["no", "yes", "no", "no"]
     proba = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.9, 0.1]])
-    from_matrix = mte.summarize_classification(y_true, y_pred, proba)
-    from_column = mte.summarize_classification(y_true, y_pred, proba[:, 1], pos_label="yes")
+    from_matrix = model_training_evaluation.summarize_classification(y_true, y_pred, proba)
+    from_column = model_training_evaluation.summarize_classification(
+        y_true, y_pred, proba[:, 1], pos_label="yes"
+    )
     assert from_matrix == approx(from_column)
     assert from_matrix["roc_auc"] == approx(1.0)
 
@@ -89,7 +103,9 @@ def test_summarize_classification_multiclass_matches_hand_computed_values() -> N
     y_true = ["a", "b", "c", "a"]
     y_pred = ["a", "b", "b", "a"]
     proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])
-    metrics = mte.summarize_classification(y_true, y_pred, proba, labels=["a", "b", "c"])
+    metrics = model_training_evaluation.summarize_classification(
+        y_true, y_pred, proba, labels=["a", "b", "c"]
+    )
     assert metrics["accuracy"] == approx(3 / 4)
     assert metrics["balanced_accuracy"] == approx((1 + 1 + 0) / 3)
     assert metrics["precision_macro"] == approx((1 + 1 / 2 + 0) / 3)
@@ -97,26 +113,39 @@ def test_summarize_classification_multiclass_matches_hand_computed_values() -> N
     assert metrics["f1_weighted"] == approx((2 * 1 + 2 / 3 + 0) / 4)
     assert metrics["roc_auc_ovr"] == approx(1.0)
     assert metrics["log_loss"] == approx(-(math.log(0.7) + math.log(0.8) + math.log(0.3) + math.log(0.6)) / 4)
-    squared = [(0.3**2 + 0.2**2 + 0.1**2), (0.1**2 + 0.2**2 + 0.1**2), (0.2**2 + 0.5**2 + 0.7**2), (0.4**2 + 0.3**2 + 0.1**2)]
+    squared = [
+        (0.3**2 + 0.2**2 + 0.1**2),
+        (0.1**2 + 0.2**2 + 0.1**2),
+        (0.2**2 + 0.5**2 + 0.7**2),
+        (0.4**2 + 0.3**2 + 0.1**2),
+    ]
     assert metrics["brier"] == approx(np.mean(squared))
 
 
 def test_summarize_regression_matches_hand_computed_values() -> None:
-    metrics = mte.summarize_regression([1.0, 2.0, 4.0], [2.0, 2.0, 2.0])
-    assert metrics == approx({"mae": 1.0, "rmse": math.sqrt(5 / 3), "r2": 1 - 5 / (14 / 3), "mape": (1 + 0 + 0.5) / 3})
+    metrics = model_training_evaluation.summarize_regression([1.0, 2.0, 4.0], [2.0, 2.0, 2.0])
+    assert metrics == approx(
+        {"mae": 1.0, "rmse": math.sqrt(5 / 3), "r2": 1 - 5 / (14 / 3), "mape": (1 + 0 + 0.5) / 3}
+    )
 
 
 def test_mape_is_undefined_when_a_true_value_is_zero() -> None:
-    assert math.isnan(mte.summarize_regression([0.0, 2.0], [1.0, 2.0])["mape"])
+    assert math.isnan(model_training_evaluation.summarize_regression([0.0, 2.0], [1.0, 2.0])["mape"])
 
 
-def test_scoring_dict_gives_the_same_values_as_summarize(credit_sample: pd.DataFrame, default_config_dict: dict, tmp_path: Path) -> None:
+def test_scoring_dict_gives_the_same_values_as_summarize(
+    credit_sample: pd.DataFrame, default_config_dict: dict, tmp_path: Path
+) -> None:
     settings = small_project(tmp_path, default_config_dict, credit_sample)
     data, _ = ft_engineering.load_project_data(settings.config)
-    context = mte.make_context(data, settings.config)
-    model = mte.build_model(LogisticRegression(max_iter=1000), context.preprocessor).fit(data.X, data.y)
-    scores = mte.model_scores(model, data.X, "binary", "bad")
-    summary = mte.summarize_classification(data.y, model.predict(data.X), scores, labels=data.classes, pos_label="bad")
+    context = model_training_evaluation.make_context(data, settings.config)
+    model = model_training_evaluation.build_model(
+        LogisticRegression(max_iter=1000), context.preprocessor
+    ).fit(data.X, data.y)
+    scores = model_training_evaluation.model_scores(model, data.X, "binary", "bad")
+    summary = model_training_evaluation.summarize_classification(
+        data.y, model.predict(data.X), scores, labels=data.classes, pos_label="bad"
+    )
     assert set(context.scoring) == set(summary)
     for name, scorer in context.scoring.items():
         assert scorer(model, data.X, data.y) == approx(summary[name]), name
@@ -127,7 +156,7 @@ def test_build_model_is_one_unfitted_pipeline_of_preprocessor_and_estimator() ->
     roles = ft_engineering.Roles(numeric=["x"], categorical=["c"])
     preprocessor = ft_engineering.build_preprocessor(roles)
     estimator = LogisticRegression()
-    model = mte.build_model(estimator, preprocessor)
+    model = model_training_evaluation.build_model(estimator, preprocessor)
     assert isinstance(model, Pipeline)
     assert [name for name, _ in model.steps] == ["preprocessor", "model"]
     assert model.named_steps["model"] is not estimator  # cloned: the caller's objects stay unfitted
@@ -139,7 +168,10 @@ def test_xgboost_wrapper_answers_with_the_original_string_labels(tmp_path: Path)
     X = pd.DataFrame({"x": rng.normal(size=300), "c": rng.choice(["u", "v"], size=300)})
     y = np.where(X["x"] > 0.3, "high", np.where(X["x"] < -0.3, "low", "mid"))
     preprocessor = ft_engineering.build_preprocessor(ft_engineering.Roles(numeric=["x"], categorical=["c"]))
-    model = mte.build_model(mte.LabelEncodedClassifier(XGBClassifier(n_estimators=20, n_jobs=1)), preprocessor).fit(X, y)
+    model = model_training_evaluation.build_model(
+        model_training_evaluation.LabelEncodedClassifier(XGBClassifier(n_estimators=20, n_jobs=1)),
+        preprocessor,
+    ).fit(X, y)
     assert list(model.classes_) == ["high", "low", "mid"]
     assert set(model.predict(X)) <= {"high", "low", "mid"}
     assert (model.predict(X) == y).mean() > 0.9
@@ -153,34 +185,57 @@ def test_xgboost_wrapper_answers_with_the_original_string_labels(tmp_path: Path)
 def test_unknown_or_wrong_task_model_names_are_config_errors() -> None:
     training = TrainingConfig(models={"ridge": {}})
     with pytest.raises(ConfigError, match=r"training\.models.*ridge"):
-        mte.candidate_params("classification", training)
-    assert set(mte.candidate_params("regression", training)) == {"ridge"}
-    assert set(mte.candidate_params("regression", TrainingConfig())) == set(mte.CANDIDATES["regression"])
+        model_training_evaluation.candidate_params("classification", training)
+    assert set(model_training_evaluation.candidate_params("regression", training)) == {"ridge"}
+    assert set(model_training_evaluation.candidate_params("regression", TrainingConfig())) == set(
+        model_training_evaluation.CANDIDATES["regression"]
+    )
     with pytest.raises(ConfigError, match=r"training\.search_spaces.*xgb"):
-        mte.candidate_params("regression", TrainingConfig(search_spaces={"xgb": {"max_depth": {"low": 2, "high": 4}}}))
+        model_training_evaluation.candidate_params(
+            "regression", TrainingConfig(search_spaces={"xgb": {"max_depth": {"low": 2, "high": 4}}})
+        )
 
 
 def test_a_configured_search_space_replaces_the_default_and_is_validated() -> None:
-    training = TrainingConfig.model_validate({"search_spaces": {"xgboost": {"max_depth": {"low": 2, "high": 4}}}})
-    space = mte.search_space("classification", "xgboost", training)
+    training = TrainingConfig.model_validate(
+        {"search_spaces": {"xgboost": {"max_depth": {"low": 2, "high": 4}}}}
+    )
+    space = model_training_evaluation.search_space("classification", "xgboost", training)
     assert set(space) == {"max_depth"} and isinstance(space["max_depth"].low, int)
-    assert set(mte.search_space("classification", "random_forest", training)) == set(mte.CANDIDATES["classification"]["random_forest"].search_space)
+    assert set(model_training_evaluation.search_space("classification", "random_forest", training)) == set(
+        model_training_evaluation.CANDIDATES["classification"]["random_forest"].search_space
+    )
     with pytest.raises(ValidationError, match="low"):
-        TrainingConfig.model_validate({"search_spaces": {"xgboost": {"learning_rate": {"low": 0.3, "high": 0.1}}}})
+        TrainingConfig.model_validate(
+            {"search_spaces": {"xgboost": {"learning_rate": {"low": 0.3, "high": 0.1}}}}
+        )
 
 
-def test_a_primary_metric_of_another_task_is_a_config_error(credit_sample: pd.DataFrame, default_config_dict: dict, tmp_path: Path) -> None:
+def test_a_primary_metric_of_another_task_is_a_config_error(
+    credit_sample: pd.DataFrame, default_config_dict: dict, tmp_path: Path
+) -> None:
     settings = small_project(tmp_path, default_config_dict, credit_sample)
     data, _ = ft_engineering.load_project_data(settings.config)
     with pytest.raises(ConfigError, match="training.primary_metric 'rmse'"):
-        mte.make_context(data, settings.config, primary_metric="rmse")
+        model_training_evaluation.make_context(data, settings.config, primary_metric="rmse")
 
 
 # ----------------------------------------------------------------------------- selection rule
 def selection_table(means: dict[str, float], stds: dict[str, float], metric: str = "roc_auc") -> pd.DataFrame:
-    complexity = {"dummy": 0, "logistic_regression": 1, "logistic_regression_tuned": 1, "random_forest": 2, "xgboost": 4}
+    complexity = {
+        "dummy": 0,
+        "logistic_regression": 1,
+        "logistic_regression_tuned": 1,
+        "random_forest": 2,
+        "xgboost": 4,
+    }
     return pd.DataFrame(
-        {f"cv_{metric}_mean": means, f"cv_{metric}_std": stds, "complexity": {n: complexity[n] for n in means}, "fit_time_s": 1.0}
+        {
+            f"cv_{metric}_mean": means,
+            f"cv_{metric}_std": stds,
+            "complexity": {n: complexity[n] for n in means},
+            "fit_time_s": 1.0,
+        }
     )
 
 
@@ -189,12 +244,15 @@ def test_selection_prefers_a_simpler_model_within_one_standard_deviation() -> No
         {"dummy": 0.5, "logistic_regression": 0.835, "random_forest": 0.845, "xgboost": 0.85},
         {"dummy": 0.0, "logistic_regression": 0.02, "random_forest": 0.03, "xgboost": 0.01},
     )
-    chosen = mte.select_champion(table, "roc_auc", True, 1.0)
+    chosen = model_training_evaluation.select_champion(table, "roc_auc", True, 1.0)
     assert (chosen.best, chosen.champion, chosen.margin) == ("xgboost", "random_forest", approx(0.01))
     assert sorted(chosen.eligible) == ["random_forest", "xgboost"]
     assert "random_forest" in chosen.reason and "xgboost" in chosen.reason
-    assert mte.select_champion(table, "roc_auc", True, 0.0).champion == "xgboost"
-    assert mte.select_champion(table, "roc_auc", True, 2.0).champion == "logistic_regression"
+    assert model_training_evaluation.select_champion(table, "roc_auc", True, 0.0).champion == "xgboost"
+    assert (
+        model_training_evaluation.select_champion(table, "roc_auc", True, 2.0).champion
+        == "logistic_regression"
+    )
 
 
 def test_selection_handles_lower_is_better_metrics() -> None:
@@ -203,7 +261,7 @@ def test_selection_handles_lower_is_better_metrics() -> None:
         {"dummy": 0.1, "logistic_regression": 0.2, "random_forest": 0.3, "xgboost": 0.6},
         metric="rmse",
     )
-    chosen = mte.select_champion(table, "rmse", False, 1.0)
+    chosen = model_training_evaluation.select_champion(table, "rmse", False, 1.0)
     assert (chosen.best, chosen.champion) == ("xgboost", "random_forest")
 
 
@@ -212,7 +270,10 @@ def test_selection_prefers_the_untuned_version_of_a_family_on_a_tie() -> None:
         {"logistic_regression_tuned": 0.842, "logistic_regression": 0.840, "xgboost": 0.80},
         {"logistic_regression_tuned": 0.02, "logistic_regression": 0.02, "xgboost": 0.02},
     )
-    assert mte.select_champion(table, "roc_auc", True, 1.0).champion == "logistic_regression"
+    assert (
+        model_training_evaluation.select_champion(table, "roc_auc", True, 1.0).champion
+        == "logistic_regression"
+    )
 
 
 # ----------------------------------------------------------------------------- threshold
@@ -223,23 +284,34 @@ def test_selection_prefers_the_untuned_version_of_a_family_on_a_tie() -> None:
 def test_threshold_rules_on_hand_checked_scores(rule: str, expected: float) -> None:
     y = ["n", "n", "n", "p", "p"]
     scores = [0.1, 0.2, 0.7, 0.6, 0.9]
-    assert mte.select_threshold(y, scores, rule, "p") == approx(expected)
+    assert model_training_evaluation.select_threshold(y, scores, rule, "p") == approx(expected)
 
 
-def test_threshold_and_cv_never_see_test_rows(credit_sample: pd.DataFrame, default_config_dict: dict, tmp_path: Path) -> None:
+def test_threshold_and_cv_never_see_test_rows(
+    credit_sample: pd.DataFrame, default_config_dict: dict, tmp_path: Path
+) -> None:
     settings = small_project(tmp_path, default_config_dict, credit_sample)
     data, _ = ft_engineering.load_project_data(settings.config)
     split = ft_engineering.split_data(data, settings.config.split)
-    context = mte.make_context(data, settings.config)
-    params = mte.candidate_params(data.task, settings.config.training)["logistic_regression"]
-    original = mte.evaluate_candidate("logistic_regression", params, split, context)
+    context = model_training_evaluation.make_context(data, settings.config)
+    params = model_training_evaluation.candidate_params(data.task, settings.config.training)[
+        "logistic_regression"
+    ]
+    original = model_training_evaluation.evaluate_candidate("logistic_regression", params, split, context)
     flipped_y = split.y_test.map({"good": "bad", "bad": "good"})
     shuffled_X = split.X_test.sample(frac=1.0, random_state=1).set_axis(split.X_test.index)
-    tampered = mte.evaluate_candidate("logistic_regression", params, ft_engineering.Split(split.X_train, shuffled_X, split.y_train, flipped_y), context)
+    tampered = model_training_evaluation.evaluate_candidate(
+        "logistic_regression",
+        params,
+        ft_engineering.Split(split.X_train, shuffled_X, split.y_train, flipped_y),
+        context,
+    )
     assert set(original.oof_index) == set(split.X_train.index)
     assert not set(original.oof_index) & set(split.X_test.index)
     assert tampered.threshold == original.threshold
-    expected = mte.select_threshold(split.y_train.loc[original.oof_index], original.oof_scores, "f1", "bad")
+    expected = model_training_evaluation.select_threshold(
+        split.y_train.loc[original.oof_index], original.oof_scores, "f1", "bad"
+    )
     assert original.threshold == expected
     for name in context.metrics:
         np.testing.assert_array_equal(tampered.cv_scores[name], original.cv_scores[name])
@@ -247,7 +319,9 @@ def test_threshold_and_cv_never_see_test_rows(credit_sample: pd.DataFrame, defau
 
 
 # ----------------------------------------------------------------------------- a whole run
-def test_run_saves_every_candidate_and_marks_the_champion(binary_run: mte.TrainingResult) -> None:
+def test_run_saves_every_candidate_and_marks_the_champion(
+    binary_run: model_training_evaluation.TrainingResult,
+) -> None:
     models_dir = binary_run.reports["summary_csv"].parents[1] / "models"
     assert set(registry.list_versions(models_dir)) == set(binary_run.versions.values())
     assert set(binary_run.versions) == {"dummy", "logistic_regression", "random_forest"}
@@ -258,37 +332,62 @@ def test_run_saves_every_candidate_and_marks_the_champion(binary_run: mte.Traini
     assert binary_run.selection.champion != "dummy"
 
 
-def test_metadata_has_the_contract_keys(binary_run: mte.TrainingResult, credit_sample: pd.DataFrame) -> None:
+def test_metadata_has_the_contract_keys(
+    binary_run: model_training_evaluation.TrainingResult, credit_sample: pd.DataFrame
+) -> None:
     models_dir = binary_run.reports["summary_csv"].parents[1] / "models"
     metadata = registry.load_metadata(models_dir)
     contract = {
-        "version", "model_name", "created_at", "task", "target", "classes", "positive_class", "threshold", "features",
-        "roles", "metrics", "dataset", "config", "library_versions", "selection",
+        "version",
+        "model_name",
+        "created_at",
+        "task",
+        "target",
+        "classes",
+        "positive_class",
+        "threshold",
+        "features",
+        "roles",
+        "metrics",
+        "dataset",
+        "config",
+        "library_versions",
+        "selection",
     }
-    assert contract <= set(metadata)
-    assert metadata["version"] == binary_run.champion_version
-    assert (metadata["task"], metadata["classes"], metadata["positive_class"]) == ("classification", ["bad", "good"], "bad")
-    assert 0 < metadata["threshold"] < 1
-    assert metadata["threshold"] == binary_run.results[metadata["model_name"]].threshold
-    assert [f["name"] for f in metadata["features"]] == binary_run.context.data.roles.features
-    assert set(metadata["metrics"]["test"]) == set(binary_run.context.metrics)
-    assert set(metadata["metrics"]["cv"]["roc_auc"]) == {"mean", "std"}
-    assert metadata["dataset"]["rows"] == len(credit_sample) and len(metadata["dataset"]["sha256"]) == 64
-    assert metadata["selection"]["is_champion"] is True and metadata["selection"]["reason"]
-    assert metadata["library_versions"]["scikit-learn"]
-    json.dumps(metadata, allow_nan=False)
+    assert contract <= set(type(metadata).model_fields)
+    assert metadata.version == binary_run.champion_version
+    assert (metadata.task, metadata.classes, metadata.positive_class) == (
+        "classification",
+        ["bad", "good"],
+        "bad",
+    )
+    assert 0 < metadata.threshold < 1
+    assert metadata.threshold == binary_run.results[metadata.model_name].threshold
+    assert [f.name for f in metadata.features] == binary_run.context.data.roles.features
+    assert set(metadata.metrics["test"]) == set(binary_run.context.metrics)
+    assert set(metadata.metrics["cv"]["roc_auc"]) == {"mean", "std"}
+    assert metadata.dataset["rows"] == len(credit_sample) and len(metadata.dataset["sha256"]) == 64
+    assert metadata.selection["is_champion"] is True and metadata.selection["reason"]
+    assert metadata.library_versions["scikit-learn"]
+    json.dumps(metadata.model_dump(mode="json"), allow_nan=False)
 
 
-def test_a_reloaded_version_predicts_exactly_as_before(binary_run: mte.TrainingResult) -> None:
+def test_a_reloaded_version_predicts_exactly_as_before(
+    binary_run: model_training_evaluation.TrainingResult,
+) -> None:
     models_dir = binary_run.reports["summary_csv"].parents[1] / "models"
     X_test = binary_run.split.X_test
     for name, version in binary_run.versions.items():
         loaded = registry.load_model(models_dir, version)
-        np.testing.assert_array_equal(loaded.pipeline.predict_proba(X_test), binary_run.results[name].pipeline.predict_proba(X_test))
+        np.testing.assert_array_equal(
+            loaded.pipeline.predict_proba(X_test), binary_run.results[name].pipeline.predict_proba(X_test)
+        )
         assert list(loaded.pipeline.classes_) == ["bad", "good"]
 
 
-def test_reference_sample_holds_raw_training_rows_and_the_model_outputs(binary_run: mte.TrainingResult) -> None:
+def test_reference_sample_holds_raw_training_rows_and_the_model_outputs(
+    binary_run: model_training_evaluation.TrainingResult,
+) -> None:
     models_dir = binary_run.reports["summary_csv"].parents[1] / "models"
     loaded = registry.load_model(models_dir)
     reference = registry.load_reference(models_dir)
@@ -298,63 +397,113 @@ def test_reference_sample_holds_raw_training_rows_and_the_model_outputs(binary_r
     positive = list(loaded.pipeline.classes_).index("bad")
     scores = loaded.pipeline.predict_proba(reference[features])[:, positive]
     np.testing.assert_allclose(reference["__score__"], scores)
-    expected = np.where(scores >= loaded.metadata["threshold"], "bad", "good")
+    expected = np.where(scores >= loaded.metadata.threshold, "bad", "good")
     np.testing.assert_array_equal(reference["__prediction__"], expected)
 
 
-def test_reports_and_summary_table_are_written(binary_run: mte.TrainingResult) -> None:
-    for key in ["summary_csv", "summary_md", "selection", "metric_bars", "curves", "confusion_matrix", "calibration"]:
+def test_reports_and_summary_table_are_written(binary_run: model_training_evaluation.TrainingResult) -> None:
+    for key in [
+        "summary_csv",
+        "summary_md",
+        "selection",
+        "metric_bars",
+        "curves",
+        "confusion_matrix",
+        "calibration",
+    ]:
         assert binary_run.reports[key].is_file() and binary_run.reports[key].stat().st_size > 0, key
     table = pd.read_csv(binary_run.reports["summary_csv"], index_col="model")
-    assert {"cv_roc_auc_mean", "cv_roc_auc_std", "test_roc_auc", "fit_time_s", "predict_us_per_row", "threshold"} <= set(table.columns)
+    assert {
+        "cv_roc_auc_mean",
+        "cv_roc_auc_std",
+        "test_roc_auc",
+        "fit_time_s",
+        "predict_us_per_row",
+        "threshold",
+    } <= set(table.columns)
     markdown = binary_run.reports["summary_md"].read_text(encoding="utf-8")
     assert "★" in markdown and binary_run.selection.reason in markdown
 
 
 def test_same_seed_gives_the_same_metrics_through_the_cli(
-    binary_run: mte.TrainingResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    binary_run: model_training_evaluation.TrainingResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config_path = binary_run.reports["summary_csv"].parents[2] / "project" / "config.yaml"
-    code = mte.main(["--config", str(config_path), "--artifacts", str(tmp_path / "again"), "--quiet"])
+    code = model_training_evaluation.main(
+        ["--config", str(config_path), "--artifacts", str(tmp_path / "again"), "--quiet"]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "Campeón:" in out and "Regla de selección" in out
-    again = pd.read_csv(tmp_path / "again" / "reports" / "summary.csv", index_col="model").drop(columns=TIME_COLUMNS)
+    again = pd.read_csv(tmp_path / "again" / "reports" / "summary.csv", index_col="model").drop(
+        columns=TIME_COLUMNS
+    )
     first = binary_run.summary.drop(columns=TIME_COLUMNS)
-    pd.testing.assert_frame_equal(again.drop(columns="champion"), first.drop(columns="champion"), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        again.drop(columns="champion"), first.drop(columns="champion"), check_dtype=False
+    )
 
 
 def test_cli_reports_a_bad_config_without_a_traceback(
-    binary_run: mte.TrainingResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    binary_run: model_training_evaluation.TrainingResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config_path = binary_run.reports["summary_csv"].parents[2] / "project" / "config.yaml"
-    code = mte.main(["--config", str(config_path), "--artifacts", str(tmp_path / "x"), "--primary-metric", "rmse", "--quiet"])
+    code = model_training_evaluation.main(
+        [
+            "--config",
+            str(config_path),
+            "--artifacts",
+            str(tmp_path / "x"),
+            "--primary-metric",
+            "rmse",
+            "--quiet",
+        ]
+    )
     assert code == 2
     assert "training.primary_metric" in capsys.readouterr().out
-    assert mte.main(["--config", str(tmp_path / "missing.yaml"), "--quiet"]) == 2
+    assert model_training_evaluation.main(["--config", str(tmp_path / "missing.yaml"), "--quiet"]) == 2
 
 
 # ----------------------------------------------------------------------------- other tasks
-def test_multiclass_run_with_tuning(tmp_path: Path, default_config_dict: dict, credit_sample: pd.DataFrame) -> None:
+def test_multiclass_run_with_tuning(
+    tmp_path: Path, default_config_dict: dict, credit_sample: pd.DataFrame
+) -> None:
     frame = credit_sample[credit_sample["Job"].notna()].drop(columns="Status")
     categorical = ["Home", "Marital", "Records"]
     settings = small_project(
-        tmp_path, default_config_dict, frame,
-        training={**TINY_TRAINING, "models": {"dummy": {}, "xgboost": {"n_estimators": 30}},
-                  "tuning": {"enabled": True, "top_k": 1, "trials": 2, "timeout_seconds": 60}},
-        target="Job", positive_class=None, categorical=categorical,
-        validation={"categories": {c: default_config_dict["dataset"]["validation"]["categories"][c] for c in categorical}},
+        tmp_path,
+        default_config_dict,
+        frame,
+        training={
+            **TINY_TRAINING,
+            "models": {"dummy": {}, "xgboost": {"n_estimators": 30}},
+            "tuning": {"enabled": True, "top_k": 1, "trials": 2, "timeout_seconds": 60},
+        },
+        target="Job",
+        positive_class=None,
+        categorical=categorical,
+        validation={
+            "categories": {
+                c: default_config_dict["dataset"]["validation"]["categories"][c] for c in categorical
+            }
+        },
     )
-    result = mte.train(settings)
+    result = model_training_evaluation.train(settings)
     assert result.context.kind == "multiclass" and result.context.primary == "roc_auc_ovr"
     assert set(result.versions) == {"dummy", "xgboost", "xgboost_tuned"}
     loaded = registry.load_model(settings.models_dir)
-    assert loaded.metadata["threshold"] is None and loaded.metadata["positive_class"] is None
-    assert list(loaded.pipeline.classes_) == loaded.metadata["classes"] == ["fixed", "freelance", "others", "partime"]
-    assert set(loaded.pipeline.predict(result.split.X_test)) <= set(loaded.metadata["classes"])
+    assert loaded.metadata.threshold is None and loaded.metadata.positive_class is None
+    assert (
+        list(loaded.pipeline.classes_)
+        == loaded.metadata.classes
+        == ["fixed", "freelance", "others", "partime"]
+    )
+    assert set(loaded.pipeline.predict(result.split.X_test)) <= set(loaded.metadata.classes)
     reference = registry.load_reference(settings.models_dir)
-    np.testing.assert_allclose(reference["__score__"], loaded.pipeline.predict_proba(reference[loaded.feature_names]).max(axis=1))
-    assert {"f1_macro", "roc_auc_ovr", "log_loss"} <= set(loaded.metadata["metrics"]["test"])
+    np.testing.assert_allclose(
+        reference["__score__"], loaded.pipeline.predict_proba(reference[loaded.feature_names]).max(axis=1)
+    )
+    assert {"f1_macro", "roc_auc_ovr", "log_loss"} <= set(loaded.metadata.metrics["test"])
     assert result.reports["confusion_matrix"].is_file()
 
 
@@ -363,19 +512,30 @@ def test_regression_run_with_mlflow_tracking(
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     numeric = [c for c in default_config_dict["dataset"]["numeric"] if c != "Amount"]
-    ranges = {k: v for k, v in default_config_dict["dataset"]["validation"]["ranges"].items() if k != "Amount"}
+    ranges = {
+        k: v for k, v in default_config_dict["dataset"]["validation"]["ranges"].items() if k != "Amount"
+    }
     settings = small_project(
-        tmp_path, default_config_dict, credit_sample.drop(columns="Status"),
+        tmp_path,
+        default_config_dict,
+        credit_sample.drop(columns="Status"),
         training={**TINY_TRAINING, "tracking": True, "models": {"dummy": {}, "ridge": {}}},
-        target="Amount", task="regression", positive_class=None, numeric=numeric, derived={},
-        validation={"ranges": ranges, "categories": default_config_dict["dataset"]["validation"]["categories"]},
+        target="Amount",
+        task="regression",
+        positive_class=None,
+        numeric=numeric,
+        derived={},
+        validation={
+            "ranges": ranges,
+            "categories": default_config_dict["dataset"]["validation"]["categories"],
+        },
     )
-    result = mte.train(settings)
+    result = model_training_evaluation.train(settings)
     assert result.context.primary == "rmse" and not result.selection.greater_is_better
     assert result.selection.champion == "ridge"
     assert result.summary.loc["ridge", "test_rmse"] < result.summary.loc["dummy", "test_rmse"]
     loaded = registry.load_model(settings.models_dir)
-    assert loaded.metadata["classes"] == [] and loaded.metadata["threshold"] is None
+    assert loaded.metadata.classes == [] and loaded.metadata.threshold is None
     reference = registry.load_reference(settings.models_dir)
     np.testing.assert_allclose(reference["__score__"], reference["__prediction__"])
     assert result.reports["predicted_vs_actual"].is_file()

@@ -1,0 +1,110 @@
+"""Scoring: apply a saved model version (pipeline + threshold) to raw feature rows.
+
+The one place where a model's outputs are made: the API, the ``score`` CLI, the monitoring
+simulator and the Dask engine all call `predict_frame` / `batch_outputs`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import registry
+import store
+
+PROBABILITY_PREFIX = store.PROBABILITY_PREFIX
+
+
+def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame, *, flat: bool = False) -> pd.DataFrame:
+    """Score raw feature rows with a loaded model version.
+
+    Args:
+        model: the version to use.
+        frame: raw input rows; the model's feature columns are taken in training order.
+        flat: give the class probabilities as ``probability_<class>`` columns instead of a column
+            of dicts (what `flat_outputs` returns; much cheaper for big batches).
+
+    Returns:
+        One row per input row (same index): ``prediction``, ``score``, ``probabilities`` and
+        ``threshold``, as `store.prediction_batches` describes them. Binary: the stored threshold on the
+        positive-class probability; multiclass: the most probable class; regression: the value,
+        plus ``lower`` and ``upper`` when the version has a prediction interval (``interval``).
+    """
+    X = frame.reindex(columns=model.feature_names)
+    if model.task == "regression":
+        values = np.asarray(model.pipeline.predict(X), dtype=float)
+        outputs = pd.DataFrame(
+            {"prediction": values, "score": values, "probabilities": None, "threshold": np.nan},
+            index=frame.index,
+        )
+        if flat:
+            outputs = outputs.drop(columns="probabilities")
+        interval = model.metadata.interval
+        if interval:
+            outputs["lower"], outputs["upper"] = (
+                values - interval.half_width,
+                values + interval.half_width,
+            )
+        return outputs
+    proba = np.asarray(model.pipeline.predict_proba(X), dtype=float)
+    classes = [str(c) for c in model.pipeline.classes_]
+    positive, threshold = model.metadata.positive_class, model.metadata.threshold
+    if len(classes) == 2 and positive in classes and threshold is not None:
+        positive_index = classes.index(positive)
+        score = proba[:, positive_index]
+        labels = np.where(score >= threshold, positive, classes[1 - positive_index])
+        cut = float(threshold)
+    else:
+        best = proba.argmax(axis=1)
+        labels, score, cut = (
+            np.asarray(classes, dtype=object)[best],
+            proba[np.arange(len(proba)), best],
+            np.nan,
+        )
+    outputs = pd.DataFrame({"prediction": labels, "score": score, "threshold": cut}, index=frame.index)
+    if flat:
+        # Column by column, not a join: a join would multiply rows of a frame with a repeated index.
+        for position, label in enumerate(classes):
+            outputs[PROBABILITY_PREFIX + label] = proba[:, position]
+        return outputs
+    outputs.insert(2, "probabilities", [dict(zip(classes, row)) for row in proba.tolist()])
+    return outputs
+
+
+def batch_outputs(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """What batch scoring adds to each row: a new ``id``, the ``model_version``, then the flat
+    `predict_frame` outputs (shared by the API, the ``score`` CLI and the Dask engine)."""
+    outputs = predict_frame(model, frame, flat=True)
+    outputs.insert(0, "id", store.new_ids(len(outputs)))
+    outputs.insert(1, "model_version", model.version)
+    return outputs
+
+
+def flat_outputs(outputs: pd.DataFrame) -> pd.DataFrame:
+    """Prediction columns for a table: the probabilities as one ``probability_<class>`` column each."""
+    if "probabilities" not in outputs:
+        return outputs
+    flat = outputs.drop(columns="probabilities")
+    probabilities = outputs["probabilities"].dropna()
+    if len(probabilities):
+        expanded = pd.DataFrame(probabilities.tolist(), index=probabilities.index).add_prefix(
+            PROBABILITY_PREFIX
+        )
+        flat = flat.join(expanded)
+    return flat
+
+
+def missing_tokens(metadata: registry.ModelMetadata) -> list[str]:
+    """The missing-value tokens a version was trained with."""
+    return list(metadata.na_values)
+
+
+def count_rows(path: Path) -> int:
+    """Data rows in a CSV (lines after the header), counted in binary blocks."""
+    lines = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+    return max(lines - 1, 0)

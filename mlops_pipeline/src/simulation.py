@@ -1,0 +1,197 @@
+"""Traffic simulation: realistic requests with chosen drift, sent through the real API or written
+straight to the store, so a fresh clone has a monitoring history to show."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import drift
+import ft_engineering
+import registry
+import scoring
+import store
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+NEW_CATEGORY = "nueva_categoria"
+
+
+@dataclass(frozen=True)
+class DriftScenario:
+    """Which drift the simulator injects, from ``start_day`` (0-based) to the last day.
+
+    ``shift``: numeric column -> shift in reference standard deviations; ``missing``: column ->
+    share of values blanked; ``new_category``: categorical column -> share replaced by a category
+    the model never saw; ``mix``: categorical column -> category that takes half of the rows.
+    """
+
+    start_day: int = 6
+    shift: dict[str, float] | None = None
+    missing: dict[str, float] | None = None
+    new_category: dict[str, float] | None = None
+    mix: dict[str, str] | None = None
+
+    @property
+    def features(self) -> set[str]:
+        """Every feature the scenario changes."""
+        return {
+            name for part in (self.shift, self.missing, self.new_category, self.mix) for name in (part or {})
+        }
+
+
+def default_scenario(
+    frame: pd.DataFrame, categorical: list[str], numerical: list[str], start_day: int = 6
+) -> DriftScenario:
+    """A scenario with each kind of drift on different features, chosen from the column roles."""
+    numbers = [c for c in numerical if frame[c].nunique() > 2]
+    categories = [c for c in categorical if frame[c].nunique() > 1]
+    mix = {}
+    if len(categories) > 1:
+        mix = {categories[1]: str(frame[categories[1]].value_counts().index[-1])}
+    return DriftScenario(
+        start_day=start_day,
+        shift={numbers[0]: 1.0} if numbers else None,
+        missing={numbers[1]: 0.3} if len(numbers) > 1 else None,
+        new_category={categories[0]: 0.2} if categories else None,
+        mix=mix or None,
+    )
+
+
+def apply_drift(
+    frame: pd.DataFrame, scenario: DriftScenario, reference: pd.DataFrame, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Inject the scenario's drift into a batch of raw feature rows (integral columns stay integral)."""
+    out = frame.copy()
+    for column, sd in (scenario.shift or {}).items():
+        values = (
+            pd.to_numeric(out[column], errors="coerce")
+            + sd * pd.to_numeric(reference[column], errors="coerce").std()
+        )
+        integral = bool(np.all(np.mod(reference[column].dropna(), 1) == 0))
+        out[column] = values.round() if integral else values
+    for column, share in (scenario.new_category or {}).items():
+        out[column] = out[column].astype(object).where(rng.random(len(out)) >= share, NEW_CATEGORY)
+    for column, category in (scenario.mix or {}).items():
+        out[column] = out[column].astype(object).where(rng.random(len(out)) >= 0.5, category)
+    for column, share in (scenario.missing or {}).items():
+        out[column] = out[column].where(rng.random(len(out)) >= share)
+    return out
+
+
+def degrade_labels(labels: pd.Series, metadata: registry.ModelMetadata, share: float, rng: np.random.Generator) -> pd.Series:
+    """Ground truth as the world changed: a share of labels replaced (classes) or noised (regression)."""
+    hit = rng.random(len(labels)) < share
+    if metadata.task == "regression":
+        values = labels.astype(float)
+        return values + hit * rng.normal(0, values.std() or 1.0, len(values))
+    classes = [str(c) for c in metadata.classes]
+    flipped = [rng.choice([c for c in classes if c != label] or classes) for label in labels.astype(str)]
+    return labels.astype(str).where(~hit, pd.Series(flipped, index=labels.index))
+
+
+def simulate_traffic(
+    settings: Settings,
+    engine: Any,
+    days: int = 10,
+    rows_per_day: int = 300,
+    scenario: DriftScenario | None = None,
+    feedback_share: float = 0.5,
+    label_noise: float = 0.3,
+    seed: int = 0,
+    version: str | None = None,
+    api_url: str | None = None,
+) -> dict:
+    """Send realistic traffic with chosen drift over ``days`` simulated days ending yesterday (UTC).
+
+    Rows are drawn with replacement from the configured dataset, drifted from
+    ``scenario.start_day`` on, scored by the real pipeline (``scoring.predict_frame``) and
+    written by the real store path with backdated ``created_at``; the true labels of a
+    ``feedback_share`` of them are stored as feedback (a ``label_noise`` share degraded on drift
+    days). With ``api_url`` the same traffic goes over HTTP to a running API instead (then the
+    API stamps every row with the current time, so all of it lands in today's window).
+
+    Returns:
+        ``{"version", "days": [day start ISO...], "rows", "feedback", "drift_days", "features"}``.
+    """
+
+    model = registry.load_model(settings.models_dir, version)
+    data, _ = ft_engineering.load_project_data(settings.config)
+    categorical, numerical = drift.feature_roles(model.metadata)
+    reference = registry.load_reference(settings.models_dir, model.version)
+    scenario = scenario or default_scenario(data.frame, categorical, numerical)
+    unknown = sorted(scenario.features - set(model.feature_names))
+    if unknown:
+        raise ValueError(f"the scenario names columns the model does not use: {unknown}")
+    rng = np.random.default_rng(seed)
+    first_day = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=days)
+    sent = feedback_sent = 0
+    client = _api_client(api_url, settings) if api_url else None
+    try:
+        for day in range(days):
+            rows = data.frame.sample(
+                rows_per_day, replace=True, random_state=rng.integers(2**31)
+            ).reset_index(drop=True)
+            features = rows[model.feature_names]
+            drifted = day >= scenario.start_day
+            if drifted:
+                features = apply_drift(features, scenario, reference, rng)
+            labels = rows[data.target]
+            if drifted:
+                labels = degrade_labels(labels, model.metadata, label_noise, rng)
+            if client is None:
+                times = (
+                    first_day
+                    + pd.Timedelta(days=day)
+                    + pd.to_timedelta(np.sort(rng.integers(0, 86_400, rows_per_day)), unit="s")
+                )
+                outputs = scoring.predict_frame(model, features, flat=True)
+                ids = store.log_predictions(
+                    engine, features, outputs, model_version=model.version, created_at=list(times)
+                )
+            else:
+                ids = _post_predictions(client, features)
+            chosen = np.flatnonzero(rng.random(len(ids)) < feedback_share)
+            items = [{"prediction_id": ids[i], "actual": str(labels.iloc[i])} for i in chosen]
+            if items:
+                if client is None:
+                    store.record_feedback(engine, items)
+                else:
+                    client.post("/feedback", json=items).raise_for_status()
+            sent += len(ids)
+            feedback_sent += len(items)
+    finally:
+        if client is not None:
+            client.close()
+    return {
+        "version": model.version,
+        "days": [(first_day + pd.Timedelta(days=d)).isoformat() for d in range(days)],
+        "rows": sent,
+        "feedback": feedback_sent,
+        "drift_days": [
+            (first_day + pd.Timedelta(days=d)).isoformat() for d in range(scenario.start_day, days)
+        ],
+        "features": sorted(scenario.features),
+    }
+
+
+def _api_client(api_url: str, settings: Settings) -> Any:
+    import httpx
+
+    headers = {"X-API-Key": settings.effective_api_key} if settings.effective_api_key else {}
+    return httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=60)
+
+
+def _post_predictions(client: Any, features: pd.DataFrame) -> list[str]:
+    """POST a batch to a running API's /predict; the prediction ids, in row order."""
+    response = client.post(
+        "/predict", content=features.to_json(orient="records"), headers={"Content-Type": "application/json"}
+    )
+    response.raise_for_status()
+    return [item["id"] for item in response.json()["predictions"]]
