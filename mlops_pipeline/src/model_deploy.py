@@ -815,6 +815,7 @@ def feedback(
 def open_store(url: str) -> sa.Engine:
     """An engine on the prediction store with its tables created (`store.init_db` tolerates
     several workers creating them at once)."""
+    store.check_sqlite_writable(url)
     engine = store.create_db_engine(url)
     store.init_db(engine)
     return engine
@@ -1028,6 +1029,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Error de configuración: {exc}", file=sys.stderr)
         return 2
+    except store.StoreNotWritableError as exc:
+        print(exc, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -539,6 +540,38 @@ def _enable_sqlite_wal(dbapi_connection, _record, attempts: int = 50) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+class StoreNotWritableError(PermissionError):
+    """The SQLite store's folder or file cannot be written by this process; the message says what to do."""
+
+
+def check_sqlite_writable(url: str) -> None:
+    """Fail in one line when a SQLite store cannot be written here (say, a root-owned host folder
+    mounted at /data in the container), instead of SQLAlchemy's traceback on first use; other URLs pass."""
+    database = sa.engine.make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:":
+        return
+    path = Path(database).absolute()
+    folder = next(
+        p for p in path.parents if os.path.exists(p)
+    )  # the file's folder, or the ancestor mkdir starts from
+    blocked = (
+        folder
+        if not os.access(folder, os.W_OK | os.X_OK)
+        else path
+        if os.path.exists(path) and not os.access(path, os.W_OK)
+        else None
+    )
+    if blocked is not None:
+        try:
+            owner = blocked.owner()
+        except (KeyError, NotImplementedError):
+            owner = f"uid {blocked.stat().st_uid}"
+        uid = os.getuid() if hasattr(os, "getuid") else "<usuario>"
+        raise StoreNotWritableError(
+            f"No se puede escribir en {blocked} (propietario {owner}): ejecute 'chown {uid} <carpeta>' o use un volumen con nombre"
+        )
 
 
 def create_db_engine(url: str) -> Engine:

@@ -207,12 +207,19 @@ def test_api_key_protects_everything_but_health(trained_settings, records) -> No
 
 
 def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """The instructions of the image `docker build .` makes: its last stage and the stages it is built FROM."""
     text = re.sub(r"\\\n", " ", (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8"))
-    return [
-        tuple(line.split(None, 1))
+    stages: dict[str, list[tuple[str, str]]] = {}
+    for key, *value in (
+        line.split(None, 1)
         for line in text.splitlines()
         if line.strip() and not line.lstrip().startswith("#")
-    ]
+    ):
+        if key.upper() == "FROM":  # FROM image-or-stage [AS name]
+            base, *alias = value[0].split()
+            current = stages[alias[-1] if alias else str(len(stages))] = list(stages.get(base, []))
+        current.append((key, value[0]))
+    return current
 
 
 def test_the_image_start_command_serves(trained_settings) -> None:
@@ -224,9 +231,12 @@ def test_the_image_start_command_serves(trained_settings) -> None:
     )
     assert cmd[0] == "python" and image_env.get("PORT") == "8000"
     command = [sys.executable, *cmd[1:]]
-    # the image's env, except where the test's trained model and port must win
+    # the image's env, except where the test's trained model, port and store must win (the image
+    # logs to its /data volume)
     overrides = {
-        k: v for k, v in image_env.items() if k not in {"PORT", "MLOPS_ARTIFACTS_DIR", "MLOPS_CONFIG", "PATH"}
+        k: v
+        for k, v in image_env.items()
+        if k not in {"PORT", "MLOPS_ARTIFACTS_DIR", "MLOPS_CONFIG", "PATH", "DATABASE_URL"}
     }
     with start_api(trained_settings, command=command, **overrides) as base:
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
