@@ -1,15 +1,23 @@
 """Metrics: one table of named metric functions, shared by training (CV, test, selection) and
-monitoring (performance of logged predictions once their outcomes arrive)."""
+monitoring (performance of logged predictions once their outcomes arrive).
+
+`metric_table` is the only place a metric is defined: its function, whether it scores labels or
+probabilities, and its direction. Training turns the table into scikit-learn scorers
+(`scoring`) and test summaries (`evaluate`); monitoring computes the same table on logged
+predictions (`performance_metrics`) and judges a drop by each metric's direction.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -20,39 +28,65 @@ from sklearn.metrics import (
     make_scorer,
     mean_absolute_error,
     mean_absolute_percentage_error,
+    precision_recall_curve,
     precision_score,
     r2_score,
     recall_score,
     roc_auc_score,
+    roc_curve,
     root_mean_squared_error,
 )
 from sklearn.preprocessing import label_binarize
 
 import registry
 
+KINDS = ("binary", "multiclass", "regression")
+INTERVAL_LEVEL = 0.9
+DEFAULT_PRIMARY = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "rmse"}
+HEADLINE = {  # the few metrics a summary shows first, per kind
+    "binary": ["roc_auc", "pr_auc", "f1", "balanced_accuracy", "brier"],
+    "multiclass": ["roc_auc_ovr", "f1_macro", "balanced_accuracy", "log_loss"],
+    "regression": ["rmse", "mae", "r2", "mape"],
+}
+# Alert metrics for a window without the primary one (multiclass logs no probability matrix).
+LABEL_FALLBACKS = ("f1_macro", "balanced_accuracy")
 
-def _is_positive(y_true, pos_label) -> np.ndarray:
+
+def task_kind(task: str, classes: Sequence) -> str:
+    """The kind of a task: ``regression``, ``binary`` (two classes) or ``multiclass``."""
+    if task == "regression":
+        return "regression"
+    return "binary" if len(classes) == 2 else "multiclass"
+
+
+def headline(kind: str, primary: str) -> list[str]:
+    """The metrics a summary of a task kind shows, the primary one first."""
+    return [primary, *[name for name in HEADLINE[kind] if name != primary]]
+
+
+def is_positive(y_true, pos_label) -> np.ndarray:
+    """A boolean array: which true labels are the positive class."""
     return np.asarray(y_true) == pos_label
 
 
 def roc_auc(y_true, y_score, *, pos_label) -> float:
     """Binary ROC-AUC of the positive-class probability."""
-    return roc_auc_score(_is_positive(y_true, pos_label), y_score)
+    return roc_auc_score(is_positive(y_true, pos_label), y_score)
 
 
 def pr_auc(y_true, y_score, *, pos_label) -> float:
     """Binary PR-AUC (average precision) of the positive-class probability."""
-    return average_precision_score(_is_positive(y_true, pos_label), y_score)
+    return average_precision_score(is_positive(y_true, pos_label), y_score)
 
 
 def binary_log_loss(y_true, y_score, *, pos_label) -> float:
     """Log loss of the positive-class probability."""
-    return log_loss(_is_positive(y_true, pos_label), y_score, labels=[False, True])
+    return log_loss(is_positive(y_true, pos_label), y_score, labels=[False, True])
 
 
 def binary_brier(y_true, y_score, *, pos_label) -> float:
     """Brier score (mean squared error) of the positive-class probability."""
-    return brier_score_loss(_is_positive(y_true, pos_label), y_score)
+    return brier_score_loss(is_positive(y_true, pos_label), y_score)
 
 
 def roc_auc_ovr(y_true, y_score, *, labels) -> float:
@@ -91,8 +125,18 @@ class Metric:
     greater_is_better: bool = True
     kwargs: dict = field(default_factory=dict)
 
+    @property
+    def needs_score(self) -> bool:
+        """Whether it scores probabilities (``y_score``) rather than labels or values (``y_pred``)."""
+        return self.response == "predict_proba"
+
+    @property
+    def direction(self) -> str:
+        """``maximize`` or ``minimize`` (Optuna's words for the direction)."""
+        return "maximize" if self.greater_is_better else "minimize"
+
     def __call__(self, y_true, y_pred, y_score=None) -> float:
-        values = y_score if self.response == "predict_proba" else y_pred
+        values = y_score if self.needs_score else y_pred
         return float(self.func(y_true, values, **self.kwargs))
 
     def scorer(self):
@@ -137,67 +181,120 @@ def metric_table(kind: str, labels: list | None = None, pos_label: Any = None) -
     }
 
 
-DEFAULT_PRIMARY = {"binary": "roc_auc", "multiclass": "roc_auc_ovr", "regression": "rmse"}
+LOWER_IS_BETTER = frozenset(
+    name for kind in KINDS for name, metric in metric_table(kind).items() if not metric.greater_is_better
+)
 
 
+def scoring(table: dict[str, Metric]) -> dict[str, Any]:
+    """The ``scoring`` dict for `cross_validate`: the table's metrics as scorers."""
+    return {name: metric.scorer() for name, metric in table.items()}
+
+
+def evaluate(table: dict[str, Metric], y_true, y_pred, y_score=None) -> dict[str, float]:
+    """Every metric of ``table`` on one set of true values, predictions and scores."""
+    return {name: metric(y_true, y_pred, y_score) for name, metric in table.items()}
+
+
+# ----------------------------------------------------------------------------- from out-of-fold predictions
+def select_threshold(y_true, y_score, rule: str, pos_label: Any, fixed: float = 0.5) -> float:
+    """The decision threshold on the positive-class probability, by ``rule``.
+
+    ``f1``: the threshold with the best F1 of the positive class; ``youden``: the one maximising
+    TPR - FPR; ``fixed``: ``fixed``. Call it on out-of-fold predictions, never on test rows.
+    """
+    positive = is_positive(y_true, pos_label)
+    if rule == "fixed" or positive.all() or not positive.any():
+        return float(fixed)
+    if rule == "f1":
+        precision, recall, thresholds = precision_recall_curve(positive, y_score)
+        precision, recall = precision[:-1], recall[:-1]
+        denominator = precision + recall
+        f1 = np.divide(
+            2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0
+        )
+        return float(thresholds[int(np.argmax(f1))])
+    if rule == "youden":
+        fpr, tpr, thresholds = roc_curve(positive, y_score)
+        return float(min(thresholds[int(np.argmax(tpr - fpr))], 1.0))
+    raise ValueError(f"threshold rule '{rule}' is not one of f1, youden, fixed")
+
+
+def prediction_interval(y_true, y_pred, level: float = INTERVAL_LEVEL) -> dict:
+    """The half-width of a ``level`` prediction interval from out-of-fold absolute residuals.
+
+    It is the conformal quantile (the ceil((n + 1) * level)-th smallest residual), so
+    ``prediction ± half_width`` covers about ``level`` of new true values drawn like the training
+    rows, whatever the model (marginal coverage: the same width on every row).
+    """
+    residuals = np.sort(np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float)))
+    rank = min(math.ceil((len(residuals) + 1) * level), len(residuals))
+    method = "conformal quantile of out-of-fold absolute residuals"
+    return {"level": level, "half_width": float(residuals[rank - 1]), "method": method}
+
+
+# ----------------------------------------------------------------------------- monitoring
 def performance_metrics(outcomes: pd.DataFrame, metadata: registry.ModelMetadata) -> dict[str, float]:
-    """The task's metrics on predictions with known outcomes (``prediction``, ``score``, ``actual``)."""
-    from sklearn import metrics
+    """The task's metrics (`metric_table`) on logged predictions whose outcome is known.
 
-    if metadata.task == "regression":
-        y_true = pd.to_numeric(outcomes["actual"], errors="coerce")
-        y_pred = pd.to_numeric(outcomes["prediction"], errors="coerce")
-        keep = y_true.notna() & y_pred.notna()
-        y_true, y_pred = y_true[keep], y_pred[keep]
-        result = {
-            "mae": metrics.mean_absolute_error(y_true, y_pred),
-            "rmse": metrics.root_mean_squared_error(y_true, y_pred),
-        }
-        if len(y_true) > 1:
-            result["r2"] = metrics.r2_score(y_true, y_pred)
-        if not (y_true == 0).any():  # MAPE is undefined when a true value is zero, as in training
-            result["mape"] = metrics.mean_absolute_percentage_error(y_true, y_pred)
-        return {k: float(v) for k, v in result.items()}
-    # Integer class codes: sklearn is much faster on them than on text labels.
-    classes = [str(c) for c in metadata.classes]
+    Args:
+        outcomes: ``prediction``, ``score`` and ``actual`` per prediction.
+        metadata: the version that made the predictions.
+
+    Returns:
+        {metric: value}. Label metrics come from the logged predictions (regression: the predicted
+        values); probability metrics from the logged score, for binary tasks only (there it is the
+        positive-class probability; multiclass logs only the top class's) and only when the window
+        holds both classes. Metrics the window cannot define (R² of one row, MAPE with a zero true
+        value) are left out.
+    """
+    kind = task_kind(metadata.task, metadata.classes)
+    if kind == "regression":
+        y_true = pd.to_numeric(outcomes["actual"], errors="coerce").to_numpy(dtype=float)
+        y_pred = pd.to_numeric(outcomes["prediction"], errors="coerce").to_numpy(dtype=float)
+        known = ~(np.isnan(y_true) | np.isnan(y_pred))
+        y_true, y_pred, y_score, table = y_true[known], y_pred[known], None, metric_table(kind)
+    else:
+        y_true, y_pred, y_score = _class_codes(outcomes, metadata.classes)
+        table = _classification_table(metadata, y_true, y_score)
+    if not len(y_true):
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        values = evaluate(table, y_true, y_pred, y_score)
+    return {name: value for name, value in values.items() if math.isfinite(value)}
+
+
+def _class_codes(outcomes: pd.DataFrame, classes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True and predicted classes as integer codes (sklearn is much faster on them than on text) and
+    the scores, for the rows whose two classes are known."""
     y_true = pd.Categorical(outcomes["actual"].astype(str), categories=classes).codes
     y_pred = pd.Categorical(outcomes["prediction"].astype(str), categories=classes).codes
     known = (y_true >= 0) & (y_pred >= 0)
-    if not known.any():
-        return {}
-    y_true, y_pred, score = y_true[known], y_pred[known], outcomes["score"].to_numpy(dtype=float)[known]
-    result = {
-        "accuracy": metrics.accuracy_score(y_true, y_pred),
-        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
-    }
-    positive = metadata.positive_class
-    if positive in classes:
-        code = classes.index(positive)
-        result |= {
-            "f1": metrics.f1_score(y_true, y_pred, pos_label=code, zero_division=0),
-            "precision": metrics.precision_score(y_true, y_pred, pos_label=code, zero_division=0),
-            "recall": metrics.recall_score(y_true, y_pred, pos_label=code, zero_division=0),
-        }
-        if len(np.unique(y_true)) == 2 and not np.isnan(score).any():
-            result["roc_auc"] = metrics.roc_auc_score(y_true == code, score)
+    return y_true[known], y_pred[known], outcomes["score"].to_numpy(dtype=float)[known]
+
+
+def _classification_table(
+    metadata: registry.ModelMetadata, y_true: np.ndarray, y_score: np.ndarray
+) -> dict[str, Metric]:
+    """The metric table over class codes; without the probability metrics unless the task is binary,
+    the window holds both classes and every score is known."""
+    codes = list(range(len(metadata.classes)))
+    binary = metadata.is_binary and metadata.positive_class in metadata.classes
+    if binary:
+        table = metric_table("binary", codes, metadata.classes.index(metadata.positive_class))
     else:
-        labels = list(range(len(classes)))
-        result["f1_macro"] = metrics.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
-    return {k: float(v) for k, v in result.items()}
-
-
-LOWER_IS_BETTER = {"mae", "rmse", "mse", "mape", "log_loss", "brier"}
+        table = metric_table("multiclass", codes)
+    if binary and len(np.unique(y_true)) == 2 and np.isfinite(y_score).all():
+        return table
+    return {name: metric for name, metric in table.items() if not metric.needs_score}
 
 
 def primary_metric(metadata: registry.ModelMetadata, available: dict[str, float]) -> str | None:
-    """The metric that decides a performance alert: training's primary metric when the window has it."""
-    for name in (
-        metadata.primary_metric,
-        "roc_auc",
-        "f1_macro",
-        "balanced_accuracy",
-        "rmse",
-    ):
+    """The metric that decides a performance alert: training's primary metric when the window has
+    it, else the task's default, else a label metric."""
+    default = DEFAULT_PRIMARY[task_kind(metadata.task, metadata.classes)]
+    for name in (metadata.primary_metric, default, *LABEL_FALLBACKS):
         if name in available:
             return name
     return None
@@ -208,18 +305,16 @@ def performance_drops(
 ) -> dict[str, float]:
     """Metrics worse than at test time by more than ``tolerance``: {metric: worsening}.
 
-    The tolerance is absolute for scores (accuracy, ROC-AUC...) and relative for errors (MAE, RMSE).
-    ``names`` restricts the check (default: every metric in both).
+    The tolerance is absolute for scores (accuracy, ROC-AUC...) and relative for errors (MAE, RMSE),
+    as each metric's direction in `metric_table` says. ``names`` restricts the check (default:
+    every metric in both).
     """
     drops = {}
     for name, value in current.items():
-        if (
-            (names is None or name in names)
-            and name in reference
-            and isinstance(reference[name], (int, float))
-        ):
-            worsening = (value - reference[name]) if name in LOWER_IS_BETTER else (reference[name] - value)
-            scale = abs(reference[name]) if name in LOWER_IS_BETTER else 1.0
-            if worsening > tolerance * scale:
+        before = reference.get(name)
+        if (names is None or name in names) and isinstance(before, (int, float)):
+            lower = name in LOWER_IS_BETTER
+            worsening = (value - before) if lower else (before - value)
+            if worsening > tolerance * (abs(before) if lower else 1.0):
                 drops[name] = float(worsening)
     return drops

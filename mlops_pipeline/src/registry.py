@@ -14,8 +14,10 @@ No path is ever taken from a request: callers name a version, and it must be one
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,6 +149,21 @@ def new_version_id(model_name: str, when: datetime | None = None) -> str:
     """A sortable version id such as ``20261123T190501Z-logistic_regression``."""
     when = when or datetime.now(UTC)
     return f"{when:%Y%m%dT%H%M%SZ}-{model_name}"
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON values: NaN and infinities become None, numpy scalars Python ones, datetimes ISO text."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:

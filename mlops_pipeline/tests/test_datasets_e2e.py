@@ -27,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 import dashboard
 import drift
 import ft_engineering
+import metrics
 import model_monitoring
 import registry
 import store
@@ -86,9 +87,7 @@ def example_project(name: str, folder: Path) -> Path:
 
 
 def task_kind(metadata: registry.ModelMetadata) -> str:
-    if metadata.task == "regression":
-        return "regression"
-    return "binary" if len(metadata.classes) == 2 else "multiclass"
+    return metrics.task_kind(metadata.task, metadata.classes)
 
 
 @pytest.fixture(params=EXAMPLES)
@@ -352,7 +351,7 @@ def test_json_booleans_and_numbers_reach_categorical_columns_as_training_spelled
 
 
 def test_prediction_interval_is_the_conformal_quantile_of_residuals() -> None:
-    from model_training_evaluation import prediction_interval
+    from metrics import prediction_interval
 
     y_pred = np.zeros(9)
     y_true = np.array([5, -1, 3, -9, 2, 7, -4, 8, 6], dtype=float)

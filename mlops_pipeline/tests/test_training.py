@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from pathlib import Path
 
 import joblib
@@ -18,8 +19,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
+import candidates
 import ft_engineering
+import metrics
 import model_training_evaluation
+import plots
 import registry
 from conftest import write_config
 from settings import ConfigError, Settings, TrainingConfig
@@ -169,7 +173,7 @@ def test_xgboost_wrapper_answers_with_the_original_string_labels(tmp_path: Path)
     y = np.where(X["x"] > 0.3, "high", np.where(X["x"] < -0.3, "low", "mid"))
     preprocessor = ft_engineering.build_preprocessor(ft_engineering.Roles(numeric=["x"], categorical=["c"]))
     model = model_training_evaluation.build_model(
-        model_training_evaluation.LabelEncodedClassifier(XGBClassifier(n_estimators=20, n_jobs=1)),
+        candidates.LabelEncodedClassifier(XGBClassifier(n_estimators=20, n_jobs=1)),
         preprocessor,
     ).fit(X, y)
     assert list(model.classes_) == ["high", "low", "mid"]
@@ -181,17 +185,27 @@ def test_xgboost_wrapper_answers_with_the_original_string_labels(tmp_path: Path)
     assert clone(model).get_params()["model__estimator__n_estimators"] == 20
 
 
+def test_versions_pickled_before_the_wrapper_moved_still_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, y = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), np.array(["n", "n", "p", "p"])
+    model = candidates.LabelEncodedClassifier(LogisticRegression()).fit(X, y)
+    monkeypatch.setattr(candidates.LabelEncodedClassifier, "__module__", "model_training_evaluation")
+    old_file = pickle.dumps(model)  # what a version saved by the earlier layout holds
+    monkeypatch.undo()
+    assert b"model_training_evaluation" in old_file
+    np.testing.assert_array_equal(pickle.loads(old_file).predict(X), model.predict(X))
+
+
 # ----------------------------------------------------------------------------- candidates and config
 def test_unknown_or_wrong_task_model_names_are_config_errors() -> None:
     training = TrainingConfig(models={"ridge": {}})
     with pytest.raises(ConfigError, match=r"training\.models.*ridge"):
-        model_training_evaluation.candidate_params("classification", training)
-    assert set(model_training_evaluation.candidate_params("regression", training)) == {"ridge"}
-    assert set(model_training_evaluation.candidate_params("regression", TrainingConfig())) == set(
-        model_training_evaluation.CANDIDATES["regression"]
+        candidates.candidate_params("classification", training)
+    assert set(candidates.candidate_params("regression", training)) == {"ridge"}
+    assert set(candidates.candidate_params("regression", TrainingConfig())) == set(
+        candidates.CANDIDATES["regression"]
     )
     with pytest.raises(ConfigError, match=r"training\.search_spaces.*xgb"):
-        model_training_evaluation.candidate_params(
+        candidates.candidate_params(
             "regression", TrainingConfig(search_spaces={"xgb": {"max_depth": {"low": 2, "high": 4}}})
         )
 
@@ -200,10 +214,10 @@ def test_a_configured_search_space_replaces_the_default_and_is_validated() -> No
     training = TrainingConfig.model_validate(
         {"search_spaces": {"xgboost": {"max_depth": {"low": 2, "high": 4}}}}
     )
-    space = model_training_evaluation.search_space("classification", "xgboost", training)
+    space = candidates.search_space("classification", "xgboost", training)
     assert set(space) == {"max_depth"} and isinstance(space["max_depth"].low, int)
-    assert set(model_training_evaluation.search_space("classification", "random_forest", training)) == set(
-        model_training_evaluation.CANDIDATES["classification"]["random_forest"].search_space
+    assert set(candidates.search_space("classification", "random_forest", training)) == set(
+        candidates.CANDIDATES["classification"]["random_forest"].search_space
     )
     with pytest.raises(ValidationError, match="low"):
         TrainingConfig.model_validate(
@@ -244,15 +258,12 @@ def test_selection_prefers_a_simpler_model_within_one_standard_deviation() -> No
         {"dummy": 0.5, "logistic_regression": 0.835, "random_forest": 0.845, "xgboost": 0.85},
         {"dummy": 0.0, "logistic_regression": 0.02, "random_forest": 0.03, "xgboost": 0.01},
     )
-    chosen = model_training_evaluation.select_champion(table, "roc_auc", True, 1.0)
+    chosen = candidates.select_champion(table, "roc_auc", True, 1.0)
     assert (chosen.best, chosen.champion, chosen.margin) == ("xgboost", "random_forest", approx(0.01))
     assert sorted(chosen.eligible) == ["random_forest", "xgboost"]
     assert "random_forest" in chosen.reason and "xgboost" in chosen.reason
-    assert model_training_evaluation.select_champion(table, "roc_auc", True, 0.0).champion == "xgboost"
-    assert (
-        model_training_evaluation.select_champion(table, "roc_auc", True, 2.0).champion
-        == "logistic_regression"
-    )
+    assert candidates.select_champion(table, "roc_auc", True, 0.0).champion == "xgboost"
+    assert candidates.select_champion(table, "roc_auc", True, 2.0).champion == "logistic_regression"
 
 
 def test_selection_handles_lower_is_better_metrics() -> None:
@@ -261,7 +272,7 @@ def test_selection_handles_lower_is_better_metrics() -> None:
         {"dummy": 0.1, "logistic_regression": 0.2, "random_forest": 0.3, "xgboost": 0.6},
         metric="rmse",
     )
-    chosen = model_training_evaluation.select_champion(table, "rmse", False, 1.0)
+    chosen = candidates.select_champion(table, "rmse", False, 1.0)
     assert (chosen.best, chosen.champion) == ("xgboost", "random_forest")
 
 
@@ -270,10 +281,7 @@ def test_selection_prefers_the_untuned_version_of_a_family_on_a_tie() -> None:
         {"logistic_regression_tuned": 0.842, "logistic_regression": 0.840, "xgboost": 0.80},
         {"logistic_regression_tuned": 0.02, "logistic_regression": 0.02, "xgboost": 0.02},
     )
-    assert (
-        model_training_evaluation.select_champion(table, "roc_auc", True, 1.0).champion
-        == "logistic_regression"
-    )
+    assert candidates.select_champion(table, "roc_auc", True, 1.0).champion == "logistic_regression"
 
 
 # ----------------------------------------------------------------------------- threshold
@@ -284,7 +292,7 @@ def test_selection_prefers_the_untuned_version_of_a_family_on_a_tie() -> None:
 def test_threshold_rules_on_hand_checked_scores(rule: str, expected: float) -> None:
     y = ["n", "n", "n", "p", "p"]
     scores = [0.1, 0.2, 0.7, 0.6, 0.9]
-    assert model_training_evaluation.select_threshold(y, scores, rule, "p") == approx(expected)
+    assert metrics.select_threshold(y, scores, rule, "p") == approx(expected)
 
 
 def test_threshold_and_cv_never_see_test_rows(
@@ -294,9 +302,7 @@ def test_threshold_and_cv_never_see_test_rows(
     data, _ = ft_engineering.load_project_data(settings.config)
     split = ft_engineering.split_data(data, settings.config.split)
     context = model_training_evaluation.make_context(data, settings.config)
-    params = model_training_evaluation.candidate_params(data.task, settings.config.training)[
-        "logistic_regression"
-    ]
+    params = candidates.candidate_params(data.task, settings.config.training)["logistic_regression"]
     original = model_training_evaluation.evaluate_candidate("logistic_regression", params, split, context)
     flipped_y = split.y_test.map({"good": "bad", "bad": "good"})
     shuffled_X = split.X_test.sample(frac=1.0, random_state=1).set_axis(split.X_test.index)
@@ -309,7 +315,7 @@ def test_threshold_and_cv_never_see_test_rows(
     assert set(original.oof_index) == set(split.X_train.index)
     assert not set(original.oof_index) & set(split.X_test.index)
     assert tampered.threshold == original.threshold
-    expected = model_training_evaluation.select_threshold(
+    expected = metrics.select_threshold(
         split.y_train.loc[original.oof_index], original.oof_scores, "f1", "bad"
     )
     assert original.threshold == expected
@@ -407,7 +413,7 @@ def test_reports_and_summary_table_are_written(binary_run: model_training_evalua
         "summary_md",
         "selection",
         "metric_bars",
-        "curves",
+        "roc_pr_curves",
         "confusion_matrix",
         "calibration",
     ]:
@@ -423,6 +429,34 @@ def test_reports_and_summary_table_are_written(binary_run: model_training_evalua
     } <= set(table.columns)
     markdown = binary_run.reports["summary_md"].read_text(encoding="utf-8")
     assert "★" in markdown and binary_run.selection.reason in markdown
+
+
+def test_plots_draw_from_plain_predictions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    y = np.where(rng.random(80) < 0.3, "bad", "good")
+    score = np.clip(rng.random(80) * 0.6 + (y == "bad") * 0.4, 0, 1)
+    proba = np.column_stack([score, 1 - score])
+    three, three_proba = np.array(["a", "b", "c"] * 20), rng.dirichlet([1, 1, 1], size=60)
+    table = pd.DataFrame({"cv_f1_mean": [0.6, 0.0], "cv_f1_std": [0.05, 0.0]}, index=["lr", "dummy"])
+    figures = {
+        "curves": plots.curves(y, {"lr": score, "dummy": np.full(80, 0.3)}, ["bad", "good"], "bad"),
+        "curves_ovr": plots.curves(three, {"lr": three_proba}, ["a", "b", "c"]),
+        "bars": plots.metric_bars(table, ["f1"], highlight="lr"),
+        "confusion": plots.confusion(y, np.where(score >= 0.5, "bad", "good"), ["bad", "good"], "lr"),
+        "calibration": plots.calibration(y, score, "lr", pos_label="bad"),
+        "confidence": plots.calibration(y, proba, "lr", y_pred=np.where(score >= 0.5, "bad", "good")),
+        "regression": plots.regression(score, score + 0.1, "ridge"),
+    }
+    for name, figure in figures.items():
+        assert plots.save(figure, tmp_path / f"{name}.png").stat().st_size > 0, name
+    legend = [text.get_text() for text in figures["curves"].axes[0].get_legend().get_texts()]
+    assert legend[0].startswith("lr") and legend[1].startswith("dummy")
+    bars = figures["bars"].axes[0].patches
+    assert bars[0].get_facecolor() != bars[1].get_facecolor()  # the champion stands out
+    timed = {"fit_time_s": 1.0, "predict_us_per_row": 2.0, "threshold": 0.3, "champion": [True, False]}
+    shown = plots.comparison_table(table.assign(test_f1=[0.7, math.nan], **timed), ["f1"], threshold=True)
+    assert list(shown.iloc[0]) == ["lr", "0.6000 ± 0.0500", "0.7000", "1.00", "2.0", "0.300", "★"]
+    assert shown.iloc[1]["Prueba f1"] == "-"
 
 
 def test_same_seed_gives_the_same_metrics_through_the_cli(
