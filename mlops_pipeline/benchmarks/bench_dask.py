@@ -146,9 +146,9 @@ def write_inputs(source: pd.DataFrame, folder: Path, rows: int, files: int) -> t
 # ----------------------------------------------------------------------------- drift data
 @cache
 def credit_reference() -> tuple[pd.DataFrame, list[str], list[str]]:
-    """The shipped data cleaned as training cleans it, and its (categorical, numerical) roles."""
+    """The shipped data cleaned as training cleans it, and its (numeric, categorical) roles."""
     data = ft_engineering.load_data(load_config(DEFAULT_CONFIG).dataset)
-    return data.X, data.roles.categorical, data.roles.numeric
+    return data.X, data.roles.numeric, data.roles.categorical
 
 
 def drifted_rows(seed: int, rows: int = DRIFT_PARTITION_ROWS) -> pd.DataFrame:
@@ -170,11 +170,11 @@ def drift_partitions(total: int) -> list[int]:
 def single_drift_child(total: int, output: Path) -> None:
     """Child process: compute_drift on all rows in memory; prints seconds and peak RSS."""
 
-    reference, categorical, numerical = credit_reference()
+    reference, numeric, categorical = credit_reference()
     started = time.perf_counter()
     current = pd.concat([drifted_rows(seed) for seed in drift_partitions(total)], ignore_index=True)
     generated = time.perf_counter()
-    result = drift.compute_drift(reference, current, categorical, numerical)
+    result = drift.compute_drift(reference, current, numeric, categorical)
     done = time.perf_counter()
     result.to_parquet(output)
     print(json.dumps({"generate_s": round(generated - started, 1), "drift_s": round(done - generated, 1),
@@ -222,7 +222,7 @@ def bench_drift(client, workdir: Path, total: int, single: bool) -> dict:
 
     import dask_engine
 
-    reference, categorical, numerical = credit_reference()
+    reference, numeric, categorical = credit_reference()
     with dask_engine.numpy_strings():
         current = dd.from_map(drifted_rows, drift_partitions(total), meta=drifted_rows(0, 2).iloc[0:0])
     with PeakRSS(worker_pids(client)) as generate_peaks:
@@ -231,7 +231,7 @@ def bench_drift(client, workdir: Path, total: int, single: bool) -> dict:
         generate_s = time.perf_counter() - started
     with PeakRSS(worker_pids(client)) as drift_peaks:
         started = time.perf_counter()
-        result = dask_engine.compute_drift(client, reference, current, categorical, numerical)
+        result = dask_engine.compute_drift(client, reference, current, numeric, categorical)
         dask_s = time.perf_counter() - started
     out = {"rows": int(generated), "partitions": current.npartitions, "dask_generate_only_s": round(generate_s, 1),
            "dask_generate_and_drift_s": round(dask_s, 1), "dask_worker_peak_rss_mib": drift_peaks.mib,

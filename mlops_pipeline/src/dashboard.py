@@ -30,6 +30,7 @@ from plotly.subplots import make_subplots
 from sqlalchemy.engine import Engine
 
 import drift
+import messages
 import model_monitoring
 import registry
 import store
@@ -43,30 +44,10 @@ DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 PAGES = ("Resumen", "Deriva por variable", "Evolución temporal", "Predicciones")
 STATUS_ORDER = ("red", "yellow", "green", "no_data")
-STATUS_LABELS = MappingProxyType(
-    {"green": "Verde", "yellow": "Amarillo", "red": "Rojo", "no_data": "Sin datos"}
-)
 STATUS_BADGES = MappingProxyType({"green": "green", "yellow": "orange", "red": "red", "no_data": "gray"})
 STATUS_COLORS = MappingProxyType(
     {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "no_data": "#9e9e9e"}
 )
-VERDICTS = MappingProxyType(
-    {
-        "green": "Sin deriva relevante: el modelo trabaja con datos parecidos a los de entrenamiento.",
-        "yellow": "Deriva moderada: vigile las variables en amarillo.",
-        "red": "Deriva importante: revise las alertas y recomendaciones.",
-        "no_data": "Sin datos en esta ventana.",
-    }
-)
-ACTION_LABELS = MappingProxyType(
-    {
-        "retrain": "Reentrenar",
-        "review_feature": "Revisar variable",
-        "check_pipeline": "Revisar el pipeline de datos",
-    }
-)
-TEST_METHODS = frozenset(s.name for s in drift.STATISTICS if s.decides == "p_value")
-OUTPUT_COLUMNS = frozenset({drift.SCORE_COLUMN, drift.PREDICTION_COLUMN})
 MISSING_LABEL = "(faltante)"
 EMPTY_STORE_MESSAGE = (
     "Todavía no hay historial de monitoreo. Genere tráfico simulado con "
@@ -115,7 +96,7 @@ def traffic_light(summary: Mapping) -> tuple[str, dict[str, int]]:
     """
     statuses = dict(summary.get("features") or {})
     overall = summary.get("status") or drift.worst_status(list(statuses.values()))
-    inputs = [status for feature, status in statuses.items() if feature not in OUTPUT_COLUMNS]
+    inputs = [status for feature, status in statuses.items() if feature not in drift.OUTPUT_COLUMNS]
     return overall, {status: inputs.count(status) for status in ("green", "yellow", "red", "no_data")}
 
 
@@ -143,7 +124,7 @@ def feature_table(window: pd.DataFrame, thresholds: Mapping[str, Iterable[float]
     values = window.pivot_table(
         index="feature", columns="method", values="statistic", aggfunc="first", dropna=False
     )
-    p_values = window[window["method"].isin(TEST_METHODS)].pivot_table(
+    p_values = window[window["method"].isin(drift.TEST_METHODS)].pivot_table(
         index="feature", columns="method", values="p_value", aggfunc="first", dropna=False
     )
     methods = [s.name for s in drift.STATISTICS if s.name in values.columns]
@@ -240,8 +221,7 @@ def metric_panels(performance: pd.DataFrame, unit_scale: float = 1.5) -> list[li
 
 def feature_kinds(metadata: registry.ModelMetadata) -> dict[str, str]:
     """``numeric`` or ``categorical`` for each input feature and the model output columns."""
-    categorical, numerical = drift.feature_roles(metadata)
-    kinds = {name: "categorical" for name in categorical} | {name: "numeric" for name in numerical}
+    kinds = {f.name: "numeric" if f.kind == "numeric" else "categorical" for f in metadata.features}
     return kinds | {drift.SCORE_COLUMN: "numeric", drift.PREDICTION_COLUMN: "categorical"}
 
 
@@ -253,16 +233,12 @@ def holdout_metrics(metadata: registry.ModelMetadata | None) -> dict[str, float]
 def window_label(run: Mapping) -> str:
     """How a monitoring window is named in the selector (with its traffic-light color)."""
     start, end = pd.Timestamp(run["window_start"]), pd.Timestamp(run["window_end"])
-    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC · {status_text(traffic_light(run['summary'] or {})[0])}"
-
-
-def status_text(status: str) -> str:
-    return STATUS_LABELS.get(status, status)
+    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC · {messages.status_text(traffic_light(run['summary'] or {})[0])}"
 
 
 def status_badge(status: str) -> str:
     """A status as a colored Streamlit-markdown badge."""
-    return f":{STATUS_BADGES.get(status, 'gray')}-badge[{status_text(status)}]"
+    return f":{STATUS_BADGES.get(status, 'gray')}-badge[{messages.status_text(status)}]"
 
 
 def api_settings(settings: Settings) -> tuple[str, dict[str, str]]:
@@ -448,7 +424,7 @@ def window_ui(runs: pd.DataFrame, version: str | None) -> int | None:
 def feature_ui(features: list[str], label: str, key: str) -> str | None:
     if not features:
         return None
-    return st.selectbox(label, features, format_func=model_monitoring.feature_label, key=key)
+    return st.selectbox(label, features, format_func=messages.feature_label, key=key)
 
 
 def prediction_form_ui(features: list[dict]) -> dict | None:
@@ -541,8 +517,8 @@ def draw_traffic_light(
         f'<div id="semaforo" style="display:flex;align-items:center;gap:1.25rem;border:3px solid {color};'
         f'border-radius:14px;padding:.9rem 1.4rem">'
         f'<div style="background:#263238;border-radius:2rem;padding:.45rem .4rem;white-space:nowrap">{lamps}</div>'
-        f'<div><div style="font-size:1.6rem;font-weight:700;color:{color}">Semáforo general: {status_text(status).upper()}</div>'
-        f'<div style="font-size:1rem">{VERDICTS.get(status, "")}</div></div></div>',
+        f'<div><div style="font-size:1.6rem;font-weight:700;color:{color}">Semáforo general: {messages.status_text(status).upper()}</div>'
+        f'<div style="font-size:1rem">{messages.VERDICTS.get(status, "")}</div></div></div>',
         unsafe_allow_html=True,
     )
     st.write("")
@@ -550,7 +526,7 @@ def draw_traffic_light(
     cols[0].metric("Variables en verde", counts["green"])
     cols[1].metric("Variables en amarillo", counts["yellow"])
     cols[2].metric("Variables en rojo", counts["red"])
-    cols[3].metric("Salida del modelo", status_text(output_status) if output_status else "—")
+    cols[3].metric("Salida del modelo", messages.status_text(output_status) if output_status else "—")
     cols[4].metric(
         "Predicciones en la ventana",
         f"{int(run['n_rows']):,}".replace(",", "."),
@@ -561,7 +537,7 @@ def draw_traffic_light(
 def draw_feature_statuses(statuses: Mapping[str, str]) -> None:
     """Features grouped by status, the worst first."""
     for status in STATUS_ORDER:
-        names = [model_monitoring.feature_label(f) for f, s in statuses.items() if s == status]
+        names = [messages.feature_label(f) for f, s in statuses.items() if s == status]
         if names:
             st.markdown(f"{status_badge(status)} " + ", ".join(f"**{n}**" for n in names))
 
@@ -571,7 +547,8 @@ def draw_recommendations(recommendations: list[Mapping]) -> None:
     if not recommendations:
         st.markdown("Ninguna: siga monitoreando.")
     for item in recommendations:
-        st.markdown(f"- **{ACTION_LABELS.get(item.get('action'), item.get('action'))}**: {item['message']}")
+        action = messages.action_text(item.get("action"))
+        st.markdown(f"- **{action}**: {messages.recommendation_text(item)}")
 
 
 def draw_alerts(alerts: list[Mapping]) -> None:
@@ -581,12 +558,12 @@ def draw_alerts(alerts: list[Mapping]) -> None:
         st.success("Sin alertas en esta ventana.")
     red = [a for a in alerts if a.get("level") == "red"]
     for alert in red:
-        st.error(alert["message"])
+        st.error(messages.alert_text(alert))
     others = [a for a in alerts if a.get("level") != "red"]
     if others:
         with st.expander(f"Alertas en amarillo y avisos ({len(others)})", expanded=not red):
             for alert in others:
-                (st.warning if alert.get("level") == "yellow" else st.info)(alert["message"])
+                (st.warning if alert.get("level") == "yellow" else st.info)(messages.alert_text(alert))
 
 
 def draw_performance_now(summary: Mapping, metadata: registry.ModelMetadata | None) -> None:
@@ -606,13 +583,13 @@ def draw_performance_now(summary: Mapping, metadata: registry.ModelMetadata | No
 def draw_feature_table(table: pd.DataFrame) -> None:
     """The per-feature statistics with a colored status and a risk bar; every column sortable."""
     shown = table.assign(
-        Variable=table["feature"].map(model_monitoring.feature_label),
-        Estado=table["status"].map(status_text),
+        Variable=table["feature"].map(messages.feature_label),
+        Estado=table["status"].map(messages.status_text),
     )
-    methods = [c for c in table.columns if c in model_monitoring.METHOD_LABELS]
+    methods = [c for c in table.columns if c in messages.METHOD_LABELS]
     p_columns = [f"{m}_p" for m in methods if f"{m}_p" in table.columns]
-    names = {m: model_monitoring.METHOD_LABELS[m] for m in methods} | {
-        f"{m}_p": f"p-valor {model_monitoring.METHOD_LABELS[m]}" for m in methods
+    names = {m: messages.METHOD_LABELS[m] for m in methods} | {
+        f"{m}_p": f"p-valor {messages.METHOD_LABELS[m]}" for m in methods
     }
     shown = shown[["Variable", "Estado", "risk", *methods, *p_columns]].rename(
         columns={"risk": "Riesgo", **names}
@@ -636,7 +613,7 @@ def draw_feature_table(table: pd.DataFrame) -> None:
 
 def _colored_status(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
     """The ``Estado`` column painted in its status color."""
-    colors = {status_text(s): STATUS_COLORS[s] for s in STATUS_COLORS}
+    colors = {messages.status_text(s): STATUS_COLORS[s] for s in STATUS_COLORS}
     return frame.style.map(
         lambda v: f"background-color: {colors[v]}; color: white" if v in colors else "", subset=["Estado"]
     )
@@ -650,7 +627,7 @@ def draw_risk_bars(table: pd.DataFrame, axis_max: float = 3.0) -> None:
     figure = go.Figure(
         go.Bar(
             x=data["risk"].clip(upper=top),
-            y=data["feature"].map(model_monitoring.feature_label),
+            y=data["feature"].map(messages.feature_label),
             orientation="h",
             marker_color=[STATUS_COLORS.get(s, STATUS_COLORS["no_data"]) for s in data["status"]],
             text=[f"{v:.2f}" for v in data["risk"]],
@@ -678,7 +655,7 @@ def draw_risk_bars(table: pd.DataFrame, axis_max: float = 3.0) -> None:
 
 def draw_distribution(reference: pd.Series, current: pd.Series, feature: str, kind: str) -> None:
     """Reference vs current: overlaid histograms (numeric) or side-by-side bars (categorical)."""
-    label = model_monitoring.feature_label(feature)
+    label = messages.feature_label(feature)
     if kind == "numeric":
         ref = pd.to_numeric(reference, errors="coerce").dropna()
         cur = pd.to_numeric(current, errors="coerce").dropna()
@@ -746,11 +723,11 @@ def _percent(value: float) -> str:
 def draw_feature_detail(rows: pd.DataFrame) -> None:
     detail = pd.DataFrame(
         {
-            "Estadístico": rows["method"].map(model_monitoring.METHOD_LABELS),
+            "Estadístico": rows["method"].map(messages.METHOD_LABELS),
             "Valor": rows["statistic"],
             "p-valor": rows["p_value"],
-            "Estado": rows["status"].map(status_text),
-            "Detalle": rows["detail"].fillna(""),
+            "Estado": rows["status"].map(messages.status_text),
+            "Detalle": rows["detail"].map(messages.detail_text),
         }
     )
     st.dataframe(
@@ -777,7 +754,7 @@ def draw_history(
     )
     for row, method in enumerate(methods, start=1):
         data = changes[changes["method"] == method]
-        is_test = method in TEST_METHODS
+        is_test = method in drift.TEST_METHODS
         y = data["p_value"] if is_test else data["statistic"]
         figure.add_trace(
             go.Scatter(
@@ -824,7 +801,7 @@ def draw_history(
                 )
     figure.update_layout(
         height=230 * len(methods) + 60,
-        title=f"Evolución de {model_monitoring.feature_label(feature)}",
+        title=f"Evolución de {messages.feature_label(feature)}",
         margin={"t": 70, "b": 10},
         legend={"orientation": "h", "y": 1.08},
     )
@@ -832,8 +809,8 @@ def draw_history(
 
 
 def _panel_title(method: str) -> str:
-    label = model_monitoring.METHOD_LABELS.get(method, method)
-    return f"p-valor {label}" if method in TEST_METHODS else label
+    label = messages.METHOD_LABELS.get(method, method)
+    return f"p-valor {label}" if method in drift.TEST_METHODS else label
 
 
 def _legend_names(figure: go.Figure) -> set[str]:
@@ -853,12 +830,12 @@ def draw_status_heatmap(history: pd.DataFrame) -> None:
     levels = list(reversed(STATUS_ORDER))
     z = grid.apply(lambda column: column.map(levels.index)).to_numpy(dtype=float)
     scale = [[i / (len(levels) - 1), STATUS_COLORS[s]] for i, s in enumerate(levels)]
-    text = grid.apply(lambda column: column.map(lambda s: STATUS_LABELS.get(s, ""))).to_numpy()
+    text = grid.apply(lambda column: column.map(lambda s: messages.STATUS_LABELS.get(s, ""))).to_numpy()
     figure = go.Figure(
         go.Heatmap(
             z=z,
             x=grid.columns,
-            y=[model_monitoring.feature_label(f) for f in grid.index],
+            y=[messages.feature_label(f) for f in grid.index],
             colorscale=scale,
             zmin=0,
             zmax=len(levels) - 1,

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 import dashboard
 import drift
 import ft_engineering
+import messages
 import model_monitoring
 import registry
 import simulation
@@ -29,7 +30,9 @@ def scenario_for(settings: Settings) -> simulation.DriftScenario:
     """The simulator's default drift scenario for the test project: drift on the last of 4 days."""
     metadata = registry.load_metadata(settings.models_dir)
     data, _ = ft_engineering.load_project_data(settings.config)
-    return simulation.default_scenario(data.frame, *drift.feature_roles(metadata), start_day=3)
+    return simulation.default_scenario(
+        data.frame, metadata.numeric_features, metadata.categorical_features, start_day=3
+    )
 
 
 def simulate_and_monitor(settings: Settings, db_url: str | None = None, monitor: bool = True) -> dict:
@@ -184,7 +187,7 @@ def test_overview_shows_traffic_light_counts_and_alerts(
     assert any(f"**{feature}**" in red_line for feature in report["features"])
     assert run["model_version"] in " ".join(c.value for c in at.caption)
     assert [e.value for e in at.error] == [
-        a["message"] for a in run["summary"]["alerts"] if a["level"] == "red"
+        messages.alert_text(a) for a in run["summary"]["alerts"] if a["level"] == "red"
     ]
     assert any("Reentren" in m.value for m in at.markdown)
 
@@ -269,7 +272,7 @@ def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]
     assert not at.exception
     assert at.sidebar.selectbox(key=f"window_{champion}").value == int(runs["id"].iloc[1])
     status, _ = dashboard.traffic_light(runs.iloc[1]["summary"])
-    assert f"Semáforo general: {dashboard.STATUS_LABELS[status].upper()}" in " ".join(
+    assert f"Semáforo general: {messages.STATUS_LABELS[status].upper()}" in " ".join(
         m.value for m in at.markdown
     )
 
@@ -393,7 +396,7 @@ def test_every_page_works_for_multiclass_and_regression(
     at = open_page()
     assert "Semáforo general: ROJO" in " ".join(m.value for m in at.markdown)
     at.sidebar.radio(key="page").set_value("Deriva por variable").run()
-    assert model_monitoring.feature_label(output) in set(at.dataframe[0].value["Variable"])
+    assert messages.feature_label(output) in set(at.dataframe[0].value["Variable"])
     at.selectbox(key="drift_feature").set_value(output).run()
     assert not at.exception, [e.value for e in at.exception]
     assert charts(at)[1]["data"][0]["type"] == ("bar" if kind == "categorical" else "histogram")
