@@ -29,10 +29,10 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
 import drift
-import ft_engineering  # noqa: E402
-import model_monitoring  # noqa: E402
+import ft_engineering
+import model_monitoring
 import scoring
-from settings import DEFAULT_CONFIG, load_config  # noqa: E402
+from settings import DEFAULT_CONFIG, load_config
 
 
 def peak_rss_mib() -> float:
@@ -79,7 +79,7 @@ def bench_compute_drift(sizes: list[int], evidently: bool) -> list[dict]:
     rows = []
     for size in sizes:
         current = current_frame(reference, size)
-        seconds = best_of(lambda: drift.compute_drift(reference, current, numeric, categorical))
+        seconds = best_of(lambda frame=current: drift.compute_drift(reference, frame, numeric, categorical))
         row = {"rows": size, "compute_drift_s": round(seconds, 3)}
         if evidently:
             row |= run_child(["evidently", "--rows", str(size)])
