@@ -158,7 +158,7 @@ def status_badge(status: str) -> str:
     return f":{STATUS_BADGES.get(status, 'gray')}-badge[{messages.status_text(status)}]"
 
 
-def percent(value: float) -> str:
+def _percent(value: float) -> str:
     return "—" if pd.isna(value) else f"{value:.1%}"
 
 
@@ -222,15 +222,15 @@ def _draw_shares(reference: pd.Series, current: pd.Series, kind: str) -> None:
     numbers = shares(reference, current, kind)
     cols = st.columns(3)
     change = numbers["missing_current"] - numbers["missing_reference"]
-    cols[0].metric("% faltantes (referencia)", percent(numbers["missing_reference"]))
+    cols[0].metric("% faltantes (referencia)", _percent(numbers["missing_reference"]))
     cols[1].metric(
         "% faltantes (actual)",
-        percent(numbers["missing_current"]),
+        _percent(numbers["missing_current"]),
         None if pd.isna(change) or abs(change) < 0.0005 else f"{change:+.1%}",
         delta_color="inverse",
     )
     outside = "% fuera del rango de entrenamiento" if kind == "numeric" else "% categorías no vistas"
-    cols[2].metric(f"{outside} (actual)", percent(numbers["outside_current"]))
+    cols[2].metric(f"{outside} (actual)", _percent(numbers["outside_current"]))
 
 
 def draw_distribution(reference: pd.Series, current: pd.Series, feature: str, kind: str) -> None:

@@ -445,20 +445,17 @@ def read_log_parquet(pattern: str | Path | list[str | Path]) -> Any:
         return dd.read_parquet([str(p) for p in paths])
 
 
+def _of_version(log: Any, version: str) -> Any:
+    """The rows of ``version`` in an exported log (all rows when it has no ``model_version``)."""
+    return log[log["model_version"] == version] if "model_version" in log.columns else log
+
+
 def window_of(log: Any, start: pd.Timestamp, end: pd.Timestamp, version: str, profile: dict) -> Any:
-    """The rows of an exported log in ``[start, end)`` of ``version`` (filters only on the columns
-    the export has), as the profile's columns."""
-    if "created_at" in log.columns:
-        created = log["created_at"]
-        tz = getattr(created.dtype, "tz", None)
-        low, high = (
-            (start, end)
-            if tz is not None
-            else (start.tz_convert("UTC").tz_localize(None), end.tz_convert("UTC").tz_localize(None))
-        )
-        log = log[(created >= low) & (created < high)]
-    if "model_version" in log.columns:
-        log = log[log["model_version"] == version]
+    """The rows of an exported log created in ``[start, end)`` by ``version``, as the profile's columns."""
+    created = log["created_at"]
+    if getattr(created.dtype, "tz", None) is None:  # naive times in the export are UTC
+        start, end = (t.tz_convert("UTC").tz_localize(None) for t in (start, end))
+    log = _of_version(log[(created >= start) & (created < end)], version)
     meta = log_features(log._meta, profile)
     with numpy_strings():
         return log.map_partitions(log_features, profile, meta=meta)
@@ -466,8 +463,7 @@ def window_of(log: Any, start: pd.Timestamp, end: pd.Timestamp, version: str, pr
 
 def _export_range(client: Any, log: Any, version: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     """First and last ``created_at`` of a version in an exported log (UTC), or (None, None)."""
-    if "model_version" in log.columns:
-        log = log[log["model_version"] == version]
+    log = _of_version(log, version)
     first, last = client.gather(client.compute([log["created_at"].min(), log["created_at"].max()]))
     if pd.isna(first):
         return None, None
