@@ -567,7 +567,7 @@ def version_profile(models_dir: Path, version: str, bins: int = 10) -> dict:
         if outputs is not None:
             reference = reference.assign(**{column: outputs[column].to_numpy()})
     output = column if column in reference else None
-    numeric, categorical = metadata.numeric_features, metadata.categorical_features
+    numeric, categorical = list(metadata.numeric_features), list(metadata.categorical_features)
     if output:
         (numeric if kind == "numeric" else categorical).append(output)
     profile = build_reference_profile(reference, numeric, categorical, bins=bins)

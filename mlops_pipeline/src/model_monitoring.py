@@ -50,8 +50,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FLAGGED = ("yellow", "red")
-REVIEW_METHODS = ("psi", "jensen_shannon", "out_of_range_share")
-"""Red on any of these means the feature's distribution changed: review it."""
+RED_ADVICE = (
+    ("check_pipeline", "missing_changed", {"missing_share"}),
+    ("check_pipeline", "unseen_categories", {"unseen_share"}),
+    ("review_feature", "distribution_changed", {"psi", "jensen_shannon", "out_of_range_share"}),
+)
+"""What to recommend for a feature by the statistics that made it red: action, code, statistics."""
 
 
 # ----------------------------------------------------------------------------- windows
@@ -207,20 +211,14 @@ def _feature_alerts(results: pd.DataFrame, statuses: pd.DataFrame) -> list[dict]
 
 
 def _feature_recommendations(results: pd.DataFrame) -> list[dict]:
-    """What to check for each feature by the statistics that made it red."""
-    recommendations = []
+    """What to check for each feature, by the statistics that made it red (``RED_ADVICE``)."""
     red = results[results["status"] == "red"]
-    for feature, methods in red.groupby("feature", sort=False)["method"]:
-        found = set(methods)
-        codes = [
-            ("check_pipeline", "missing_changed", "missing_share" in found),
-            ("check_pipeline", "unseen_categories", "unseen_share" in found),
-            ("review_feature", "distribution_changed", bool(found & set(REVIEW_METHODS))),
-        ]
-        recommendations += [
-            {"action": action, "code": code, "feature": feature} for action, code, applies in codes if applies
-        ]
-    return recommendations
+    return [
+        {"action": action, "code": code, "feature": feature}
+        for feature, methods in red.groupby("feature", sort=False)["method"]
+        for action, code, statistics in RED_ADVICE
+        if statistics & set(methods)
+    ]
 
 
 def _retrain(statuses: pd.DataFrame, drops: dict[str, float], config: MonitoringConfig) -> list[dict]:
