@@ -109,10 +109,7 @@ def ensure_model(artifacts: Path | None, workdir: Path):
         import model_training_evaluation
 
         settings = get_settings(mlops_artifacts_dir=workdir / "artifacts")
-        print(
-            f"Sin modelo entrenado: entrenando en {settings.artifacts_dir} (sin ajuste de hiperparámetros) ...",
-            flush=True,
-        )
+        print(f"Sin modelo entrenado: entrenando en {settings.artifacts_dir} (sin ajuste) ...", flush=True)
         training = settings.config.training
         training = training.model_copy(
             update={"tracking": False, "tuning": training.tuning.model_copy(update={"enabled": False})}
@@ -146,9 +143,9 @@ def write_inputs(source: pd.DataFrame, folder: Path, rows: int, files: int) -> t
 # ----------------------------------------------------------------------------- drift data
 @cache
 def credit_reference() -> tuple[pd.DataFrame, list[str], list[str]]:
-    """The shipped data cleaned as training cleans it, and its (categorical, numerical) roles."""
+    """The shipped data cleaned as training cleans it, and its (numeric, categorical) roles."""
     data = ft_engineering.load_data(load_config(DEFAULT_CONFIG).dataset)
-    return data.X, data.roles.categorical, data.roles.numeric
+    return data.X, data.roles.numeric, data.roles.categorical
 
 
 def drifted_rows(seed: int, rows: int = DRIFT_PARTITION_ROWS) -> pd.DataFrame:
@@ -170,15 +167,16 @@ def drift_partitions(total: int) -> list[int]:
 def single_drift_child(total: int, output: Path) -> None:
     """Child process: compute_drift on all rows in memory; prints seconds and peak RSS."""
 
-    reference, categorical, numerical = credit_reference()
+    reference, numeric, categorical = credit_reference()
     started = time.perf_counter()
     current = pd.concat([drifted_rows(seed) for seed in drift_partitions(total)], ignore_index=True)
     generated = time.perf_counter()
-    result = drift.compute_drift(reference, current, categorical, numerical)
+    result = drift.compute_drift(reference, current, numeric, categorical)
     done = time.perf_counter()
     result.to_parquet(output)
-    print(json.dumps({"generate_s": round(generated - started, 1), "drift_s": round(done - generated, 1),
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))  # fmt: skip
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    timings = {"generate_s": round(generated - started, 1), "drift_s": round(done - generated, 1)}
+    print(json.dumps(timings | {"peak_rss_mib": peak_mib}))
 
 
 # ----------------------------------------------------------------------------- benchmarks
@@ -191,12 +189,16 @@ def bench_scoring(client, settings, workdir: Path, rows: int, files: int, single
     script = str(SRC / "model_deploy.py")
     result = {"rows": rows, "files": files, "input_mib": round(whole.stat().st_size / 2**20)}
     for output_format in ("parquet", "csv"):
-        on_dask = run_measured(
-            [sys.executable, script, "score", "--engine", "dask", "--scheduler", client.scheduler.address, "--input", parts,
-             "--output", str(workdir / f"scored_{output_format}"), "--output-format", output_format, "--quiet"], env, worker_pids(client),
-        )  # fmt: skip
-        result |= {f"dask_{output_format}_s": on_dask["seconds"], f"dask_{output_format}_client_peak_rss_mib": on_dask["peak_rss_mib"],
-                   f"dask_{output_format}_worker_peak_rss_mib": on_dask["others_mib"], "load_average": os.getloadavg()[0]}  # fmt: skip
+        dask_options = ["--engine", "dask", "--scheduler", client.scheduler.address, "--input", parts]
+        output = ["--output", str(workdir / f"scored_{output_format}"), "--output-format", output_format]
+        command = [sys.executable, script, "score", *dask_options, *output, "--quiet"]
+        on_dask = run_measured(command, env, worker_pids(client))
+        result |= {
+            f"dask_{output_format}_s": on_dask["seconds"],
+            f"dask_{output_format}_client_peak_rss_mib": on_dask["peak_rss_mib"],
+            f"dask_{output_format}_worker_peak_rss_mib": on_dask["others_mib"],
+            "load_average": os.getloadavg()[0],
+        }
     if single:
         local = run_measured(
             [
@@ -211,9 +213,13 @@ def bench_scoring(client, settings, workdir: Path, rows: int, files: int, single
             ],
             env,
         )
-        result |= {"single_csv_s": local["seconds"], "single_peak_rss_mib": local["peak_rss_mib"],
-                   "single_over_dask_parquet": round(local["seconds"] / result["dask_parquet_s"], 2),
-                   "single_over_dask_csv": round(local["seconds"] / result["dask_csv_s"], 2), "load_average_end": os.getloadavg()[0]}  # fmt: skip
+        result |= {
+            "single_csv_s": local["seconds"],
+            "single_peak_rss_mib": local["peak_rss_mib"],
+            "single_over_dask_parquet": round(local["seconds"] / result["dask_parquet_s"], 2),
+            "single_over_dask_csv": round(local["seconds"] / result["dask_csv_s"], 2),
+            "load_average_end": os.getloadavg()[0],
+        }
     return result
 
 
@@ -222,7 +228,7 @@ def bench_drift(client, workdir: Path, total: int, single: bool) -> dict:
 
     import dask_engine
 
-    reference, categorical, numerical = credit_reference()
+    reference, numeric, categorical = credit_reference()
     with dask_engine.numpy_strings():
         current = dd.from_map(drifted_rows, drift_partitions(total), meta=drifted_rows(0, 2).iloc[0:0])
     with PeakRSS(worker_pids(client)) as generate_peaks:
@@ -231,12 +237,17 @@ def bench_drift(client, workdir: Path, total: int, single: bool) -> dict:
         generate_s = time.perf_counter() - started
     with PeakRSS(worker_pids(client)) as drift_peaks:
         started = time.perf_counter()
-        result = dask_engine.compute_drift(client, reference, current, categorical, numerical)
+        result = dask_engine.compute_drift(client, reference, current, numeric, categorical)
         dask_s = time.perf_counter() - started
-    out = {"rows": int(generated), "partitions": current.npartitions, "dask_generate_only_s": round(generate_s, 1),
-           "dask_generate_and_drift_s": round(dask_s, 1), "dask_worker_peak_rss_mib": drift_peaks.mib,
-           "dask_worker_peak_rss_generate_only_mib": generate_peaks.mib,
-           "load_average": os.getloadavg()[0]}  # fmt: skip
+    out = {
+        "rows": int(generated),
+        "partitions": current.npartitions,
+        "dask_generate_only_s": round(generate_s, 1),
+        "dask_generate_and_drift_s": round(dask_s, 1),
+        "dask_worker_peak_rss_mib": drift_peaks.mib,
+        "dask_worker_peak_rss_generate_only_mib": generate_peaks.mib,
+        "load_average": os.getloadavg()[0],
+    }
     if single:
         path = workdir / "single_drift.parquet"
         child = subprocess.run(
@@ -251,9 +262,13 @@ def bench_drift(client, workdir: Path, total: int, single: bool) -> dict:
             float(np.nanmax(np.abs(result[c].to_numpy(float) - expected[c].to_numpy(float))))
             for c in ("statistic", "p_value")
         ]
-        out |= {"single_generate_s": local["generate_s"], "single_drift_s": local["drift_s"],
-                "single_peak_rss_mib": local["peak_rss_mib"], "max_abs_difference": max(differences),
-                "single_over_dask": round((local["generate_s"] + local["drift_s"]) / dask_s, 2)}  # fmt: skip
+        out |= {
+            "single_generate_s": local["generate_s"],
+            "single_drift_s": local["drift_s"],
+            "single_peak_rss_mib": local["peak_rss_mib"],
+            "max_abs_difference": max(differences),
+            "single_over_dask": round((local["generate_s"] + local["drift_s"]) / dask_s, 2),
+        }
     return out
 
 

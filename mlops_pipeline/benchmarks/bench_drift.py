@@ -29,10 +29,10 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
 import drift
-import ft_engineering  # noqa: E402
-import model_monitoring  # noqa: E402
+import ft_engineering
+import model_monitoring
 import scoring
-from settings import DEFAULT_CONFIG, load_config  # noqa: E402
+from settings import DEFAULT_CONFIG, load_config
 
 
 def peak_rss_mib() -> float:
@@ -51,9 +51,9 @@ def peak_rss_mib() -> float:
 
 
 def credit_data() -> tuple[pd.DataFrame, list[str], list[str]]:
-    """The shipped data cleaned as training cleans it, and its (categorical, numerical) roles."""
+    """The shipped data cleaned as training cleans it, and its (numeric, categorical) roles."""
     data = ft_engineering.load_data(load_config(DEFAULT_CONFIG).dataset)
-    return data.X, data.roles.categorical, data.roles.numeric
+    return data.X, data.roles.numeric, data.roles.categorical
 
 
 def current_frame(data: pd.DataFrame, rows: int) -> pd.DataFrame:
@@ -75,11 +75,11 @@ def best_of(function, repeat: int = 3) -> float:
 
 
 def bench_compute_drift(sizes: list[int], evidently: bool) -> list[dict]:
-    reference, categorical, numerical = credit_data()
+    reference, numeric, categorical = credit_data()
     rows = []
     for size in sizes:
         current = current_frame(reference, size)
-        seconds = best_of(lambda: drift.compute_drift(reference, current, categorical, numerical))
+        seconds = best_of(lambda frame=current: drift.compute_drift(reference, frame, numeric, categorical))
         row = {"rows": size, "compute_drift_s": round(seconds, 3)}
         if evidently:
             row |= run_child(["evidently", "--rows", str(size)])
@@ -94,9 +94,9 @@ def evidently_child(rows: int) -> dict:
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    reference, categorical, numerical = credit_data()
+    reference, numeric, categorical = credit_data()
     current = current_frame(reference, rows)
-    definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     started = time.perf_counter()
     report = Report([DataDriftPreset()])
     report.run(

@@ -8,7 +8,11 @@ The same code as the single-process paths, run per partition:
 - drift counts each partition on the reference bins with ``drift.current_counts``,
   adds the counts up with ``drift.merge_counts`` on the client, and turns them into
   statistics with ``drift.drift_from_counts``: since counts add up exactly, every
-  statistic equals the single-process one.
+  statistic equals the single-process one. ``model_monitoring.run_windows`` runs the monitoring
+  job with a ``ClusterLog``, which counts every row of each window of the log here.
+
+This module imports only the layers below the course scripts (it never imports
+``model_deploy`` or ``model_monitoring``, which call it lazily).
 
 Without a scheduler address a ``LocalCluster`` is started on this machine; with one, the client
 connects to that cluster, whose workers need this project's requirements and ``src/`` on their
@@ -17,7 +21,8 @@ connects to that cluster, whose workers need this project's requirements and ``s
 CLI (through the mandated scripts)::
 
     python mlops_pipeline/src/model_deploy.py score --engine dask --input 'data/*.csv' --output scored/
-    python mlops_pipeline/src/model_monitoring.py run --engine dask [--input 'log/*.parquet'] [--scheduler tcp://host:8786]
+    python mlops_pipeline/src/model_monitoring.py run --engine dask [--input 'log/*.parquet']
+        [--scheduler tcp://host:8786]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,11 +44,10 @@ import pandas as pd
 
 import drift
 import ft_engineering
-import model_monitoring
 import registry
 import scoring
 import store
-from settings import MonitoringConfig, Settings
+from settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -300,7 +305,8 @@ def written_rows(output: Path) -> int:
 
 
 def score_command(settings: Settings, args: argparse.Namespace) -> int:
-    """``model_deploy.py score --engine dask``: score ``--input`` on the cluster into the folder ``--output``."""
+    """``model_deploy.py score --engine dask``: score ``--input`` on the cluster into the folder
+    ``--output``."""
     if args.log:
         print(
             "--log no está disponible con --engine dask: use el motor local para registrar las predicciones.",
@@ -311,10 +317,8 @@ def score_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with dask_client(args.scheduler) as client:
             if not args.quiet:
-                print(
-                    f"Dask: {len(client.scheduler_info()['workers'])} workers, panel en {client.dashboard_link}",
-                    file=sys.stderr,
-                )
+                workers = len(client.scheduler_info()["workers"])
+                print(f"Dask: {workers} workers, panel en {client.dashboard_link}", file=sys.stderr)
             rows = score_files(
                 client, model, str(args.input), args.output, args.output_format, progress=not args.quiet
             )
@@ -322,7 +326,8 @@ def score_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"No se pudo puntuar {args.input}: {exc}", file=sys.stderr)
         return 2
     print(
-        f"{rows} filas puntuadas con el modelo {model.version} (Dask) -> {args.output}/ ({args.output_format}, una parte por partición)"
+        f"{rows} filas puntuadas con el modelo {model.version} (Dask) -> {args.output}/ "
+        f"({args.output_format}, una parte por partición)"
     )
     return 0
 
@@ -359,13 +364,13 @@ def compute_drift(
     client: Any,
     reference: pd.DataFrame,
     current: Any,
+    numeric: list[str],
     categorical: list[str],
-    numerical: list[str],
     thresholds: dict[str, tuple[float, float]] | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """``drift.compute_drift`` with ``current`` a Dask DataFrame counted on the cluster."""
-    profile = drift.build_reference_profile(reference, categorical, numerical)
+    profile = drift.build_reference_profile(reference, numeric, categorical)
     return drift.drift_from_counts(profile, window_counts(client, current, profile), thresholds, **options)
 
 
@@ -398,9 +403,14 @@ def read_log_slice(
 
 
 def log_from_store(
-    engine: Any, db_url: str, start: pd.Timestamp, end: pd.Timestamp, version: str, profile: dict,
+    engine: Any,
+    db_url: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    version: str,
+    profile: dict,
     rows_per_partition: int = LOG_ROWS_PER_PARTITION,
-) -> Any:  # fmt: skip
+) -> Any:
     """A window of the prediction log as a Dask DataFrame of equal time slices, each read by a worker.
 
     The slice count comes from the window's row count, for about ``rows_per_partition`` rows per
@@ -435,90 +445,78 @@ def read_log_parquet(pattern: str | Path | list[str | Path]) -> Any:
         return dd.read_parquet([str(p) for p in paths])
 
 
+def _of_version(log: Any, version: str) -> Any:
+    """The rows of ``version`` in an exported log (all rows when it has no ``model_version``)."""
+    return log[log["model_version"] == version] if "model_version" in log.columns else log
+
+
 def window_of(log: Any, start: pd.Timestamp, end: pd.Timestamp, version: str, profile: dict) -> Any:
-    """The rows of an exported log in ``[start, end)`` of ``version`` (filters only on the columns
-    the export has), as the profile's columns."""
-    if "created_at" in log.columns:
-        created = log["created_at"]
-        tz = getattr(created.dtype, "tz", None)
-        low, high = (
-            (start, end)
-            if tz is not None
-            else (start.tz_convert("UTC").tz_localize(None), end.tz_convert("UTC").tz_localize(None))
-        )
-        log = log[(created >= low) & (created < high)]
-    if "model_version" in log.columns:
-        log = log[log["model_version"] == version]
+    """The rows of an exported log created in ``[start, end)`` by ``version``, as the profile's columns."""
+    created = log["created_at"]
+    if getattr(created.dtype, "tz", None) is None:  # naive times in the export are UTC
+        start, end = (t.tz_convert("UTC").tz_localize(None) for t in (start, end))
+    log = _of_version(log[(created >= start) & (created < end)], version)
     meta = log_features(log._meta, profile)
     with numpy_strings():
         return log.map_partitions(log_features, profile, meta=meta)
 
 
-def _log_range(log: Any, client: Any, version: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """First and last ``created_at`` of a version in an exported log (UTC), or (None, None) (also
-    when the export has no ``created_at``)."""
-    if "created_at" not in log.columns:
-        return None, None
-    if "model_version" in log.columns:
-        log = log[log["model_version"] == version]
+def _export_range(client: Any, log: Any, version: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """First and last ``created_at`` of a version in an exported log (UTC), or (None, None)."""
+    log = _of_version(log, version)
     first, last = client.gather(client.compute([log["created_at"].min(), log["created_at"].max()]))
     if pd.isna(first):
         return None, None
     return tuple(t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC") for t in (first, last))
 
 
-def monitor(
+@dataclass(frozen=True)
+class ClusterLog:
+    """The prediction log as a Dask cluster reads it, for ``model_monitoring.run_windows``: from the
+    store in time slices (each read by a worker), or from Parquet exports (``exported``)."""
+
+    client: Any
+    engine: Any
+    db_url: str
+    exported: Any = None
+    progress: bool = False
+
+    def time_range(self, version: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """First and last prediction of ``version`` in the log, or (None, None) when it has none."""
+        if self.exported is None:
+            return store.prediction_time_range(self.engine, version)
+        return _export_range(self.client, self.exported, version)
+
+    def counts(
+        self,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        version: str,
+        profile: dict,
+        metadata: registry.ModelMetadata,
+    ) -> dict:
+        """``drift.current_counts`` of every row of ``version`` in ``[start, end)``, counted per partition."""
+        if self.exported is None:
+            frame = log_from_store(self.engine, self.db_url, start, end, version, profile)
+        else:
+            frame = window_of(self.exported, start, end, version, profile)
+        logger.info("window %s: counting %d partitions", start, frame.npartitions)
+        return window_counts(self.client, frame, profile, metadata, self.progress)
+
+
+def cluster_log(
     client: Any,
     engine: Any,
-    settings: Settings,
-    config: MonitoringConfig,
-    version: str | None = None,
-    window: str | None = None,
-    end: pd.Timestamp | None = None,
-    backfill: bool = False,
+    db_url: str,
     inputs: str | Path | list[str | Path] | None = None,
     progress: bool = False,
-) -> list[dict]:
-    """The monitoring job over whole windows counted on the cluster (every row, no sample).
+) -> ClusterLog:
+    """The log to monitor on the cluster: the store at ``db_url``, or the Parquet exports ``inputs``.
 
-    Monitors the windows the single-process job would (``model_monitoring.job_windows``), reading
-    the log from the store (``engine``, time slices per worker) or from Parquet exports
-    (``inputs``); counts each window with ``window_counts`` and hands the counts to
-    ``model_monitoring.window_outcome``, which computes the statistics, alerts and history
-    exactly as the single-process job does and writes the run to the store.
-
-    Returns:
-        One ``window_outcome`` per window, oldest first.
+    Raises:
+        ValueError: when the exports match no file or lack the ``created_at`` column windows need.
     """
-    target = model_monitoring.monitored_version(settings.models_dir, version, config.bins)
-    version, profile = target.version, target.profile
     exported = read_log_parquet(inputs) if inputs else None
-    if backfill and exported is not None and "created_at" not in exported.columns:
-        raise ValueError("--backfill needs a created_at column in the log export")
-    first, last = (
-        _log_range(exported, client, version)
-        if exported is not None
-        else store.prediction_time_range(engine, version)
-    )
-    windows = model_monitoring.job_windows(window or config.window, first, last, end, backfill)
-    outcomes = []
-    for start, stop in windows:
-        if exported is not None:
-            frame = window_of(exported, start, stop, version, profile)
-        else:
-            frame = log_from_store(engine, settings.db_url, start, stop, version, profile)
-        logger.info("window %s: counting %d partitions", start, frame.npartitions)
-        counts = window_counts(client, frame, profile, target.metadata, progress)
-        outcomes.append(model_monitoring.window_outcome(engine, target, start, stop, config, counts=counts))
-    return outcomes
-
-
-def monitor_command(
-    settings: Settings, engine: Any, args: argparse.Namespace, config: MonitoringConfig
-) -> list[dict]:
-    """``model_monitoring.py run --engine dask``: the windows of ``args`` monitored on the cluster."""
-    with dask_client(args.scheduler) as client:
-        return monitor(
-            client, engine, settings, config, args.model, args.window, pd.Timestamp(args.end) if args.end else None,
-            args.backfill, args.input, progress=not args.json,
-        )  # fmt: skip
+    if exported is not None and "created_at" not in exported.columns:
+        raise ValueError("the log export needs a created_at column to be split into windows")
+    return ClusterLog(client, engine, db_url, exported, progress)

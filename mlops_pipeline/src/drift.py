@@ -1,12 +1,12 @@
-"""Drift statistics and reference profiles (pure functions over counts; no I/O but the profile file).
+"""Drift statistics and reference profiles: pure functions over counts (no I/O but the profile file).
 
 Design (profile + counts, so partial counts merge exactly, e.g. per Dask partition):
 
-1. ``build_reference_profile(reference, categorical, numerical)`` summarises the raw training
-   features once, at training time: per numeric column the sorted distinct values and their counts
-   (for an exact KS from counts), quantile bin edges, min/max and missing count; per categorical
-   column the category counts and missing count. It is JSON and is saved with the model version
-   as ``<version>/reference_profile.json`` (``load_or_build_profile``).
+1. ``build_reference_profile(reference, numeric, categorical)`` summarises the raw training
+   features once: per numeric column the sorted distinct values and their counts (for an exact KS
+   from counts), quantile bin edges, min/max and missing count; per categorical column the
+   category counts and missing count. It is JSON and is saved with the model version, one file per
+   bin count (``load_or_build_profile``).
 2. ``current_counts(profile, current)`` counts a window on the reference's bins: for numeric
    columns, how many values fall on or between the sorted reference values (which gives the KS
    statistic, the quantile-bin histogram and the out-of-range share); for categorical ones, one
@@ -33,6 +33,12 @@ Severity comes from effect sizes (PSI, Jensen-Shannon and the three shares) agai
 ``monitoring.thresholds`` of config.yaml: yellow at the first, red at the second. The tests (KS,
 chi-squared) report p-values corrected for multiple testing (``monitoring.correction``); a
 significant test alone makes a row yellow, never red.
+
+Each result row carries a ``detail``: None, or a code with its numbers (never a sentence; the
+Spanish text is ``messages.detail_text``). Why a statistic could not be computed:
+``{"code": "no_current_rows"}``, ``no_reference_rows``, ``empty_in_reference``,
+``empty_in_window``; notes: ``{"code": "missing_change", "reference": 0.0, "current": 0.33}``
+(missing shares) and ``{"code": "unseen_values", "values": {"castle": 12}}`` (unseen categories).
 """
 
 from __future__ import annotations
@@ -61,23 +67,21 @@ logger = logging.getLogger(__name__)
 EPSILON = 1e-4
 """Floor for bin shares in PSI: an empty bin counts as a share of 0.0001 (as Evidently does)."""
 
-
-PROFILE_FILE = "reference_profile.json"
-
+PROFILE_FILE = "reference_profile_{bins}bins.json"
+"""A version's reference profile, one file per bin count (``monitoring.bins``)."""
 
 PROFILE_FORMAT = 1
 
-
 SCORE_COLUMN = "__score__"
-
-
 PREDICTION_COLUMN = "__prediction__"
-
+OUTPUT_COLUMNS = (SCORE_COLUMN, PREDICTION_COLUMN)
+"""The model-output columns monitored beside the input features (see ``output_feature``)."""
 
 STATUSES = ("no_data", "green", "yellow", "red")
 """Statuses from least to most severe; ``no_data`` means the statistic could not be computed."""
 
 
+# ----------------------------------------------------------------------------- statistics
 def ks_from_counts(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:
     """Two-sample KS statistic and asymptotic p-value from counts on the reference's value grid.
 
@@ -90,8 +94,8 @@ def ks_from_counts(reference_counts: np.ndarray, current_counts: np.ndarray) -> 
         (D, p): D equals ``scipy.stats.ks_2samp(reference, current).statistic`` exactly, ties
         included (the empirical CDFs are steps, so their largest gap is reached at a reference
         value or just below one; D is the exact multiple of 1/lcm(n, m), as in ks_2samp's exact
-        mode, within one rounding of its asymptotic mode used above 10,000 rows); p is ``kstwo.sf(D, round(n*m/(n+m)))``, the formula of
-        ``ks_2samp(method="asymp")``.
+        mode, within one rounding of its asymptotic mode used above 10,000 rows); p is
+        ``kstwo.sf(D, round(n*m/(n+m)))``, the formula of ``ks_2samp(method="asymp")``.
     """
     n, m = int(reference_counts.sum()), int(current_counts.sum())
     if n == 0 or m == 0:
@@ -177,8 +181,13 @@ STATISTICS: tuple[Statistic, ...] = (
 """Every statistic computed per feature; default thresholds live in ``MonitoringConfig``."""
 
 
+TEST_METHODS = tuple(s.name for s in STATISTICS if s.decides == "p_value")
+EFFECT_METHODS = tuple(s.name for s in STATISTICS if s.decides == "effect")
+
+
 def adjust_p_values(p_values: np.ndarray, correction: str) -> np.ndarray:
-    """Correct p-values for multiple testing: ``none``, ``bonferroni`` or ``fdr_bh`` (Benjamini-Hochberg)."""
+    """Correct p-values for multiple testing: ``none``, ``bonferroni`` or ``fdr_bh``
+    (Benjamini-Hochberg)."""
     p_values = np.asarray(p_values, dtype=float)
     valid = ~np.isnan(p_values)
     out = p_values.copy()
@@ -193,6 +202,7 @@ def adjust_p_values(p_values: np.ndarray, correction: str) -> np.ndarray:
     return out
 
 
+# ----------------------------------------------------------------------------- reference profile
 def _numeric_values(values: pd.Series) -> np.ndarray:
     """A column as float64 with NaN for missing, text and infinities."""
     array = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -200,14 +210,44 @@ def _numeric_values(values: pd.Series) -> np.ndarray:
     return array
 
 
+def _numeric_entry(column: pd.Series, bins: int) -> dict:
+    """Profile of a numeric column: sorted distinct values and counts, quantile edges, range, missing."""
+    x = _numeric_values(column)
+    present = x[~np.isnan(x)]
+    entry: dict[str, Any] = {"kind": "numeric", "missing": int(np.isnan(x).sum())}
+    if not len(present):
+        return entry | {"values": [], "counts": [], "edges": [], "min": None, "max": None}
+    values, counts = np.unique(present, return_counts=True)
+    quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
+    return entry | {
+        "values": values.tolist(),
+        "counts": counts.tolist(),
+        "edges": [float(e) for e in np.unique(quantiles) if e < values[-1]],
+        "min": float(values[0]),
+        "max": float(values[-1]),
+    }
+
+
+def _categorical_entry(column: pd.Series) -> dict:
+    """Profile of a categorical column: category counts (spelled as training spells them), missing."""
+    values = ft_engineering.as_category_column(column)
+    counts = values.dropna().value_counts().sort_index()
+    return {
+        "kind": "categorical",
+        "missing": int(values.isna().sum()),
+        "categories": counts.index.tolist(),
+        "counts": [int(c) for c in counts],
+    }
+
+
 def build_reference_profile(
-    reference: pd.DataFrame, categorical: list[str], numerical: list[str], bins: int = 10
+    reference: pd.DataFrame, numeric: list[str], categorical: list[str], bins: int = 10
 ) -> dict:
     """Summarise the raw reference features once; the result is JSON-serialisable.
 
     Args:
         reference: raw training features (as ``ft_engineering.load_data`` cleans them).
-        categorical, numerical: column lists (ordinal columns count as categorical).
+        numeric, categorical: column lists (ordinal columns count as categorical).
         bins: number of quantile bins for numeric PSI / Jensen-Shannon.
 
     Returns:
@@ -216,57 +256,33 @@ def build_reference_profile(
         quantile bins below the max), ``min``, ``max`` and ``missing``; a categorical
         one holds ``categories``/``counts`` and ``missing``.
     """
-    features: dict[str, dict] = {}
-    for column in numerical:
-        x = _numeric_values(reference[column])
-        present = x[~np.isnan(x)]
-        values, counts = np.unique(present, return_counts=True)
-        entry: dict[str, Any] = {"kind": "numeric", "missing": int(np.isnan(x).sum())}
-        if len(present):
-            quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
-            entry |= {
-                "values": values.tolist(),
-                "counts": counts.tolist(),
-                "edges": [float(e) for e in np.unique(quantiles) if e < values[-1]],
-                "min": float(values[0]),
-                "max": float(values[-1]),
-            }
-        else:
-            entry |= {"values": [], "counts": [], "edges": [], "min": None, "max": None}
-        features[column] = entry
-    for column in categorical:
-        values = ft_engineering.as_category_column(reference[column])
-        counts = values.dropna().value_counts().sort_index()
-        features[column] = {
-            "kind": "categorical",
-            "missing": int(values.isna().sum()),
-            "categories": counts.index.tolist(),
-            "counts": [int(c) for c in counts],
-        }
+    features = {column: _numeric_entry(reference[column], bins) for column in numeric}
+    features |= {column: _categorical_entry(reference[column]) for column in categorical}
     return {"format": PROFILE_FORMAT, "rows": len(reference), "bins": bins, "features": features}
 
 
+# ----------------------------------------------------------------------------- current counts
 def _numeric_counts(entry: dict, values: pd.Series) -> dict:
+    """Counts on the KS value grid: entry 2i between reference values, 2i + 1 on value i."""
     x = _numeric_values(values)
     missing = np.isnan(x)
     present = x[~missing]
     grid = np.asarray(entry["values"], dtype=float)
     k = len(grid)
     index = np.searchsorted(grid, present, side="left")
-    on_value = (
-        (index < k) & (grid[np.minimum(index, max(k - 1, 0))] == present)
-        if k
-        else np.zeros(len(present), bool)
-    )
+    on_value = np.zeros(len(present), dtype=bool)
+    if k:
+        on_value = (index < k) & (grid[np.minimum(index, k - 1)] == present)
     counts = np.bincount(2 * index + on_value, minlength=2 * k + 1)
     return {"rows": len(x), "missing": int(missing.sum()), "grid": counts.tolist()}
 
 
 def _categorical_counts(entry: dict, values: pd.Series, top_unseen: int = 20) -> dict:
+    """One count per reference category plus the unseen bucket, and the commonest unseen values."""
     missing = values.isna().to_numpy()
     codes = pd.Categorical(values, categories=entry["categories"]).codes.copy()
     unseen = (codes < 0) & ~missing
-    if unseen.any():  # other spellings of a category (1 or 1.0 for "1") are matched as training spells them
+    if unseen.any():  # other spellings of a category (1 or 1.0 for "1") match as training spells them
         spelled = ft_engineering.as_category_column(values[unseen])
         codes[unseen] = pd.Categorical(spelled, categories=entry["categories"]).codes
         unseen = (codes < 0) & ~missing
@@ -289,12 +305,10 @@ def current_counts(profile: dict, current: pd.DataFrame) -> dict:
     ``current`` counts as all missing. Counts of disjoint parts add up (``merge_counts``)."""
     out = {}
     for name, entry in profile["features"].items():
-        values = current[name] if name in current else pd.Series(np.nan, index=current.index, dtype=object)
-        out[name] = (
-            _numeric_counts(entry, values)
-            if entry["kind"] == "numeric"
-            else _categorical_counts(entry, values)
-        )
+        absent = pd.Series(np.nan, index=current.index, dtype=object)
+        values = current[name] if name in current else absent
+        numeric = entry["kind"] == "numeric"
+        out[name] = _numeric_counts(entry, values) if numeric else _categorical_counts(entry, values)
     return out
 
 
@@ -317,61 +331,86 @@ def merge_counts(parts: list[dict]) -> dict:
     return merged
 
 
-def _count_views(entry: dict, counts: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The reference and current arrays each statistic reads (see ``Statistic.counts``)."""
-    ref_present = int(np.sum(entry["counts"]))
-    cur_missing, cur_rows = counts["missing"], counts["rows"]
-    ref: dict[str, np.ndarray] = {"missing": np.array([ref_present, entry["missing"]])}
-    cur: dict[str, np.ndarray] = {"missing": np.array([cur_rows - cur_missing, cur_missing])}
-    if entry["kind"] == "numeric":
-        k = len(entry["values"])
-        ref_grid = np.zeros(2 * k + 1, dtype=np.int64)
-        ref_grid[1::2] = entry["counts"]
-        cur_grid = np.asarray(counts["grid"], dtype=np.int64)
-        # Bins: below min | [min, e1] | (e1, e2] | ... | (e_last, max] | above max.
-        starts = (
-            [0, 1, *(2 * np.searchsorted(entry["values"], entry["edges"]) + 2).tolist(), 2 * k] if k else [0]
-        )
-        ref |= {
-            "grid": ref_grid,
-            "bins": np.add.reduceat(ref_grid, starts),
-            "outside": np.array([ref_present, 0]),
-        }
-        cur |= {"grid": cur_grid, "bins": np.add.reduceat(cur_grid, starts)}
-        cur["outside"] = (
-            np.array([cur_grid[1:-1].sum(), cur_grid[0] + cur_grid[-1]]) if k else np.array([0, 0])
-        )
-    else:
-        ref["bins"] = np.array([*entry["counts"], 0])
-        cur["bins"] = np.asarray(counts["categories"])
-        ref["outside"] = np.array([ref_present, 0])
-        cur["outside"] = np.array([cur["bins"][:-1].sum(), cur["bins"][-1]])
+# ----------------------------------------------------------------------------- drift from counts
+def _numeric_views(entry: dict, counts: dict, present: int) -> tuple[dict, dict]:
+    """KS grid, quantile bins and inside/outside counts of a numeric feature, reference and current."""
+    k = len(entry["values"])
+    ref_grid = np.zeros(2 * k + 1, dtype=np.int64)
+    ref_grid[1::2] = entry["counts"]
+    cur_grid = np.asarray(counts["grid"], dtype=np.int64)
+    # Bins: below min | [min, e1] | (e1, e2] | ... | (e_last, max] | above max.
+    edges = (2 * np.searchsorted(entry["values"], entry["edges"]) + 2).tolist()
+    starts = [0, 1, *edges, 2 * k] if k else [0]
+    outside = np.array([cur_grid[1:-1].sum(), cur_grid[0] + cur_grid[-1]]) if k else np.array([0, 0])
+    ref = {"grid": ref_grid, "bins": np.add.reduceat(ref_grid, starts), "outside": np.array([present, 0])}
+    cur = {"grid": cur_grid, "bins": np.add.reduceat(cur_grid, starts), "outside": outside}
     return ref, cur
 
 
-def _no_data_reason(statistic: Statistic, ref: dict, cur: dict) -> str | None:
-    """Why a statistic cannot be computed for a feature (Spanish, shown to users), or None when it can."""
+def _count_views(entry: dict, counts: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The reference and current arrays each statistic reads (see ``Statistic.counts``)."""
+    present = int(np.sum(entry["counts"]))
+    cur_missing, cur_rows = counts["missing"], counts["rows"]
+    ref: dict[str, np.ndarray] = {"missing": np.array([present, entry["missing"]])}
+    cur: dict[str, np.ndarray] = {"missing": np.array([cur_rows - cur_missing, cur_missing])}
+    if entry["kind"] == "numeric":
+        ref_views, cur_views = _numeric_views(entry, counts, present)
+        return ref | ref_views, cur | cur_views
+    bins = np.asarray(counts["categories"])
+    ref |= {"bins": np.array([*entry["counts"], 0]), "outside": np.array([present, 0])}
+    cur |= {"bins": bins, "outside": np.array([bins[:-1].sum(), bins[-1]])}
+    return ref, cur
+
+
+def _no_data_reason(statistic: Statistic, ref: dict, cur: dict) -> dict | None:
+    """Why a statistic cannot be computed for a feature (a detail code), or None when it can."""
     if statistic.counts == "missing":
         if cur["missing"].sum() == 0:
-            return NO_CURRENT_ROWS
-        return "sin filas de referencia" if ref["missing"].sum() == 0 else None
+            return {"code": "no_current_rows"}
+        return {"code": "no_reference_rows"} if ref["missing"].sum() == 0 else None
     if ref["missing"][0] == 0:
-        return "la columna está vacía en la referencia"
+        return {"code": "empty_in_reference"}
     if cur["missing"][0] == 0:
-        return NO_CURRENT_ROWS if cur["missing"].sum() == 0 else "la columna está vacía en la ventana"
+        return {"code": "no_current_rows" if cur["missing"].sum() == 0 else "empty_in_window"}
     return None
 
 
-NO_CURRENT_ROWS = "sin filas en la ventana"
-
-
-def _detail(statistic: Statistic, ref: dict, cur: dict, counts: dict) -> str:
-    """A short note for a result row (Spanish, shown to users)."""
+def _note(statistic: Statistic, ref: dict, cur: dict, counts: dict) -> dict | None:
+    """The numbers behind a computed row worth showing: missing shares, unseen categories."""
     if statistic.counts == "missing":
-        return f"faltantes {ref['missing'][1] / ref['missing'].sum():.1%} -> {cur['missing'][1] / cur['missing'].sum():.1%}"
+        shares = [float(side["missing"][1] / side["missing"].sum()) for side in (ref, cur)]
+        return {"code": "missing_change", "reference": shares[0], "current": shares[1]}
     if statistic.name == "unseen_share" and counts.get("unseen_values"):
-        return "categorías nuevas: " + ", ".join(f"{k} ({v})" for k, v in counts["unseen_values"].items())
-    return ""
+        return {"code": "unseen_values", "values": dict(counts["unseen_values"])}
+    return None
+
+
+def _feature_rows(name: str, entry: dict, counts: dict) -> list[dict]:
+    """The rows of one feature, one per statistic of its kind, before the verdicts."""
+    ref, cur = _count_views(entry, counts)
+    rows = []
+    for statistic in STATISTICS:
+        if entry["kind"] not in statistic.kinds:
+            continue
+        reason = _no_data_reason(statistic, ref, cur)
+        value, p = float("nan"), float("nan")
+        if reason is None:
+            result = statistic.function(ref[statistic.counts], cur[statistic.counts])
+            value, p = result if statistic.decides == "p_value" else (result, float("nan"))
+        rows.append(
+            {
+                "feature": name,
+                "kind": entry["kind"],
+                "method": statistic.name,
+                "statistic": value,
+                "p_value_raw": p,
+                "status": "no_data" if reason else None,
+                "detail": reason or _note(statistic, ref, cur, counts),
+                "n_reference": int(ref["missing"].sum()),
+                "n_current": int(cur["missing"].sum()),
+            }
+        )
+    return rows
 
 
 def _status(value: float, thresholds: tuple[float, float]) -> str:
@@ -400,6 +439,23 @@ RESULT_COLUMNS = [
 ]
 
 
+def _verdicts(
+    table: pd.DataFrame, limits: dict[str, tuple[float, float]], alpha: float, correction: str
+) -> pd.DataFrame:
+    """Corrected p-values, statuses and drift flags; rows without data keep ``no_data``."""
+    tests = table["method"].isin(TEST_METHODS)
+    p_values = adjust_p_values(table["p_value_raw"].to_numpy(dtype=float), correction)
+    significant = tests & (p_values < alpha)
+    effect_status = [
+        _status(v, limits[m]) if m in limits else "green"
+        for v, m in zip(table["statistic"], table["method"], strict=True)
+    ]
+    computed = np.where(tests, np.where(significant, "yellow", "green"), effect_status)
+    status = np.where(table["status"].isna(), computed, table["status"])
+    drifted = np.where(tests, significant, status == "red").astype(bool)
+    return table.assign(p_value=p_values, status=status, drifted=drifted)
+
+
 def drift_from_counts(
     profile: dict,
     counts: dict,
@@ -419,60 +475,29 @@ def drift_from_counts(
     Returns:
         Columns ``RESULT_COLUMNS``: ``statistic`` (NaN when it cannot be computed), ``p_value``
         (corrected, tests only), ``p_value_raw``, ``drifted``, ``status`` (green / yellow / red /
-        no_data) and ``detail`` (the reason when no_data, else a short note).
+        no_data) and ``detail`` (a code with its numbers, or None; see the module docstring).
     """
     defaults = MonitoringConfig()
-    limits = {**defaults.thresholds, **(thresholds or {})}
-    alpha = defaults.p_value if p_value is None else p_value
-    correction = defaults.correction if correction is None else correction
-    rows = []
-    for name, entry in profile["features"].items():
-        ref, cur = _count_views(entry, counts[name])
-        for statistic in STATISTICS:
-            if entry["kind"] not in statistic.kinds:
-                continue
-            reason = _no_data_reason(statistic, ref, cur)
-            value, p = float("nan"), float("nan")
-            if reason is None:
-                result = statistic.function(ref[statistic.counts], cur[statistic.counts])
-                value, p = result if statistic.decides == "p_value" else (result, float("nan"))
-            rows.append(
-                {
-                    "feature": name,
-                    "kind": entry["kind"],
-                    "method": statistic.name,
-                    "statistic": value,
-                    "p_value_raw": p,
-                    "status": "no_data" if reason else None,
-                    "detail": reason or _detail(statistic, ref, cur, counts[name]),
-                    "n_reference": int(ref["missing"].sum()),
-                    "n_current": int(cur["missing"].sum()),
-                    "decides": statistic.decides,
-                }
-            )
-    table = pd.DataFrame(rows, columns=[*RESULT_COLUMNS, "decides"])
-    if table.empty:
-        return table.drop(columns="decides")
-    table["p_value"] = adjust_p_values(table["p_value_raw"].to_numpy(dtype=float), correction)
-    tests = table["decides"] == "p_value"
-    significant = tests & (table["p_value"] < alpha)
-    effect_status = [
-        _status(v, limits[m]) if m in limits else "green"
-        for v, m in zip(table["statistic"], table["method"], strict=True)
+    rows = [
+        row for name, entry in profile["features"].items() for row in _feature_rows(name, entry, counts[name])
     ]
-    computed = table["status"].isna()
-    table["status"] = np.where(
-        ~computed, table["status"], np.where(tests, np.where(significant, "yellow", "green"), effect_status)
+    table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    if table.empty:
+        return table
+    table = _verdicts(
+        table,
+        {**defaults.thresholds, **(thresholds or {})},
+        defaults.p_value if p_value is None else p_value,
+        defaults.correction if correction is None else correction,
     )
-    table["drifted"] = np.where(tests, significant, table["status"] == "red").astype(bool)
     return table[RESULT_COLUMNS].reset_index(drop=True)
 
 
 def compute_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
+    numeric: list[str],
     categorical: list[str],
-    numerical: list[str],
     thresholds: dict[str, tuple[float, float]] | None = None,
     **options: Any,
 ) -> pd.DataFrame:
@@ -482,7 +507,7 @@ def compute_drift(
     its windows first). ``options`` go to ``drift_from_counts`` (``p_value``, ``correction``).
     Columns: see ``drift_from_counts``.
     """
-    profile = build_reference_profile(reference, categorical, numerical)
+    profile = build_reference_profile(reference, numeric, categorical)
     return drift_from_counts(profile, current_counts(profile, current), thresholds, **options)
 
 
@@ -501,6 +526,7 @@ def feature_status(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["feature", "status", "flagged_by"])
 
 
+# ----------------------------------------------------------------------------- profile of a model version
 def output_feature(metadata: registry.ModelMetadata) -> tuple[str, str]:
     """The model-output column monitored for prediction drift and its kind.
 
@@ -510,11 +536,6 @@ def output_feature(metadata: registry.ModelMetadata) -> tuple[str, str]:
     if metadata.task == "classification" and len(metadata.classes) > 2:
         return PREDICTION_COLUMN, "categorical"
     return SCORE_COLUMN, "numeric"
-
-
-def feature_roles(metadata: registry.ModelMetadata) -> tuple[list[str], list[str]]:
-    """(categorical, numerical) raw feature lists of a version; ordinal columns count as categorical."""
-    return [*metadata.roles.categorical, *metadata.roles.ordinal], list(metadata.roles.numeric)
 
 
 def _reference_outputs(models_dir: Path, version: str, reference: pd.DataFrame) -> pd.DataFrame | None:
@@ -538,38 +559,48 @@ def version_profile(models_dir: Path, version: str, bins: int = 10) -> dict:
     """Build the reference profile of a saved version: its raw features plus its own output column."""
     metadata = registry.load_metadata(models_dir, version)
     reference = registry.load_reference(models_dir, version)
-    categorical, numerical = feature_roles(metadata)
     column, kind = output_feature(metadata)
     if column not in reference:
         outputs = _reference_outputs(
-            models_dir, version, reference.drop(columns=[SCORE_COLUMN, PREDICTION_COLUMN], errors="ignore")
+            models_dir, version, reference.drop(columns=list(OUTPUT_COLUMNS), errors="ignore")
         )
         if outputs is not None:
             reference = reference.assign(**{column: outputs[column].to_numpy()})
-    if column in reference:
-        (numerical if kind == "numeric" else categorical).append(column)
-    profile = build_reference_profile(reference, categorical, numerical, bins=bins)
-    return profile | {"version": version, "output": column if column in reference else None}
+    output = column if column in reference else None
+    numeric, categorical = list(metadata.numeric_features), list(metadata.categorical_features)
+    if output:
+        (numeric if kind == "numeric" else categorical).append(output)
+    profile = build_reference_profile(reference, numeric, categorical, bins=bins)
+    return profile | {"version": version, "output": output}
+
+
+def profile_path(models_dir: Path, version: str, bins: int) -> Path:
+    """Where a version's profile with ``bins`` quantile bins is saved."""
+    return models_dir / version / PROFILE_FILE.format(bins=bins)
 
 
 def load_or_build_profile(models_dir: Path, version: str | None = None, bins: int = 10) -> dict:
-    """The reference profile saved with a version (default: the champion); built and saved if absent.
+    """The reference profile of a version (default: the champion) with ``bins`` bins; built and
+    saved if absent.
 
-    Training calls this right after saving a version, so monitoring never recomputes it.
+    Training saves the profile with the configured bins right after saving a version, so
+    monitoring reads it; a later change of ``monitoring.bins`` builds and saves one with the new
+    bins (once) beside it, so the configured bins always apply.
     """
     version = registry.resolve_version(models_dir, version)
-    path = models_dir / version / PROFILE_FILE
+    path = profile_path(models_dir, version, bins)
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     profile = version_profile(models_dir, version, bins)
     registry.write_json_atomic(path, profile)
-    logger.info("reference profile of %s saved to %s", version, path)
+    logger.info("reference profile of %s with %d bins saved to %s", version, bins, path)
     return profile
 
 
 def clean_current(frame: pd.DataFrame, profile: dict, metadata: registry.ModelMetadata) -> pd.DataFrame:
     """Clean logged raw features as training did (missing tokens, types) before counting."""
-    na_values = metadata.na_values
-    categorical = [n for n, e in profile["features"].items() if e["kind"] == "categorical" and n in frame]
-    numerical = [n for n, e in profile["features"].items() if e["kind"] == "numeric" and n in frame]
-    return ft_engineering.coerce_types(ft_engineering.unify_missing(frame, na_values), numerical, categorical)
+    kinds = {name: entry["kind"] for name, entry in profile["features"].items() if name in frame}
+    numeric = [name for name, kind in kinds.items() if kind == "numeric"]
+    categorical = [name for name, kind in kinds.items() if kind == "categorical"]
+    cleaned = ft_engineering.unify_missing(frame, metadata.na_values)
+    return ft_engineering.coerce_types(cleaned, numeric, categorical)

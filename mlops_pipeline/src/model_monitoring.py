@@ -1,39 +1,22 @@
-"""Drift monitoring of the served model: statistics, reference profile, monitoring job and CLI.
+"""Drift monitoring of the served model: the monitoring job (windows, verdicts, alerts, history) and its CLI.
 
-Design (profile + counts, so partial counts merge exactly, e.g. per Dask partition):
+A run picks its windows on one grid (``monitoring_windows``). For each window it samples at most
+``monitoring.sample_size`` logged predictions (or, with ``--engine dask``, counts every row of the
+window on a cluster: ``dask_engine.ClusterLog``), computes drift against the version's reference
+profile (``drift``), the task's metrics where feedback exists (``metrics``), trends and jumps
+against the stored history (``detect_changes``), alerts and recommendations, and writes it all as
+history (``store.write_monitoring_run``). Because every window is sampled to the same size,
+p-values of different windows are comparable.
 
-1. ``build_reference_profile(reference, categorical, numerical)`` summarises the raw training
-   features once, at training time: per numeric column the sorted distinct values and their counts
-   (for an exact KS from counts), quantile bin edges, min/max and missing count; per categorical
-   column the category counts and missing count. It is JSON and is saved with the model version
-   as ``<version>/reference_profile.json`` (``load_or_build_profile``).
-2. ``current_counts(profile, current)`` counts a window on the reference's bins: for numeric
-   columns, how many values fall on or between the sorted reference values (which gives the KS
-   statistic, the quantile-bin histogram and the out-of-range share); for categorical ones, one
-   count per reference category plus an "unseen" bucket; missing counts for both. Counts add up.
-3. ``drift_from_counts(profile, counts, ...)`` turns counts into one tidy row per feature and
-   statistic. ``compute_drift`` chains the three for two DataFrames.
+The history holds codes and numbers, never sentences: an alert is
+``{"level": "red", "code": "feature_drift", "feature": "Income", "statistics": [...]}``, a
+recommendation ``{"action": "retrain", "code": "retrain", "reasons": [...]}``; ``messages``
+renders them in Spanish for the CLI and the dashboard.
 
-The statistics are small pure functions over count arrays, listed in one table, ``STATISTICS``:
+CLI::
 
-- ``ks``: two-sample Kolmogorov-Smirnov statistic D (numeric), equal to
-  ``scipy.stats.ks_2samp(...).statistic``; its p-value is Smirnov's asymptotic formula that
-  ``ks_2samp(method="asymp")`` uses, ``kstwo.sf(D, round(n*m/(n+m)))``.
-- ``chi_squared``: homogeneity test on the 2 x categories reference/current contingency table
-  (categorical), unseen categories as their own column, via ``scipy.stats.chi2_contingency``.
-- ``psi``: population stability index, sum((c - r) * ln(c / r)) over bin shares, empty bins
-  floored at ``EPSILON`` = 1e-4 so the log stays finite (each term is >= 0, so PSI >= 0).
-- ``jensen_shannon``: the Jensen-Shannon *distance* (square root of the divergence) with log
-  base 2, so it lies in [0, 1], via ``scipy.spatial.distance.jensenshannon``.
-- ``missing_share``, ``out_of_range_share`` (numeric), ``unseen_share`` (categorical): absolute
-  change of the share of missing values, of values outside the reference [min, max], of
-  categories the reference never had.
-
-Severity comes from effect sizes (PSI, Jensen-Shannon and the three shares) against the
-``monitoring.thresholds`` of config.yaml: yellow at the first, red at the second. The tests (KS,
-chi-squared) report p-values corrected for multiple testing (``monitoring.correction``); a
-significant test alone makes a row yellow, never red, and because every window is sampled to
-``monitoring.sample_size`` rows, p-values of different windows are comparable.
+    python mlops_pipeline/src/model_monitoring.py run [--backfill] [--window 12h] [--engine dask]
+    python mlops_pipeline/src/model_monitoring.py simulate [--days 10] [--shift Age=1]
 """
 
 from __future__ import annotations
@@ -47,47 +30,107 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 import drift
 import ft_engineering
+import messages
 import metrics
 import registry
 import simulation
 import store
 from settings import ConfigError, MonitoringConfig, Settings, get_settings
 
+if TYPE_CHECKING:
+    import dask_engine
+
 logger = logging.getLogger(__name__)
 
-
-# ----------------------------------------------------------------------------- statistics
-
-
-# ----------------------------------------------------------------------------- reference profile
-
-
-# ----------------------------------------------------------------------------- current counts
-
-
-# ----------------------------------------------------------------------------- drift from counts
+FLAGGED = ("yellow", "red")
+RED_ADVICE = (
+    ("check_pipeline", "missing_changed", {"missing_share"}),
+    ("check_pipeline", "unseen_categories", {"unseen_share"}),
+    ("review_feature", "distribution_changed", {"psi", "jensen_shannon", "out_of_range_share"}),
+)
+"""What to recommend for a feature by the statistics that made it red: action, code, statistics."""
 
 
-def overall_status(feature_statuses: list[str], performance_drops: dict[str, float]) -> str:
-    """A window's verdict: the worst feature status, or red when the model's metrics dropped."""
-    return "red" if performance_drops else drift.worst_status(feature_statuses)
+# ----------------------------------------------------------------------------- windows
+def _offset(window: str) -> pd.DateOffset:
+    try:
+        return pd.tseries.frequencies.to_offset(window)
+    except ValueError as exc:
+        raise ValueError(f"'{window}' is not a pandas offset such as 1D, 12h or 1W") from exc
 
 
-# ----------------------------------------------------------------------------- profile of a model version
+def _utc(when: datetime | pd.Timestamp) -> pd.Timestamp:
+    """A time as a UTC timestamp (naive times are read as UTC)."""
+    when = pd.Timestamp(when)
+    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
 
 
-# ----------------------------------------------------------------------------- performance
+def _iso(when: datetime | pd.Timestamp) -> str:
+    return _utc(when).isoformat()
+
+
+def monitoring_windows(
+    window: str,
+    first: datetime | None,
+    last: datetime | None,
+    end: datetime | None = None,
+    backfill: bool = False,
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The windows a run monitors, oldest first, on one grid of ``window``-long windows that starts
+    at midnight UTC of the log's first prediction ``first`` (None when the log is empty).
+
+    With ``backfill``: every window up to the one holding the last prediction ``last``. Otherwise:
+    the window containing ``end`` (default: now) and the previous one, so that one is closed with
+    all its rows; when ``end`` precedes the log, the grid starts at ``end``'s day. Since ``run``
+    and ``run --backfill`` share the grid, a re-run replaces a window instead of overlapping it.
+
+    Raises:
+        ValueError: when ``window`` is not a pandas offset.
+    """
+    offset = _offset(window)
+    if backfill:
+        if first is None:
+            return []
+        edge, stop = _utc(first).normalize(), _utc(last)
+    else:
+        stop = _utc(end or datetime.now(UTC))
+        edge = (_utc(first) if first is not None and _utc(first) <= stop else stop).normalize()
+    windows = []
+    while edge <= stop:
+        windows.append((edge, edge + offset))
+        edge = edge + offset
+    return windows if backfill else windows[-2:]
 
 
 # ----------------------------------------------------------------------------- history: trends and jumps
-EFFECT_METHODS = [s.name for s in drift.STATISTICS if s.decides == "effect"]
+def _abrupt(values: np.ndarray, yellow: float, windows: int) -> np.ndarray:
+    """Values at least twice the largest of the previous ``windows`` (3 or more known) and above it
+    by at least the yellow threshold."""
+    abrupt = np.zeros(len(values), dtype=bool)
+    for position in range(3, len(values)):
+        previous = values[max(0, position - windows) : position]
+        previous = previous[~np.isnan(previous)]
+        if len(previous) >= 3:
+            highest = previous.max()
+            abrupt[position] = values[position] - highest >= yellow and values[position] >= 2 * highest
+    return abrupt
+
+
+def _trend(values: np.ndarray, abrupt: np.ndarray, yellow: float, windows: int) -> np.ndarray:
+    """Ends of ``windows``-long runs with Kendall's tau-a >= 0.8, a rise of at least half the yellow
+    threshold up to at least it, and no jump inside (a rise that contains a jump is the jump)."""
+    runs = np.lib.stride_tricks.sliding_window_view(values, windows)
+    pairs = [(i, j) for i in range(windows) for j in range(i + 1, windows)]
+    tau = np.mean([np.sign(runs[:, j] - runs[:, i]) for i, j in pairs], axis=0)
+    jumped = np.lib.stride_tricks.sliding_window_view(abrupt, windows)[:, 1:].any(axis=1)
+    return (tau >= 0.8) & (runs[:, -1] - runs[:, 0] >= yellow / 2) & (runs[:, -1] >= yellow) & ~jumped
 
 
 def detect_changes(
@@ -112,50 +155,95 @@ def detect_changes(
     out = history.sort_values("window_start", kind="stable").reset_index(drop=True)
     out["trend"] = False
     out["abrupt"] = False
-    pairs = [(i, j) for i in range(windows) for j in range(i + 1, windows)]
     for (_, method), group in out.groupby(["feature", "method"], sort=False):
-        if method not in thresholds or method not in EFFECT_METHODS:
+        if method not in thresholds or method not in drift.EFFECT_METHODS:
             continue
         yellow = thresholds[method][0]
         values = group["statistic"].to_numpy(dtype=float)
-        index = group.index.to_numpy()
-        abrupt = np.zeros(len(values), dtype=bool)
-        for position in range(3, len(values)):
-            previous = values[max(0, position - windows) : position]
-            previous = previous[~np.isnan(previous)]
-            if len(previous) >= 3:
-                highest = previous.max()
-                abrupt[position] = values[position] - highest >= yellow and values[position] >= 2 * highest
-        out.loc[index, "abrupt"] = abrupt
+        abrupt = _abrupt(values, yellow, windows)
+        out.loc[group.index, "abrupt"] = abrupt
         if len(values) >= windows:
-            runs = np.lib.stride_tricks.sliding_window_view(values, windows)
-            tau = np.mean([np.sign(runs[:, j] - runs[:, i]) for i, j in pairs], axis=0)
-            rise = runs[:, -1] - runs[:, 0]
-            # A rise explained by a jump inside the span is a jump, not a trend.
-            jumped = np.lib.stride_tricks.sliding_window_view(abrupt, windows)[:, 1:].any(axis=1)
-            reached = runs[:, -1] >= yellow
-            out.loc[index[windows - 1 :], "trend"] = (tau >= 0.8) & (rise >= yellow / 2) & reached & ~jumped
+            out.loc[group.index[windows - 1 :], "trend"] = _trend(values, abrupt, yellow, windows)
     return out
 
 
-# ----------------------------------------------------------------------------- alerts and recommendations
-METHOD_LABELS = {
-    "ks": "KS",
-    "chi_squared": "chi-cuadrado",
-    "psi": "PSI",
-    "jensen_shannon": "Jensen-Shannon",
-    "missing_share": "cambio en % de faltantes",
-    "out_of_range_share": "% fuera del rango de entrenamiento",
-    "unseen_share": "% de categorías nuevas",
-}
+def _window_changes(
+    engine: Any, version: str, start: datetime, end: datetime, results: pd.DataFrame, config: MonitoringConfig
+) -> pd.DataFrame:
+    """Trend and jump flags of this window's effect sizes against the previous stored windows."""
+    # Twice the trend span, so a jump a few windows back is still seen as a jump.
+    since = pd.Timestamp(start) - 2 * config.trend_windows * (pd.Timestamp(end) - pd.Timestamp(start))
+    history = store.read_drift_history(engine, model_version=version, start=since, end=start)
+    recent = history["window_start"].drop_duplicates().nlargest(2 * config.trend_windows)
+    history = history[history["window_start"].isin(recent) & history["method"].isin(drift.EFFECT_METHODS)]
+    now = results.loc[results["method"].isin(drift.EFFECT_METHODS), ["feature", "method", "statistic"]]
+    now = now.assign(window_start=_utc(start))
+    if history.empty:
+        return now.assign(trend=False, abrupt=False).iloc[0:0]
+    combined = pd.concat(
+        [history[["window_start", "feature", "method", "statistic"]], now], ignore_index=True
+    )
+    flagged = detect_changes(combined, config.thresholds, config.trend_windows)
+    return flagged[flagged["window_start"] == _utc(start)].reset_index(drop=True)
 
 
-def feature_label(feature: str) -> str:
-    """How users see a feature name (the model output columns get a readable name)."""
-    return {
-        drift.SCORE_COLUMN: "salida del modelo (score)",
-        drift.PREDICTION_COLUMN: "salida del modelo (clase predicha)",
-    }.get(feature, feature)
+# ----------------------------------------------------------------------------- verdict, alerts, advice
+def overall_status(feature_statuses: list[str], performance_drops: dict[str, float]) -> str:
+    """A window's verdict: the worst feature status, or red when the model's metrics dropped."""
+    return "red" if performance_drops else drift.worst_status(feature_statuses)
+
+
+def _feature_alerts(results: pd.DataFrame, statuses: pd.DataFrame) -> list[dict]:
+    """One alert per yellow or red feature, with the statistics that flagged it."""
+    flagged = results[results["status"].isin(FLAGGED)]
+    return [
+        {
+            "level": row.status,
+            "code": "feature_drift",
+            "feature": row.feature,
+            "statistics": [
+                {"method": r.method, "value": r.statistic, "detail": r.detail}
+                for r in flagged[flagged["feature"] == row.feature].itertuples()
+            ],
+        }
+        for row in statuses[statuses["status"].isin(FLAGGED)].itertuples()
+    ]
+
+
+def _feature_recommendations(results: pd.DataFrame) -> list[dict]:
+    """What to check for each feature, by the statistics that made it red (``RED_ADVICE``)."""
+    red = results[results["status"] == "red"]
+    return [
+        {"action": action, "code": code, "feature": feature}
+        for feature, methods in red.groupby("feature", sort=False)["method"]
+        for action, code, statistics in RED_ADVICE
+        if statistics & set(methods)
+    ]
+
+
+def _retrain(statuses: pd.DataFrame, drops: dict[str, float], config: MonitoringConfig) -> list[dict]:
+    """The retrain recommendation and its reasons, when there are any."""
+    red = set(statuses.loc[statuses["status"] == "red", "feature"])
+    reasons = [
+        reason
+        for reason, applies in (
+            ("performance_drop", bool(drops)),
+            ("output_drift", bool(red & set(drift.OUTPUT_COLUMNS))),
+            ("red_features", len(red) >= config.retrain_red_features),
+        )
+        if applies
+    ]
+    if not reasons:
+        return []
+    return [
+        {
+            "action": "retrain",
+            "code": "retrain",
+            "feature": None,
+            "reasons": reasons,
+            "red_features": len(red),
+        }
+    ]
 
 
 def alerts_and_recommendations(
@@ -164,101 +252,39 @@ def alerts_and_recommendations(
     drops: dict[str, float],
     config: MonitoringConfig,
 ) -> tuple[list[dict], list[dict]]:
-    """Alert messages and recommendations (plain dicts with Spanish messages for users).
+    """Alerts and recommendations of a window as codes and numbers (``messages`` renders them).
 
     Returns:
-        (alerts, recommendations): alerts have ``level`` (red / yellow), ``feature``, ``message``;
-        recommendations have ``action`` (retrain / review_feature / check_pipeline), ``feature``,
-        ``message``.
+        (alerts, recommendations): alerts have ``level`` (red / yellow), ``code`` (feature_drift,
+        trend, jump, performance_drop), ``feature`` and the code's numbers; recommendations have
+        ``action`` (retrain / review_feature / check_pipeline), ``code`` and ``feature``.
     """
-    alerts: list[dict] = []
-    recommendations: list[dict] = []
     statuses = drift.feature_status(results)
-    for row in statuses.itertuples():
-        if row.status not in ("yellow", "red"):
-            continue
-        rows = results[(results["feature"] == row.feature) & results["status"].isin(["yellow", "red"])]
-        parts = [
-            f"{METHOD_LABELS[r.method]} = {r.statistic:.3g}" + (f" ({r.detail})" if r.detail else "")
-            for r in rows.itertuples()
-        ]
-        alerts.append(
-            {
-                "level": row.status,
-                "feature": row.feature,
-                "message": f"Deriva en {feature_label(row.feature)}: " + "; ".join(parts),
-            }
-        )
-        red = results[(results["feature"] == row.feature) & (results["status"] == "red")]
-        if "missing_share" in red["method"].values:
-            recommendations.append(
-                {
-                    "action": "check_pipeline",
-                    "feature": row.feature,
-                    "message": f"Revise el pipeline de datos: cambió la proporción de valores faltantes de {row.feature}.",
-                }
-            )
-        if "unseen_share" in red["method"].values:
-            recommendations.append(
-                {
-                    "action": "check_pipeline",
-                    "feature": row.feature,
-                    "message": f"Revise el origen de {row.feature}: llegan categorías que el modelo no vio al entrenar.",
-                }
-            )
-        if red["method"].isin(["psi", "jensen_shannon", "out_of_range_share"]).any():
-            recommendations.append(
-                {
-                    "action": "review_feature",
-                    "feature": row.feature,
-                    "message": f"Revise la variable {feature_label(row.feature)}: su distribución cambió respecto al entrenamiento.",
-                }
-            )
     flagged = changes[changes["trend"] | changes["abrupt"]] if not changes.empty else changes
-    for row in flagged.itertuples():
-        kind = "tendencia creciente" if row.trend else "salto brusco"
-        alerts.append(
-            {
-                "level": "yellow",
-                "feature": row.feature,
-                "message": f"{kind.capitalize()} de {METHOD_LABELS[row.method]} en {feature_label(row.feature)} frente a las ventanas anteriores.",
-            }
-        )
-    for metric, worsening in drops.items():
-        alerts.append(
-            {
-                "level": "red",
-                "feature": None,
-                "message": f"El desempeño empeoró: {metric} está {worsening:.3f} peor que en la evaluación de prueba.",
-            }
-        )
-    red_features = statuses.loc[statuses["status"] == "red", "feature"].tolist()
-    reasons = []
-    if drops:
-        reasons.append("cayó el desempeño con los resultados reales")
-    if drift.SCORE_COLUMN in red_features or drift.PREDICTION_COLUMN in red_features:
-        reasons.append("cambió la distribución de las predicciones")
-    if len(red_features) >= config.retrain_red_features:
-        reasons.append(f"{len(red_features)} variables en rojo")
-    if reasons:
-        recommendations.insert(
-            0,
-            {
-                "action": "retrain",
-                "feature": None,
-                "message": "Reentrene el modelo con datos recientes: " + ", ".join(reasons) + ".",
-            },
-        )
-    return alerts, recommendations
+    change_alerts = [
+        {
+            "level": "yellow",
+            "code": "trend" if row.trend else "jump",
+            "feature": row.feature,
+            "method": row.method,
+        }
+        for row in flagged.itertuples()
+    ]
+    performance_alerts = [
+        {
+            "level": "red",
+            "code": "performance_drop",
+            "feature": None,
+            "metric": metric,
+            "worsening": worsening,
+        }
+        for metric, worsening in drops.items()
+    ]
+    alerts = _feature_alerts(results, statuses) + change_alerts + performance_alerts
+    return alerts, _retrain(statuses, drops, config) + _feature_recommendations(results)
 
 
 # ----------------------------------------------------------------------------- the monitoring job
-
-
-def _iso(when: datetime | pd.Timestamp) -> str:
-    return pd.Timestamp(when).tz_convert("UTC").isoformat()
-
-
 @dataclass(frozen=True)
 class MonitoredVersion:
     """What a monitoring run reads once for its model version: the id, metadata and reference profile."""
@@ -269,7 +295,7 @@ class MonitoredVersion:
 
 
 def monitored_version(models_dir: Path, version: str | None, bins: int) -> MonitoredVersion:
-    """Load the version to monitor (default: the champion) with its metadata and saved profile."""
+    """Load the version to monitor (default: the champion), its metadata and its ``bins``-bin profile."""
     version = registry.resolve_version(models_dir, version)
     return MonitoredVersion(
         version,
@@ -278,21 +304,78 @@ def monitored_version(models_dir: Path, version: str | None, bins: int) -> Monit
     )
 
 
-def monitor_window(
+def _sampled_counts(
+    engine: Any, target: MonitoredVersion, start: datetime, end: datetime, config: MonitoringConfig
+) -> tuple[dict, int, int]:
+    """Counts of a sample of the window's predictions: (counts, rows in the window, rows sampled)."""
+    sample, n_rows = store.sample_predictions(
+        engine, start, end, config.sample_size, seed=config.seed, model_version=target.version
+    )
+    if not len(sample):
+        return {}, n_rows, 0
+    cleaned = drift.clean_current(sample, target.profile, target.metadata)
+    return drift.current_counts(target.profile, cleaned), n_rows, len(sample)
+
+
+def _performance(
+    outcomes: pd.DataFrame, metadata: registry.ModelMetadata, config: MonitoringConfig
+) -> tuple[dict | None, dict[str, float]]:
+    """The window's metrics (None below ``min_feedback`` outcomes) and the drop of the primary one."""
+    performance = (
+        metrics.performance_metrics(outcomes, metadata) if len(outcomes) >= config.min_feedback else None
+    )
+    primary = metrics.primary_metric(metadata, performance or {})
+    if not primary:
+        return performance, {}
+    return performance, metrics.performance_drops(
+        performance, metadata.test_metrics, config.performance_drop, [primary]
+    )
+
+
+def _window_summary(
     engine: Any,
-    models_dir: Path,
+    target: MonitoredVersion,
     start: datetime,
     end: datetime,
+    results: pd.DataFrame,
     config: MonitoringConfig,
-    version: str | None = None,
-    write: bool = True,
-    counts: dict | None = None,
 ) -> dict:
-    """Monitor one window of the prediction log and store it as history (``window_outcome`` of
-    ``version``, default the champion)."""
-    return window_outcome(
-        engine, monitored_version(models_dir, version, config.bins), start, end, config, write, counts
-    )
+    """Verdict, per-feature statuses, alerts, recommendations, performance and changes of a window."""
+    outcomes = store.read_outcomes(engine, start, end, target.version)
+    performance, drops = _performance(outcomes, target.metadata, config)
+    changes = _window_changes(engine, target.version, start, end, results, config)
+    alerts, recommendations = alerts_and_recommendations(results, changes, drops, config)
+    statuses = drift.feature_status(results)
+    flagged = changes.loc[changes["trend"] | changes["abrupt"], ["feature", "method", "trend", "abrupt"]]
+    return {
+        "status": overall_status(statuses["status"].tolist(), drops),
+        "features": dict(zip(statuses["feature"], statuses["status"], strict=True)),
+        "alerts": alerts,
+        "recommendations": recommendations,
+        "performance": performance,
+        "n_feedback": len(outcomes),
+        "performance_drops": drops,
+        "changes": flagged.to_dict("records"),
+        "output": target.profile.get("output"),
+    }
+
+
+def _empty_summary(version: str, start: datetime, end: datetime) -> dict:
+    """The summary of a window without predictions: status ``no_data`` and an informative alert."""
+    alert = {"level": "info", "code": "no_data", "feature": None, "version": version}
+    return {
+        "status": "no_data",
+        "features": {},
+        "alerts": [alert | {"start": _iso(start), "end": _iso(end)}],
+        "recommendations": [],
+        "performance": None,
+        "changes": [],
+    }
+
+
+def _stored(results: pd.DataFrame) -> pd.DataFrame:
+    """The results as the history stores them: each detail code as JSON text."""
+    return results.assign(detail=[json.dumps(d) if d else None for d in results["detail"]])
 
 
 def window_outcome(
@@ -308,168 +391,58 @@ def window_outcome(
 
     Samples at most ``config.sample_size`` predictions of ``target``'s version logged in
     ``[start, end)``, computes drift for every feature and the model output, the task's metrics
-    where feedback exists, trends and jumps against previous windows, alerts and recommendations; writes a run and its per-feature rows (``store.write_monitoring_run``).
-    Given ``counts`` (``current_counts`` of every row of the window, e.g. merged over Dask
-    partitions by ``dask_engine``), nothing is sampled and the drift comes from those counts.
+    where feedback exists, trends and jumps against previous windows, alerts and recommendations;
+    writes a run and its per-feature rows (``store.write_monitoring_run``). Given ``counts``
+    (``drift.current_counts`` of every row of the window, e.g. merged over Dask partitions),
+    nothing is sampled and the drift comes from those counts.
 
     Returns:
         ``{"run_id", "run": {window_start, window_end, model_version, n_rows, n_sampled, status,
-        summary}, "results": tidy DataFrame}``; status ``no_data`` when the window is empty.
+        summary}, "results": tidy DataFrame (``drift.RESULT_COLUMNS``)}``; status ``no_data``
+        when the window is empty.
     """
-    version, metadata, profile = target.version, target.metadata, target.profile
     if counts is None:
-        sample, n_rows = store.sample_predictions(
-            engine, start, end, config.sample_size, seed=config.seed, model_version=version
-        )
-        counts = (
-            drift.current_counts(profile, drift.clean_current(sample, profile, metadata))
-            if len(sample)
-            else {}
-        )
-        n_sampled = len(sample)
+        counts, n_rows, n_sampled = _sampled_counts(engine, target, start, end, config)
     else:
         n_rows = n_sampled = max((c["rows"] for c in counts.values()), default=0)
-    run: dict[str, Any] = {
-        "window_start": start,
-        "window_end": end,
-        "model_version": version,
-        "n_rows": n_rows,
-        "n_sampled": n_sampled,
-    }
-    if not n_sampled:
-        message = f"Sin datos: no hay predicciones del modelo {version} entre {_iso(start)} y {_iso(end)}."
-        results = pd.DataFrame(columns=drift.RESULT_COLUMNS)
-        summary = {
-            "status": "no_data",
-            "features": {},
-            "alerts": [{"level": "info", "feature": None, "message": message}],
-            "recommendations": [],
-            "performance": None,
-            "changes": [],
-        }
-    else:
+    if n_sampled:
         results = drift.drift_from_counts(
-            profile, counts, config.thresholds, config.p_value, config.correction
+            target.profile, counts, config.thresholds, config.p_value, config.correction
         )
-        outcomes = store.read_outcomes(engine, start, end, version)
-        performance = (
-            metrics.performance_metrics(outcomes, metadata) if len(outcomes) >= config.min_feedback else None
-        )
-        primary = metrics.primary_metric(metadata, performance or {})
-        drops = (
-            metrics.performance_drops(
-                performance, metadata.test_metrics, config.performance_drop, [primary]
-            )
-            if primary
-            else {}
-        )
-        changes = _window_changes(engine, version, start, end, results, config)
-        alerts, recommendations = alerts_and_recommendations(results, changes, drops, config)
-        statuses = drift.feature_status(results)
-        summary = {
-            "status": overall_status(statuses["status"].tolist(), drops),
-            "features": dict(zip(statuses["feature"], statuses["status"], strict=True)),
-            "alerts": alerts,
-            "recommendations": recommendations,
-            "performance": performance,
-            "n_feedback": len(outcomes),
-            "performance_drops": drops,
-            "changes": changes.loc[
-                changes["trend"] | changes["abrupt"], ["feature", "method", "trend", "abrupt"]
-            ].to_dict("records")
-            if not changes.empty
-            else [],
-            "output": profile.get("output"),
-        }
+        summary = _window_summary(engine, target, start, end, results, config)
+    else:
+        results = pd.DataFrame(columns=drift.RESULT_COLUMNS)
+        summary = _empty_summary(target.version, start, end)
     summary |= {
         "sample_size": config.sample_size,
         "correction": config.correction,
         "thresholds": config.thresholds,
     }
-    run |= {"status": summary["status"], "summary": summary}
-    run_id = store.write_monitoring_run(engine, run, results) if write else None
+    run = {
+        "window_start": start,
+        "window_end": end,
+        "model_version": target.version,
+        "n_rows": n_rows,
+        "n_sampled": n_sampled,
+        "status": summary["status"],
+        "summary": summary,
+    }
+    run_id = store.write_monitoring_run(engine, run, _stored(results)) if write else None
     return {"run_id": run_id, "run": run, "results": results}
 
 
-def _window_changes(
-    engine: Any, version: str, start: datetime, end: datetime, results: pd.DataFrame, config: MonitoringConfig
-) -> pd.DataFrame:
-    """Trend and jump flags of this window's effect sizes against the previous stored windows."""
-    # Twice the trend span, so a jump a few windows back is still seen as a jump.
-    since = pd.Timestamp(start) - 2 * config.trend_windows * (pd.Timestamp(end) - pd.Timestamp(start))
-    history = store.read_drift_history(engine, model_version=version, start=since, end=start)
-    recent = history["window_start"].drop_duplicates().nlargest(2 * config.trend_windows)
-    history = history[history["window_start"].isin(recent) & history["method"].isin(EFFECT_METHODS)]
-    now = results.loc[results["method"].isin(EFFECT_METHODS), ["feature", "method", "statistic"]].assign(
-        window_start=pd.Timestamp(start).tz_convert("UTC")
-    )
-    if history.empty:
-        return now.assign(trend=False, abrupt=False).iloc[0:0]
-    combined = pd.concat(
-        [history[["window_start", "feature", "method", "statistic"]], now], ignore_index=True
-    )
-    flagged = detect_changes(combined, config.thresholds, config.trend_windows)
-    return flagged[flagged["window_start"] == now["window_start"].iloc[0]].reset_index(drop=True)
-
-
-def _offset(window: str) -> pd.DateOffset:
-    try:
-        return pd.tseries.frequencies.to_offset(window)
-    except ValueError as exc:
-        raise ValueError(f"'{window}' is not a pandas offset such as 1D, 12h or 1W") from exc
-
-
-def recent_windows(
-    window: str, end: datetime | None = None, first: datetime | None = None, count: int = 2
-) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """The last ``count`` windows of the backfill grid up to the one containing ``end`` (default: now).
-
-    The grid is the one ``backfill_windows`` uses from ``first`` (the log's first prediction;
-    default ``end``), so ``run`` and ``run --backfill`` write the same windows and a re-run
-    replaces a window instead of adding an overlapping one.
-    """
-    end_ts = pd.Timestamp(end or datetime.now(UTC))
-    end_ts = end_ts.tz_localize("UTC") if end_ts.tzinfo is None else end_ts.tz_convert("UTC")
-    anchor = (
-        pd.Timestamp(first).tz_convert("UTC")
-        if first is not None and pd.Timestamp(first) <= end_ts
-        else end_ts
-    )
-    return backfill_windows(anchor, end_ts, window)[-count:]
-
-
-def latest_window(
-    window: str, end: datetime | None = None, first: datetime | None = None
-) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The window of the grid (see ``recent_windows``) that contains ``end`` (default: now, UTC)."""
-    return recent_windows(window, end, first, count=1)[0]
-
-
-def backfill_windows(first: datetime, last: datetime, window: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Consecutive windows covering ``[first, last]``, starting at midnight UTC of ``first``'s day."""
-    offset = _offset(window)
-    edge = pd.Timestamp(first).tz_convert("UTC").normalize()
-    last_ts = pd.Timestamp(last).tz_convert("UTC")
-    windows = []
-    while edge <= last_ts:
-        windows.append((edge, edge + offset))
-        edge = edge + offset
-    return windows
-
-
-def job_windows(
-    window: str,
-    first: datetime | None,
-    last: datetime | None,
-    end: datetime | None = None,
-    backfill: bool = False,
-) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """The windows a run monitors, given the log's first and last prediction (None when empty):
-    every window of the log with ``backfill``, else the one containing ``end`` (default: now) and
-    the previous one, so that one is closed with all its rows."""
-    if backfill:
-        return backfill_windows(first, last, window) if first is not None else []
-    return recent_windows(window, end, first)
+def monitor_window(
+    engine: Any,
+    models_dir: Path,
+    start: datetime,
+    end: datetime,
+    config: MonitoringConfig,
+    version: str | None = None,
+    write: bool = True,
+) -> dict:
+    """``window_outcome`` of one window for ``version`` (default: the champion), loaded here."""
+    target = monitored_version(models_dir, version, config.bins)
+    return window_outcome(engine, target, start, end, config, write)
 
 
 def run_windows(
@@ -480,14 +453,26 @@ def run_windows(
     window: str | None = None,
     end: datetime | None = None,
     backfill: bool = False,
+    log: dask_engine.ClusterLog | None = None,
 ) -> list[dict]:
-    """Monitor the ``job_windows`` of a version's log, oldest first (re-running replaces them)."""
+    """Monitor the ``monitoring_windows`` of a version's log, oldest first (re-running replaces them).
+
+    Each window is sampled from the store; given ``log`` (``dask_engine.cluster_log``), every row
+    of each window is counted on a Dask cluster instead, from the store or from Parquet exports
+    of the log, and the outcome is computed from those counts exactly as from a sample.
+    """
     target = monitored_version(models_dir, version, config.bins)
-    first, last = store.prediction_time_range(engine, target.version)
-    return [
-        window_outcome(engine, target, s, e, config)
-        for s, e in job_windows(window or config.window, first, last, end, backfill)
-    ]
+    if log is None:
+        first, last = store.prediction_time_range(engine, target.version)
+    else:
+        first, last = log.time_range(target.version)
+    outcomes = []
+    for start, stop in monitoring_windows(window or config.window, first, last, end, backfill):
+        counts = (
+            None if log is None else log.counts(start, stop, target.version, target.profile, target.metadata)
+        )
+        outcomes.append(window_outcome(engine, target, start, stop, config, counts=counts))
+    return outcomes
 
 
 def run_backfill(
@@ -501,15 +486,9 @@ def run_backfill(
     return run_windows(engine, models_dir, config, version, window, backfill=True)
 
 
-# ----------------------------------------------------------------------------- simulated traffic
-
-
 # ----------------------------------------------------------------------------- CLI
-STATUS_LABELS = {"green": "VERDE", "yellow": "AMARILLO", "red": "ROJO", "no_data": "SIN DATOS"}
-
-
 def run_as_json(outcome: dict) -> dict:
-    """A monitoring outcome as plain JSON (for ``run --json``)."""
+    """A monitoring outcome as plain JSON (for ``run --json``): codes and numbers, as stored."""
     run = outcome["run"]
     return {
         "run_id": outcome["run_id"],
@@ -521,16 +500,16 @@ def run_as_json(outcome: dict) -> dict:
 def describe_run(outcome: dict) -> str:
     """A short Spanish report of one monitoring window for the terminal."""
     run = outcome["run"]
+    summary = run["summary"]
     lines = [
-        f"Ventana {_iso(run['window_start'])} -> {_iso(run['window_end'])}: {STATUS_LABELS[run['status']]} "
-        f"({run['n_rows']} predicciones, {run['n_sampled']} en la muestra, modelo {run['model_version']})"
+        f"Ventana {_iso(run['window_start'])} -> {_iso(run['window_end'])}: "
+        f"{messages.status_text(run['status']).upper()} ({run['n_rows']} predicciones, "
+        f"{run['n_sampled']} en la muestra, modelo {run['model_version']})"
     ]
-    lines += [f"  [{a['level']}] {a['message']}" for a in run["summary"]["alerts"]]
-    lines += [f"  -> {r['message']}" for r in run["summary"]["recommendations"]]
-    if run["summary"].get("performance"):
-        lines.append(
-            "  desempeño: " + ", ".join(f"{k}={v:.3f}" for k, v in run["summary"]["performance"].items())
-        )
+    lines += [f"  [{a['level']}] {messages.alert_text(a)}" for a in summary["alerts"]]
+    lines += [f"  -> {messages.recommendation_text(r)}" for r in summary["recommendations"]]
+    if summary.get("performance"):
+        lines.append("  desempeño: " + ", ".join(f"{k}={v:.3f}" for k, v in summary["performance"].items()))
     return "\n".join(lines)
 
 
@@ -547,15 +526,7 @@ def _pairs(values: list[str] | None, cast: Callable[[str], Any]) -> dict[str, An
     return parsed
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="model_monitoring.py", description="Monitoreo de deriva del modelo servido."
-    )
-    parser.add_argument(
-        "--config", type=Path, help="otro config.yaml (por defecto el del proyecto o MLOPS_CONFIG)"
-    )
-    parser.add_argument("--model", help="versión a monitorear (por defecto la campeona)")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _add_run_parser(commands: Any) -> None:
     run = commands.add_parser("run", help="monitorea la última ventana (o todo el registro con --backfill)")
     run.add_argument(
         "--window", help="tamaño de la ventana, un offset de pandas: 1D, 12h, 1W (por defecto el del config)"
@@ -574,12 +545,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--scheduler",
-        help="con --engine dask: dirección de un clúster existente (tcp://host:8786); por defecto un LocalCluster",
+        help="con --engine dask: dirección de un clúster existente (tcp://host:8786); "
+        "por defecto un LocalCluster",
     )
     run.add_argument(
         "--input",
-        help="con --engine dask: exportaciones Parquet del registro (ruta o glob) en lugar de la base de datos",
+        help="con --engine dask: exportaciones Parquet del registro (ruta o glob) "
+        "en lugar de la base de datos",
     )
+
+
+def _add_simulate_parser(commands: Any) -> None:
     sim = commands.add_parser(
         "simulate", help="envía tráfico realista con deriva elegida durante varios días simulados"
     )
@@ -609,18 +585,35 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--api-url", help="envía el tráfico a una API en marcha (todas las filas quedan con la hora actual)"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="model_monitoring.py", description="Monitoreo de deriva del modelo servido."
+    )
+    parser.add_argument(
+        "--config", type=Path, help="otro config.yaml (por defecto el del proyecto o MLOPS_CONFIG)"
+    )
+    parser.add_argument("--model", help="versión a monitorear (por defecto la campeona)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(commands)
+    _add_simulate_parser(commands)
     return parser
 
 
 def _monitor_once(
     settings: Settings, engine: Any, args: argparse.Namespace, config: MonitoringConfig
 ) -> list[dict]:
-    if args.engine == "dask":
-        import dask_engine
-
-        return dask_engine.monitor_command(settings, engine, args, config)
+    """One pass of ``run``: windows sampled here, or with ``--engine dask`` counted on a cluster."""
     end = pd.Timestamp(args.end) if args.end else None
-    return run_windows(engine, settings.models_dir, config, args.model, args.window, end, args.backfill)
+    options = {"version": args.model, "window": args.window, "end": end, "backfill": args.backfill}
+    if args.engine == "local":
+        return run_windows(engine, settings.models_dir, config, **options)
+    import dask_engine
+
+    with dask_engine.dask_client(args.scheduler) as client:
+        log = dask_engine.cluster_log(client, engine, settings.db_url, args.input, progress=not args.json)
+        return run_windows(engine, settings.models_dir, config, **options, log=log)
 
 
 def _run_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
@@ -641,37 +634,39 @@ def _run_command(settings: Settings, engine: Any, args: argparse.Namespace) -> i
         time.sleep(((now + interval) - now).total_seconds())  # calendar offsets (1W, MS) included
 
 
-def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
+def _scenario(settings: Settings, args: argparse.Namespace) -> simulation.DriftScenario:
+    """The drift the options ask for, or the simulator's default scenario for the version's columns."""
     overrides = {
         "shift": _pairs(args.shift, float),
         "missing": _pairs(args.missing, float),
         "new_category": _pairs(args.new_category, float),
         "mix": _pairs(args.mix, str),
     }
-    scenario = None
     if any(overrides.values()):
-        scenario = simulation.DriftScenario(start_day=args.drift_start, **overrides)
-    else:
-        metadata = registry.load_metadata(settings.models_dir, args.model)
-        data, _ = ft_engineering.load_project_data(settings.config)
-        scenario = simulation.default_scenario(
-            data.frame, *drift.feature_roles(metadata), start_day=args.drift_start
-        )
+        return simulation.DriftScenario(start_day=args.drift_start, **overrides)
+    metadata = registry.load_metadata(settings.models_dir, args.model)
+    data, _ = ft_engineering.load_project_data(settings.config)
+    return simulation.default_scenario(
+        data.frame, metadata.numeric_features, metadata.categorical_features, start_day=args.drift_start
+    )
+
+
+def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report = simulation.simulate_traffic(
         settings,
         engine,
         args.days,
         args.rows_per_day,
-        scenario,
+        _scenario(settings, args),
         args.feedback_share,
         seed=args.seed,
         version=args.model,
         api_url=args.api_url,
     )
     print(
-        f"Simulados {len(report['days'])} días, {report['rows']} predicciones y {report['feedback']} resultados reales "
-        f"en {time.perf_counter() - started:.1f} s (modelo {report['version']}).\n"
+        f"Simulados {len(report['days'])} días, {report['rows']} predicciones y {report['feedback']} "
+        f"resultados reales en {time.perf_counter() - started:.1f} s (modelo {report['version']}).\n"
         f"Deriva desde el día {args.drift_start} en: {', '.join(report['features'])}.\n"
         "Siguiente paso: python mlops_pipeline/src/model_monitoring.py run --backfill"
     )

@@ -4,13 +4,13 @@ straight to the store, so a fresh clone has a monitoring history to show."""
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-import drift
 import ft_engineering
 import registry
 import scoring
@@ -47,10 +47,10 @@ class DriftScenario:
 
 
 def default_scenario(
-    frame: pd.DataFrame, categorical: list[str], numerical: list[str], start_day: int = 6
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], start_day: int = 6
 ) -> DriftScenario:
     """A scenario with each kind of drift on different features, chosen from the column roles."""
-    numbers = [c for c in numerical if frame[c].nunique() > 2]
+    numbers = [c for c in numeric if frame[c].nunique() > 2]
     categories = [c for c in categorical if frame[c].nunique() > 1]
     mix = {}
     if len(categories) > 1:
@@ -85,7 +85,9 @@ def apply_drift(
     return out
 
 
-def degrade_labels(labels: pd.Series, metadata: registry.ModelMetadata, share: float, rng: np.random.Generator) -> pd.Series:
+def degrade_labels(
+    labels: pd.Series, metadata: registry.ModelMetadata, share: float, rng: np.random.Generator
+) -> pd.Series:
     """Ground truth as the world changed: a share of labels replaced (classes) or noised (regression)."""
     hit = rng.random(len(labels)) < share
     if metadata.task == "regression":
@@ -94,6 +96,55 @@ def degrade_labels(labels: pd.Series, metadata: registry.ModelMetadata, share: f
     classes = [str(c) for c in metadata.classes]
     flipped = [rng.choice([c for c in classes if c != label] or classes) for label in labels.astype(str)]
     return labels.astype(str).where(~hit, pd.Series(flipped, index=labels.index))
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What the simulated days draw from: the data, the model, the drift and its reference."""
+
+    data: ft_engineering.Dataset
+    model: registry.LoadedModel
+    scenario: DriftScenario
+    reference: pd.DataFrame
+    rows: int
+    label_noise: float
+
+
+def day_batch(traffic: Traffic, index: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Series]:
+    """Day ``index``'s raw feature rows and true labels, drifted from ``scenario.start_day`` on."""
+    rows = traffic.data.frame.sample(traffic.rows, replace=True, random_state=rng.integers(2**31))
+    rows = rows.reset_index(drop=True)
+    features, labels = rows[traffic.model.feature_names], rows[traffic.data.target]
+    if index >= traffic.scenario.start_day:
+        features = apply_drift(features, traffic.scenario, traffic.reference, rng)
+        labels = degrade_labels(labels, traffic.model.metadata, traffic.label_noise, rng)
+    return features, labels
+
+
+def _log_day(
+    engine: Any,
+    model: registry.LoadedModel,
+    features: pd.DataFrame,
+    start: pd.Timestamp,
+    rng: np.random.Generator,
+) -> list[str]:
+    """Score a day's rows with the real pipeline and log them at random times of that day; their ids."""
+    seconds = np.sort(rng.integers(0, 86_400, len(features)))
+    times = start + pd.to_timedelta(seconds, unit="s")
+    outputs = scoring.predict_frame(model, features, flat=True)
+    return store.log_predictions(
+        engine, features, outputs, model_version=model.version, created_at=list(times)
+    )
+
+
+def _send_feedback(engine: Any, client: Any, items: list[dict]) -> None:
+    """Store the true outcomes, through the API when there is a client."""
+    if not items:
+        return
+    if client is None:
+        store.record_feedback(engine, items)
+    else:
+        client.post("/feedback", json=items).raise_for_status()
 
 
 def simulate_traffic(
@@ -120,63 +171,38 @@ def simulate_traffic(
     Returns:
         ``{"version", "days": [day start ISO...], "rows", "feedback", "drift_days", "features"}``.
     """
-
     model = registry.load_model(settings.models_dir, version)
     data, _ = ft_engineering.load_project_data(settings.config)
-    categorical, numerical = drift.feature_roles(model.metadata)
-    reference = registry.load_reference(settings.models_dir, model.version)
-    scenario = scenario or default_scenario(data.frame, categorical, numerical)
+    metadata = model.metadata
+    scenario = scenario or default_scenario(
+        data.frame, metadata.numeric_features, metadata.categorical_features
+    )
     unknown = sorted(scenario.features - set(model.feature_names))
     if unknown:
         raise ValueError(f"the scenario names columns the model does not use: {unknown}")
+    reference = registry.load_reference(settings.models_dir, model.version)
+    traffic = Traffic(data, model, scenario, reference, rows_per_day, label_noise)
     rng = np.random.default_rng(seed)
-    first_day = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=days)
-    sent = feedback_sent = 0
-    client = _api_client(api_url, settings) if api_url else None
-    try:
-        for day in range(days):
-            rows = data.frame.sample(
-                rows_per_day, replace=True, random_state=rng.integers(2**31)
-            ).reset_index(drop=True)
-            features = rows[model.feature_names]
-            drifted = day >= scenario.start_day
-            if drifted:
-                features = apply_drift(features, scenario, reference, rng)
-            labels = rows[data.target]
-            if drifted:
-                labels = degrade_labels(labels, model.metadata, label_noise, rng)
-            if client is None:
-                times = (
-                    first_day
-                    + pd.Timedelta(days=day)
-                    + pd.to_timedelta(np.sort(rng.integers(0, 86_400, rows_per_day)), unit="s")
-                )
-                outputs = scoring.predict_frame(model, features, flat=True)
-                ids = store.log_predictions(
-                    engine, features, outputs, model_version=model.version, created_at=list(times)
-                )
-            else:
-                ids = _post_predictions(client, features)
+    starts = [pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=days - d) for d in range(days)]
+    sent = feedback = 0
+    with _api_client(api_url, settings) if api_url else nullcontext() as client:
+        for index, start in enumerate(starts):
+            features, labels = day_batch(traffic, index, rng)
+            ids = (
+                _post_predictions(client, features)
+                if client
+                else _log_day(engine, model, features, start, rng)
+            )
             chosen = np.flatnonzero(rng.random(len(ids)) < feedback_share)
             items = [{"prediction_id": ids[i], "actual": str(labels.iloc[i])} for i in chosen]
-            if items:
-                if client is None:
-                    store.record_feedback(engine, items)
-                else:
-                    client.post("/feedback", json=items).raise_for_status()
-            sent += len(ids)
-            feedback_sent += len(items)
-    finally:
-        if client is not None:
-            client.close()
+            _send_feedback(engine, client, items)
+            sent, feedback = sent + len(ids), feedback + len(items)
     return {
         "version": model.version,
-        "days": [(first_day + pd.Timedelta(days=d)).isoformat() for d in range(days)],
+        "days": [start.isoformat() for start in starts],
         "rows": sent,
-        "feedback": feedback_sent,
-        "drift_days": [
-            (first_day + pd.Timedelta(days=d)).isoformat() for d in range(scenario.start_day, days)
-        ],
+        "feedback": feedback,
+        "drift_days": [start.isoformat() for start in starts[scenario.start_day :]],
         "features": sorted(scenario.features),
     }
 

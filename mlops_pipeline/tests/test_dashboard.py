@@ -11,8 +11,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import dashboard
+import dashboard_predictions
+import dashboard_shared
 import drift
 import ft_engineering
+import messages
 import model_monitoring
 import registry
 import simulation
@@ -29,7 +32,9 @@ def scenario_for(settings: Settings) -> simulation.DriftScenario:
     """The simulator's default drift scenario for the test project: drift on the last of 4 days."""
     metadata = registry.load_metadata(settings.models_dir)
     data, _ = ft_engineering.load_project_data(settings.config)
-    return simulation.default_scenario(data.frame, *drift.feature_roles(metadata), start_day=3)
+    return simulation.default_scenario(
+        data.frame, metadata.numeric_features, metadata.categorical_features, start_day=3
+    )
 
 
 def simulate_and_monitor(settings: Settings, db_url: str | None = None, monitor: bool = True) -> dict:
@@ -92,15 +97,21 @@ def charts(at: AppTest) -> list[dict]:
 # ----------------------------------------------------------------------------- plain functions
 def test_traffic_light_counts_inputs_and_takes_the_worst_status() -> None:
     summary = {"features": {"a": "green", "b": "yellow", "c": "red", "d": "green", "__score__": "yellow"}}
-    assert dashboard.traffic_light(summary) == ("red", {"green": 2, "yellow": 1, "red": 1, "no_data": 0})
+    assert dashboard_shared.traffic_light(summary) == (
+        "red",
+        {"green": 2, "yellow": 1, "red": 1, "no_data": 0},
+    )
     calm = {"features": {"a": "green", "__score__": "yellow"}}
-    assert dashboard.traffic_light(calm) == ("yellow", {"green": 1, "yellow": 0, "red": 0, "no_data": 0})
+    assert dashboard_shared.traffic_light(calm) == (
+        "yellow",
+        {"green": 1, "yellow": 0, "red": 0, "no_data": 0},
+    )
 
 
 def test_traffic_light_shows_the_verdict_the_monitoring_job_stored() -> None:
     summary = {"status": "red", "features": {"a": "green"}, "performance_drops": {"roc_auc": 0.2}}
-    assert dashboard.traffic_light(summary)[0] == "red"
-    assert dashboard.traffic_light({"features": {}})[0] == "no_data"
+    assert dashboard_shared.traffic_light(summary)[0] == "red"
+    assert dashboard_shared.traffic_light({"features": {}})[0] == "no_data"
 
 
 def test_feature_table_orders_by_status_then_risk() -> None:
@@ -114,7 +125,7 @@ def test_feature_table_orders_by_status_then_risk() -> None:
         }
     )
     thresholds = {"psi": (0.1, 0.25), "missing_share": (0.05, 0.1)}
-    table = dashboard.feature_table(window, thresholds)
+    table = dashboard_shared.feature_table(window, thresholds)
     assert table["feature"].tolist() == ["x", "z", "y"]
     assert table["status"].tolist() == ["red", "red", "yellow"]
     assert table["risk"].tolist() == pytest.approx([2.0, 2.0, 0.48])
@@ -126,16 +137,16 @@ def test_feature_table_orders_by_status_then_risk() -> None:
 def test_category_shares_mark_unseen_and_missing() -> None:
     reference = pd.Series(["a", "a", "b", None])
     current = pd.Series(["a", "c", "c", None])
-    shares = dashboard.category_shares(reference, current).set_index("category")
-    assert shares.index.tolist() == ["a", "b", dashboard.MISSING_LABEL, "c"]
+    shares = dashboard_shared.category_shares(reference, current).set_index("category")
+    assert shares.index.tolist() == ["a", "b", dashboard_shared.MISSING_LABEL, "c"]
     assert shares["reference"].tolist() == pytest.approx([0.5, 0.25, 0.25, 0.0])
     assert shares["current"].tolist() == pytest.approx([0.25, 0.0, 0.25, 0.5])
     assert shares["unseen"].tolist() == [False, False, False, True]
-    numbers = dashboard.shares(reference, current, "categorical")
+    numbers = dashboard_shared.shares(reference, current, "categorical")
     assert numbers == pytest.approx(
         {"missing_reference": 0.25, "missing_current": 0.25, "outside_current": 2 / 3}
     )
-    numeric = dashboard.shares(pd.Series([1.0, 5.0]), pd.Series([0.0, 3.0, None, 9.0]), "numeric")
+    numeric = dashboard_shared.shares(pd.Series([1.0, 5.0]), pd.Series([0.0, 3.0, None, 9.0]), "numeric")
     assert numeric["outside_current"] == pytest.approx(2 / 3)
 
 
@@ -145,14 +156,14 @@ def test_class_probabilities_of_a_binary_prediction_come_from_its_score() -> Non
     )
     multiclass = registry.ModelMetadata(task="classification", features=[], classes=["a", "b", "c"])
 
-    assert dashboard.class_probabilities(
+    assert dashboard_predictions.class_probabilities(
         {"score": 0.25, "threshold": 0.3, "probabilities": None}, binary
     ) == {"bad": 0.25, "good": 0.75}
-    assert dashboard.class_probabilities(
+    assert dashboard_predictions.class_probabilities(
         {"score": 0.5, "threshold": None, "probabilities": {"a": 0.5, "b": 0.3, "c": 0.2}}, multiclass
     ) == {"a": 0.5, "b": 0.3, "c": 0.2}
     assert (
-        dashboard.class_probabilities(
+        dashboard_predictions.class_probabilities(
             {"score": 3.2, "threshold": None, "probabilities": None},
             registry.ModelMetadata(task="regression", features=[]),
         )
@@ -170,7 +181,7 @@ def test_overview_shows_traffic_light_counts_and_alerts(
         monkeypatch.setenv("DATABASE_URL", url)
     report = simulate_and_monitor(app_env, Settings().db_url)
     run = store.read_runs(store.create_db_engine(Settings().db_url)).iloc[-1]
-    status, counts = dashboard.traffic_light(run["summary"])
+    status, counts = dashboard_shared.traffic_light(run["summary"])
     assert status == "red"
 
     at = open_page()
@@ -184,7 +195,7 @@ def test_overview_shows_traffic_light_counts_and_alerts(
     assert any(f"**{feature}**" in red_line for feature in report["features"])
     assert run["model_version"] in " ".join(c.value for c in at.caption)
     assert [e.value for e in at.error] == [
-        a["message"] for a in run["summary"]["alerts"] if a["level"] == "red"
+        messages.alert_text(a) for a in run["summary"]["alerts"] if a["level"] == "red"
     ]
     assert any("Reentren" in m.value for m in at.markdown)
 
@@ -261,15 +272,15 @@ def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]
     version = at.sidebar.selectbox(key="version")
     assert version.value == champion and version.options == registry.list_versions(settings.models_dir)
     window = at.sidebar.selectbox(key=f"window_{champion}")
-    assert window.options == [dashboard.window_label(r) for r in runs.to_dict("records")]
+    assert window.options == [dashboard_shared.window_label(r) for r in runs.to_dict("records")]
     assert window.value == int(runs["id"].iloc[-1])
 
     first_days = runs["window_start"].dt.date.iloc[:2].tolist()
     at.sidebar.date_input(key=f"dates_{champion}").set_value(tuple(first_days)).run()
     assert not at.exception
     assert at.sidebar.selectbox(key=f"window_{champion}").value == int(runs["id"].iloc[1])
-    status, _ = dashboard.traffic_light(runs.iloc[1]["summary"])
-    assert f"Semáforo general: {dashboard.STATUS_LABELS[status].upper()}" in " ".join(
+    status, _ = dashboard_shared.traffic_light(runs.iloc[1]["summary"])
+    assert f"Semáforo general: {messages.STATUS_LABELS[status].upper()}" in " ".join(
         m.value for m in at.markdown
     )
 
@@ -333,6 +344,43 @@ def test_empty_store_shows_how_to_fill_it(trained: bool, request: pytest.Fixture
         assert not at.get("plotly_chart")
 
 
+def test_history_written_with_spanish_sentences_still_displays(app_env: Settings) -> None:
+    """Runs stored before the history held codes kept their alerts, advice and details as text."""
+    engine = store.create_db_engine(app_env.db_url)
+    store.init_db(engine)
+    start = pd.Timestamp("2026-03-01", tz="UTC")
+    summary = {
+        "status": "red",
+        "features": {"Age": "red", "Income": "green"},
+        "alerts": [{"level": "red", "feature": "Age", "message": "Deriva en Age: PSI = 0.4"}],
+        "recommendations": [{"action": "retrain", "feature": None, "message": "Reentrene el modelo ya."}],
+    }
+    version = registry.champion_version(app_env.models_dir)
+    run = {"window_start": start, "window_end": start + pd.Timedelta("1D"), "model_version": version}
+    run |= {"n_rows": 10, "n_sampled": 10, "status": "red", "summary": summary}
+    results = pd.DataFrame(
+        {
+            "feature": ["Age", "Age", "Income"],
+            "method": ["psi", "missing_share", "psi"],
+            "statistic": [0.4, 0.3, 0.01],
+            "p_value": float("nan"),
+            "drifted": [True, True, False],
+            "status": ["red", "red", "green"],
+            "detail": [None, "faltantes 0.0% -> 30.0%", None],
+        }
+    )
+    store.write_monitoring_run(engine, run, results)
+
+    at = open_page()
+    assert [e.value for e in at.error] == ["Deriva en Age: PSI = 0.4"]
+    assert any("Reentrene el modelo ya." in m.value for m in at.markdown)
+    at.sidebar.radio(key="page").set_value("Deriva por variable").run()
+    at.selectbox(key="drift_feature").set_value("Age").run()
+    assert not at.exception, [e.value for e in at.exception]
+    detail = at.dataframe[1].value.set_index("Estadístico")["Detalle"]
+    assert detail["cambio en % de faltantes"] == "faltantes 0.0% -> 30.0%" and detail["PSI"] == ""
+
+
 def test_run_monitoring_button_writes_history_and_refreshes(app_env: Settings) -> None:
     simulate_and_monitor(app_env, monitor=False)
     at = open_page()
@@ -393,7 +441,7 @@ def test_every_page_works_for_multiclass_and_regression(
     at = open_page()
     assert "Semáforo general: ROJO" in " ".join(m.value for m in at.markdown)
     at.sidebar.radio(key="page").set_value("Deriva por variable").run()
-    assert model_monitoring.feature_label(output) in set(at.dataframe[0].value["Variable"])
+    assert messages.feature_label(output) in set(at.dataframe[0].value["Variable"])
     at.selectbox(key="drift_feature").set_value(output).run()
     assert not at.exception, [e.value for e in at.exception]
     assert charts(at)[1]["data"][0]["type"] == ("bar" if kind == "categorical" else "histogram")

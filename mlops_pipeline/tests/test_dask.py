@@ -89,9 +89,10 @@ def test_score_cli_on_dask_matches_single_process_row_for_row(
     source = scoring_input(project, tmp_path / "in")
     expected = single_process(project, source, tmp_path)
 
+    inputs, output = str(tmp_path / "in" / "part-*.csv"), str(tmp_path / "out")
     code = model_deploy.main(
-        ["score", "--engine", "dask", "--scheduler", client.scheduler.address, "--input", str(tmp_path / "in" / "part-*.csv"),
-         "--output", str(tmp_path / "out"), "--output-format", output_format, "--quiet"]
+        ["score", "--engine", "dask", "--scheduler", client.scheduler.address, "--input", inputs,
+         "--output", output, "--output-format", output_format, "--quiet"]
     )  # fmt: skip
 
     assert code == 0, capsys.readouterr().err
@@ -170,11 +171,11 @@ def test_an_unreachable_scheduler_is_a_clear_error(project: Settings, tmp_path: 
 
     scoring_input(project, tmp_path / "in")
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        assert model_deploy.main(
-            ["score", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
-        ) == 2  # fmt: skip
+        unreachable = ["--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]
+        score = ["score", *unreachable, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
+        assert model_deploy.main(score) == 2
         assert "cannot reach the Dask scheduler" in capsys.readouterr().err
-        assert model_monitoring.main(["run", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+        assert model_monitoring.main(["run", *unreachable]) == 2
         assert "cannot reach the Dask scheduler" in capsys.readouterr().err
 
 
@@ -193,20 +194,20 @@ def drift_data(small_settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, li
     current["Home"] = current["Home"].where(rng.random(len(current)) > 0.1, "castle")
     current["Job"] = current["Job"].where(rng.random(len(current)) > 0.3)
     current["Debt"] = np.nan
-    return reference, current, data.roles.categorical, data.roles.numeric
+    return reference, current, data.roles.numeric, data.roles.categorical
 
 
 @pytest.mark.parametrize("correction", ["bonferroni", "none", "fdr_bh"])
 def test_distributed_drift_equals_compute_drift(drift_data, client: Client, correction: str) -> None:
-    reference, current, categorical, numerical = drift_data
+    reference, current, numeric, categorical = drift_data
 
-    expected = drift.compute_drift(reference, current, categorical, numerical, correction=correction)
+    expected = drift.compute_drift(reference, current, numeric, categorical, correction=correction)
     result = dask_engine.compute_drift(
         client,
         reference,
         dd.from_pandas(current, npartitions=7),
+        numeric,
         categorical,
-        numerical,
         correction=correction,
     )
 
@@ -233,8 +234,8 @@ def test_distributed_drift_equals_compute_drift(drift_data, client: Client, corr
 
 
 def test_window_counts_merge_exactly(drift_data, client: Client) -> None:
-    reference, current, categorical, numerical = drift_data
-    profile = drift.build_reference_profile(reference, categorical, numerical)
+    reference, current, numeric, categorical = drift_data
+    profile = drift.build_reference_profile(reference, numeric, categorical)
 
     frame = dd.from_pandas(current, npartitions=5)
 
@@ -277,12 +278,14 @@ def test_monitoring_run_on_dask_equals_the_single_process_job(
         == 0
     )
     printed = json.loads(capsys.readouterr().out)
-    on_dask = dask_engine.monitor(client, engine, project, config, backfill=True)
+    from_store = dask_engine.cluster_log(client, engine, project.db_url)
+    on_dask = model_monitoring.run_windows(engine, project.models_dir, config, backfill=True, log=from_store)
     exported = store.read_predictions(engine)
     exported.iloc[: len(exported) // 2].to_parquet(tmp_path / "log-0.parquet")
     exported.iloc[len(exported) // 2 :].to_parquet(tmp_path / "log-1.parquet")
-    from_parquet = dask_engine.monitor(
-        client, engine, project, config, backfill=True, inputs=str(tmp_path / "log-*.parquet")
+    exports = dask_engine.cluster_log(client, engine, project.db_url, str(tmp_path / "log-*.parquet"))
+    from_parquet = model_monitoring.run_windows(
+        engine, project.models_dir, config, backfill=True, log=exports
     )
 
     expected = run_results(local)
@@ -302,6 +305,10 @@ def test_monitoring_run_on_dask_equals_the_single_process_job(
     assert printed[-1]["status"] == "red"
     runs = store.read_runs(engine)
     assert len(runs) == 3 and runs["n_sampled"].tolist() == [400, 400, 400]
-    [empty] = dask_engine.monitor(client, engine, project, config, end=pd.Timestamp("2020-01-02", tz="UTC"))
+    before = pd.Timestamp("2020-01-02", tz="UTC")
+    [empty] = model_monitoring.run_windows(engine, project.models_dir, config, end=before, log=from_store)
     assert empty["run"]["status"] == "no_data" and empty["run"]["n_rows"] == 0
+    exported.drop(columns="created_at").to_parquet(tmp_path / "no-times.parquet")
+    with pytest.raises(ValueError, match="created_at"):
+        dask_engine.cluster_log(client, engine, project.db_url, str(tmp_path / "no-times.parquet"))
     engine.dispose()

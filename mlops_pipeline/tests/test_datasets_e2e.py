@@ -25,6 +25,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 import dashboard
+import dashboard_history
 import drift
 import ft_engineering
 import metrics
@@ -364,6 +365,6 @@ def test_dashboard_puts_metrics_in_target_units_on_their_own_panels() -> None:
     regression = pd.DataFrame(
         {"metric": ["mae", "rmse", "r2", "mape", "mae"], "value": [31000.0, 45000.0, 0.7, 0.18, 29000.0]}
     )
-    assert dashboard.metric_panels(regression) == [["r2", "mape"], ["mae"], ["rmse"]]
+    assert dashboard_history.metric_panels(regression) == [["r2", "mape"], ["mae"], ["rmse"]]
     binary = pd.DataFrame({"metric": ["accuracy", "roc_auc", "f1"], "value": [0.8, 0.85, 0.5]})
-    assert dashboard.metric_panels(binary) == [["accuracy", "roc_auc", "f1"]]
+    assert dashboard_history.metric_panels(binary) == [["accuracy", "roc_auc", "f1"]]

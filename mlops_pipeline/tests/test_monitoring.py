@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import drift
+import messages
 import metrics
 import model_monitoring
 import registry
@@ -23,7 +24,7 @@ CATEGORICAL = ["Home", "Marital", "Records", "Job"]
 
 def grid_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """KS grid counts of two numeric samples through the real profile/counts path."""
-    profile = drift.build_reference_profile(pd.DataFrame({"x": reference}), [], ["x"])
+    profile = drift.build_reference_profile(pd.DataFrame({"x": reference}), ["x"], [])
     counts = drift.current_counts(profile, pd.DataFrame({"x": current}))
     ref, cur = drift._count_views(profile["features"]["x"], counts["x"])
     return ref["grid"], cur["grid"]
@@ -74,7 +75,7 @@ def test_ks_continuous_and_shifted_matches_scipy() -> None:
     assert p < 1e-10
 
 
-# ----------------------------------------------------------------------------- PSI, Jensen-Shannon, chi-squared
+# ----------------------------------------------------------------------------- PSI, JS, chi-squared
 def test_psi_hand_computed() -> None:
     expected = (0.25 - 0.5) * math.log(0.25 / 0.5) + (0.75 - 0.5) * math.log(0.75 / 0.5)
     assert drift.psi(np.array([50, 50]), np.array([25, 75])) == pytest.approx(expected, abs=1e-12)
@@ -111,7 +112,7 @@ def test_chi_squared_equals_scipy_with_unseen_column() -> None:
 def test_chi_squared_through_profile_equals_crosstab(credit_frame: pd.DataFrame) -> None:
     reference = credit_frame.iloc[:2000]
     current = credit_frame.iloc[2000:].assign(Job=lambda f: f["Job"].where(f.index % 50 != 0, "contractor"))
-    profile = drift.build_reference_profile(reference, ["Job"], [])
+    profile = drift.build_reference_profile(reference, [], ["Job"])
     counts = drift.current_counts(profile, current)
     table = pd.crosstab(
         np.r_[np.zeros(reference["Job"].notna().sum()), np.ones(current["Job"].notna().sum())],
@@ -125,7 +126,7 @@ def test_chi_squared_through_profile_equals_crosstab(credit_frame: pd.DataFrame)
 
 def test_numeric_bins_are_reference_quantiles_with_outside_buckets() -> None:
     reference = pd.DataFrame({"x": np.arange(1.0, 101.0)})
-    profile = drift.build_reference_profile(reference, [], ["x"], bins=4)
+    profile = drift.build_reference_profile(reference, ["x"], [], bins=4)
     entry = profile["features"]["x"]
     assert entry["edges"] == [25.0, 50.0, 75.0]
     counts = drift.current_counts(
@@ -178,7 +179,7 @@ def test_jensen_shannon_bounded_and_symmetric(reference: list[int], current: lis
 )
 @settings(max_examples=150, deadline=None)
 def test_ks_counts_equal_scipy_and_merge_exactly(reference: list[int], current: list[int]) -> None:
-    profile = drift.build_reference_profile(pd.DataFrame({"x": reference}, dtype=float), [], ["x"])
+    profile = drift.build_reference_profile(pd.DataFrame({"x": reference}, dtype=float), ["x"], [])
     frame = pd.DataFrame({"x": current}, dtype=float)
     whole = drift.current_counts(profile, frame)
     half = len(frame) // 2
@@ -201,7 +202,7 @@ def test_ks_counts_equal_scipy_and_merge_exactly(reference: list[int], current: 
 
 # ----------------------------------------------------------------------------- compute_drift
 def test_identical_samples_are_green_everywhere(credit_frame: pd.DataFrame) -> None:
-    results = drift.compute_drift(credit_frame, credit_frame, CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(credit_frame, credit_frame, NUMERIC, CATEGORICAL)
     assert set(results.columns) >= {"feature", "method", "statistic", "p_value", "drifted", "status"}
     assert set(results["status"]) == {"green"} and not results["drifted"].any()
     assert set(results["feature"]) == set(NUMERIC + CATEGORICAL)
@@ -210,7 +211,7 @@ def test_identical_samples_are_green_everywhere(credit_frame: pd.DataFrame) -> N
 
 
 def test_same_population_has_no_red(halves: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    results = drift.compute_drift(*halves, CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(*halves, NUMERIC, CATEGORICAL)
     assert "red" not in set(results["status"])
 
 
@@ -226,7 +227,7 @@ def test_same_population_has_no_red(halves: tuple[pd.DataFrame, pd.DataFrame]) -
 )
 def test_one_drifted_feature_is_red_alone(halves, feature, change, method) -> None:
     reference, current = halves
-    results = drift.compute_drift(reference, change(current), CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(reference, change(current), NUMERIC, CATEGORICAL)
     status = statuses(results)
     assert status.pop(feature) == "red"
     assert "red" not in status.values()
@@ -236,19 +237,21 @@ def test_one_drifted_feature_is_red_alone(halves, feature, change, method) -> No
 def test_missing_jump_is_seen_although_present_values_are_alike(halves) -> None:
     reference, current = halves
     results = drift.compute_drift(
-        reference, current.assign(Age=current["Age"].where(current.index % 3 != 0)), CATEGORICAL, NUMERIC
+        reference, current.assign(Age=current["Age"].where(current.index % 3 != 0)), NUMERIC, CATEGORICAL
     )
     age = results[results["feature"] == "Age"].set_index("method")
     assert age.loc["missing_share", "status"] == "red"
     assert age.loc["psi", "status"] == "green"
-    assert age.loc["missing_share", "detail"].startswith("faltantes 0.0% -> 33.")
+    detail = age.loc["missing_share", "detail"]
+    assert detail == {"code": "missing_change", "reference": 0.0, "current": pytest.approx(1 / 3, abs=0.01)}
+    assert messages.detail_text(detail).startswith("faltantes 0.0% -> 33.")
 
 
 def test_empty_window_gives_no_data_with_reason(halves) -> None:
     reference, current = halves
-    results = drift.compute_drift(reference, current.iloc[0:0], CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(reference, current.iloc[0:0], NUMERIC, CATEGORICAL)
     assert set(results["status"]) == {"no_data"}
-    assert set(results["detail"]) == {drift.NO_CURRENT_ROWS}
+    assert {detail["code"] for detail in results["detail"]} == {"no_current_rows"}
     assert results["statistic"].isna().all() and not results["drifted"].any()
     assert drift.worst_status(results["status"]) == "no_data"
 
@@ -273,23 +276,23 @@ def test_constant_empty_and_all_missing_columns_do_not_crash() -> None:
         }
     )
     results = drift.compute_drift(
-        reference, current, ["cat_constant", "cat_missing"], ["constant", "all_missing", "normal"]
+        reference, current, ["constant", "all_missing", "normal"], ["cat_constant", "cat_missing"]
     )
     by = results.set_index(["feature", "method"])
     assert set(by.loc["constant", "status"]) == {"green"}
     assert set(by.loc["cat_constant", "status"]) == {"green"}
-    assert by.loc[("all_missing", "psi"), "detail"] == "la columna está vacía en la referencia"
+    assert by.loc[("all_missing", "psi"), "detail"] == {"code": "empty_in_reference"}
     assert by.loc[("all_missing", "missing_share"), "status"] == "green"
     assert by.loc[("normal", "ks"), "status"] == "no_data"
-    assert by.loc[("normal", "ks"), "detail"] == "la columna está vacía en la ventana"
+    assert by.loc[("normal", "ks"), "detail"] == {"code": "empty_in_window"}
     assert by.loc[("normal", "missing_share"), "status"] == "red"
-    shifted = drift.compute_drift(reference, current.assign(constant=6.0), ["cat_constant"], ["constant"])
+    shifted = drift.compute_drift(reference, current.assign(constant=6.0), ["constant"], ["cat_constant"])
     assert statuses(shifted)["constant"] == "red"
 
 
 def test_column_absent_from_current_counts_as_missing(halves) -> None:
     reference, current = halves
-    results = drift.compute_drift(reference, current.drop(columns="Age"), CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(reference, current.drop(columns="Age"), NUMERIC, CATEGORICAL)
     assert statuses(results)["Age"] == "red"
     assert (
         results.loc[
@@ -302,10 +305,10 @@ def test_column_absent_from_current_counts_as_missing(halves) -> None:
 def test_thresholds_and_correction_are_configurable(halves) -> None:
     reference, current = halves
     shifted = current.assign(Income=current["Income"] * 1.1)
-    strict = drift.compute_drift(reference, shifted, CATEGORICAL, NUMERIC, thresholds={"psi": (0.001, 0.002)})
+    strict = drift.compute_drift(reference, shifted, NUMERIC, CATEGORICAL, thresholds={"psi": (0.001, 0.002)})
     assert strict.loc[(strict["feature"] == "Income") & (strict["method"] == "psi"), "status"].item() == "red"
-    raw = drift.compute_drift(reference, shifted, CATEGORICAL, NUMERIC, correction="none")
-    bonferroni = drift.compute_drift(reference, shifted, CATEGORICAL, NUMERIC, correction="bonferroni")
+    raw = drift.compute_drift(reference, shifted, NUMERIC, CATEGORICAL, correction="none")
+    bonferroni = drift.compute_drift(reference, shifted, NUMERIC, CATEGORICAL, correction="bonferroni")
     tests = raw["method"].isin(["ks", "chi_squared"])
     assert (raw.loc[tests, "p_value"] == raw.loc[tests, "p_value_raw"]).all()
     assert bonferroni.loc[tests, "p_value"].to_numpy() == pytest.approx(
@@ -315,12 +318,12 @@ def test_thresholds_and_correction_are_configurable(halves) -> None:
 
 def test_profile_is_json_and_gives_the_same_results(halves) -> None:
     reference, current = halves
-    profile = drift.build_reference_profile(reference, CATEGORICAL, NUMERIC)
+    profile = drift.build_reference_profile(reference, NUMERIC, CATEGORICAL)
     restored = json.loads(json.dumps(profile))
     direct = drift.drift_from_counts(profile, drift.current_counts(profile, current))
     via_json = drift.drift_from_counts(restored, drift.current_counts(restored, current))
     pd.testing.assert_frame_equal(direct, via_json)
-    pd.testing.assert_frame_equal(direct, drift.compute_drift(reference, current, CATEGORICAL, NUMERIC))
+    pd.testing.assert_frame_equal(direct, drift.compute_drift(reference, current, NUMERIC, CATEGORICAL))
     income = profile["features"]["Income"]
     assert income["missing"] == int(reference["Income"].isna().sum())
     assert sum(income["counts"]) + income["missing"] == len(reference)
@@ -350,25 +353,35 @@ def test_detect_changes_marks_trends_and_jumps() -> None:
     assert not tiny["trend"].any()
 
 
-def test_windows() -> None:
-    start, end = model_monitoring.latest_window("1D", pd.Timestamp("2026-03-02T10:00", tz="UTC"))
-    assert (start, end) == (pd.Timestamp("2026-03-02", tz="UTC"), pd.Timestamp("2026-03-03", tz="UTC"))
-    weekly = model_monitoring.recent_windows(
-        "7D", pd.Timestamp("2026-03-20T10:00"), first=pd.Timestamp("2026-03-01T08:00", tz="UTC")
+def test_windows_of_a_run_and_of_a_backfill_share_one_grid() -> None:
+    day = model_monitoring.monitoring_windows(
+        "1D", None, None, end=pd.Timestamp("2026-03-02T10:00", tz="UTC")
     )
+    assert day == [(pd.Timestamp("2026-03-02", tz="UTC"), pd.Timestamp("2026-03-03", tz="UTC"))]
+    first = pd.Timestamp("2026-03-01T08:00", tz="UTC")
+    weekly = model_monitoring.monitoring_windows("7D", first, None, end=pd.Timestamp("2026-03-20T10:00"))
     assert weekly == [
         (pd.Timestamp("2026-03-08", tz="UTC"), pd.Timestamp("2026-03-15", tz="UTC")),
         (pd.Timestamp("2026-03-15", tz="UTC"), pd.Timestamp("2026-03-22", tz="UTC")),
     ]
-    windows = model_monitoring.backfill_windows(
-        pd.Timestamp("2026-03-01T10:00", tz="UTC"), pd.Timestamp("2026-03-03T00:00", tz="UTC"), "1D"
+    backfill = model_monitoring.monitoring_windows(
+        "7D", first, pd.Timestamp("2026-03-20T10:00", tz="UTC"), backfill=True
     )
-    assert [w[0].day for w in windows] == [1, 2, 3]
-    assert (
-        len(model_monitoring.backfill_windows(windows[0][0], windows[0][0] + pd.Timedelta("23h"), "6h")) == 4
+    assert [w[0].day for w in backfill] == [1, 8, 15] and backfill[-2:] == weekly
+    days = model_monitoring.monitoring_windows(
+        "1D",
+        pd.Timestamp("2026-03-01T10:00", tz="UTC"),
+        pd.Timestamp("2026-03-03T00:00", tz="UTC"),
+        backfill=True,
     )
+    assert [w[0].day for w in days] == [1, 2, 3]
+    quarter_days = model_monitoring.monitoring_windows(
+        "6h", days[0][0], days[0][0] + pd.Timedelta("23h"), backfill=True
+    )
+    assert len(quarter_days) == 4
+    assert model_monitoring.monitoring_windows("1D", None, None, backfill=True) == []
     with pytest.raises(ValueError, match="pandas offset"):
-        model_monitoring.latest_window("every tuesday")
+        model_monitoring.monitoring_windows("every tuesday", None, None)
 
 
 # ----------------------------------------------------------------------------- performance, alerts
@@ -381,14 +394,19 @@ def test_performance_metrics_binary_and_regression() -> None:
         }
     )
     binary = metrics.performance_metrics(
-        outcomes, registry.ModelMetadata(features=[], **{"task": "classification", "classes": ["bad", "good"], "positive_class": "bad"})
+        outcomes,
+        registry.ModelMetadata(
+            features=[], **{"task": "classification", "classes": ["bad", "good"], "positive_class": "bad"}
+        ),
     )
     assert binary["accuracy"] == 0.5 and binary["recall"] == 0.5 and binary["precision"] == 0.5
     assert binary["roc_auc"] == pytest.approx(0.75)
     numbers = pd.DataFrame(
         {"prediction": ["1.0", "2.0", "4.0"], "score": [1.0, 2.0, 4.0], "actual": ["1", "3", "4"]}
     )
-    regression = metrics.performance_metrics(numbers, registry.ModelMetadata(features=[], **{"task": "regression", "classes": []}))
+    regression = metrics.performance_metrics(
+        numbers, registry.ModelMetadata(features=[], **{"task": "regression", "classes": []})
+    )
     assert regression["mae"] == pytest.approx(1 / 3) and regression["rmse"] == pytest.approx(math.sqrt(1 / 3))
 
 
@@ -410,20 +428,85 @@ def test_performance_drops_use_the_right_direction() -> None:
 def test_alerts_and_recommendations(halves) -> None:
     reference, current = halves
     drifted = current.assign(Age=current["Age"].where(current.index % 3 != 0), Income=current["Income"] * 3)
-    results = drift.compute_drift(reference, drifted, CATEGORICAL, NUMERIC)
+    results = drift.compute_drift(reference, drifted, NUMERIC, CATEGORICAL)
     alerts, recommendations = model_monitoring.alerts_and_recommendations(
         results, pd.DataFrame(), {}, model_monitoring.MonitoringConfig()
     )
     assert {a["feature"] for a in alerts if a["level"] == "red"} == {"Age", "Income"}
-    assert all(isinstance(a["message"], str) and a["message"] for a in alerts)
-    actions = {(r["action"], r["feature"]) for r in recommendations}
-    assert {("retrain", None), ("check_pipeline", "Age"), ("review_feature", "Income")} <= actions
-    quiet = drift.compute_drift(reference, current, CATEGORICAL, NUMERIC)
+    assert {a["code"] for a in alerts} == {"feature_drift"}
+    age = next(a for a in alerts if a["feature"] == "Age")
+    missing = {item["method"]: item for item in age["statistics"]}["missing_share"]
+    assert (
+        missing["value"] == pytest.approx(1 / 3, abs=0.01) and missing["detail"]["code"] == "missing_change"
+    )
+    assert all(messages.alert_text(a).startswith("Deriva en ") for a in alerts)
+    codes = {(r["action"], r["code"], r["feature"]) for r in recommendations}
+    assert {
+        ("retrain", "retrain", None),
+        ("check_pipeline", "missing_changed", "Age"),
+        ("review_feature", "distribution_changed", "Income"),
+    } <= codes
+    assert recommendations[0]["reasons"] == ["red_features"] and recommendations[0]["red_features"] == 2
+    stored = json.dumps([alerts, recommendations], default=float)
+    assert "Deriva" not in stored and "Revise" not in stored, "the history holds codes, not sentences"
+    quiet = drift.compute_drift(reference, current, NUMERIC, CATEGORICAL)
     alerts, recommendations = model_monitoring.alerts_and_recommendations(
         quiet, pd.DataFrame(), {"roc_auc": 0.1}, model_monitoring.MonitoringConfig()
     )
     assert [r["action"] for r in recommendations] == ["retrain"]
-    assert any("desempeño" in a["message"] for a in alerts)
+    assert messages.recommendation_text(recommendations[0]) == (
+        "Reentrene el modelo con datos recientes: cayó el desempeño con los resultados reales."
+    )
+    [drop] = [a for a in alerts if a["code"] == "performance_drop"]
+    assert drop == {
+        "level": "red",
+        "code": "performance_drop",
+        "feature": None,
+        "metric": "roc_auc",
+        "worsening": 0.1,
+    }
+    assert messages.alert_text(drop) == (
+        "El desempeño empeoró: roc_auc está 0.100 peor que en la evaluación de prueba."
+    )
+
+
+def test_messages_render_codes_and_show_legacy_text_as_it_is() -> None:
+    assert messages.detail_text({"code": "missing_change", "reference": 0.0, "current": 0.25}) == (
+        "faltantes 0.0% -> 25.0%"
+    )
+    assert messages.detail_text('{"code": "unseen_values", "values": {"castle": 3, "boat": 1}}') == (
+        "categorías nuevas: castle (3), boat (1)"
+    )
+    assert messages.detail_text('{"code": "empty_in_window"}') == "la columna está vacía en la ventana"
+    assert (
+        messages.detail_text("sin filas en la ventana") == "sin filas en la ventana"
+    )  # a row of old history
+    assert messages.detail_text(None) == messages.detail_text(float("nan")) == ""
+    assert messages.detail_text({"code": "new_in_a_later_version"}) == "new_in_a_later_version"
+    trend = {"level": "yellow", "code": "trend", "feature": drift.SCORE_COLUMN, "method": "psi"}
+    assert messages.alert_text(trend) == (
+        "Tendencia creciente de PSI en salida del modelo (score) frente a las ventanas anteriores."
+    )
+    feature = {
+        "level": "red",
+        "code": "feature_drift",
+        "feature": "Job",
+        "statistics": [
+            {"method": "psi", "value": 0.31, "detail": None},
+            {"method": "unseen_share", "value": 0.2, "detail": {"code": "unseen_values", "values": {"x": 4}}},
+        ],
+    }
+    assert messages.alert_text(feature) == (
+        "Deriva en Job: PSI = 0.31; % de categorías nuevas = 0.2 (categorías nuevas: x (4))"
+    )
+    old = {"level": "red", "feature": "Age", "message": "Deriva en Age: PSI = 0.4"}
+    assert messages.alert_text(old) == "Deriva en Age: PSI = 0.4"
+    assert messages.recommendation_text({"action": "retrain", "message": "Reentrene."}) == "Reentrene."
+    review = {"action": "review_feature", "code": "distribution_changed", "feature": "Income"}
+    assert messages.recommendation_text(review) == (
+        "Revise la variable Income: su distribución cambió respecto al entrenamiento."
+    )
+    assert messages.status_text("red") == "Rojo" and messages.status_text("purple") == "purple"
 
 
 def test_a_step_is_a_jump_not_a_trend() -> None:

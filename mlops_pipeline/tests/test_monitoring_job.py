@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import drift
+import messages
 import model_monitoring
 import registry
 import simulation
@@ -36,12 +37,12 @@ def results_frame(status: str = "green") -> pd.DataFrame:
             "p_value": [0.5, np.nan, 0.02],
             "drifted": [False, False, True],
             "status": ["green", "no_data", status],
-            "detail": ["", "la columna está vacía en la ventana", None],
+            "detail": ["", '{"code": "empty_in_window"}', None],
         }
     )
 
 
-# ----------------------------------------------------------------------------- store history (SQLite and PostgreSQL)
+# ------------------------------------------------------------------------ history (SQLite and PostgreSQL)
 def test_history_round_trip_and_window_replacement(engine) -> None:
     start = datetime(2026, 3, 1, tzinfo=UTC)
     run = {
@@ -71,7 +72,7 @@ def test_history_round_trip_and_window_replacement(engine) -> None:
     assert len(history) == 6 and list(history.columns) == store.HISTORY_COLUMNS
     assert set(history.loc[history["run_id"] == replaced, "status"]) == {"green", "no_data", "red"}
     psi = store.read_drift_history(engine, feature="Age", method="psi")
-    assert psi["statistic"].isna().all() and psi["detail"].iloc[0] == "la columna está vacía en la ventana"
+    assert psi["statistic"].isna().all() and psi["detail"].iloc[0] == '{"code": "empty_in_window"}'
     assert store.read_runs(engine, model_version="other").empty
     assert store.read_drift_history(engine, run_id=first).empty
 
@@ -104,8 +105,9 @@ def test_sample_predictions_is_uniform_deterministic_and_counts_the_window(engin
 def test_profile_is_saved_with_the_version_and_covers_the_output(trained_settings: Settings) -> None:
     models_dir = trained_settings.models_dir
     version = registry.champion_version(models_dir)
-    profile = drift.load_or_build_profile(models_dir)
-    path = models_dir / version / drift.PROFILE_FILE
+    bins = trained_settings.config.monitoring.bins
+    profile = drift.load_or_build_profile(models_dir, bins=bins)
+    path = drift.profile_path(models_dir, version, bins)
     assert path.is_file() and json.loads(path.read_text()) == profile
     metadata = registry.load_metadata(models_dir, version)
     assert set(profile["features"]) == {f.name for f in metadata.features} | {drift.SCORE_COLUMN}
@@ -113,19 +115,53 @@ def test_profile_is_saved_with_the_version_and_covers_the_output(trained_setting
     score = profile["features"][drift.SCORE_COLUMN]
     assert score["kind"] == "numeric" and 0 <= score["min"] <= score["max"] <= 1
     path.write_text(json.dumps(profile | {"rows": -1}))
-    assert drift.load_or_build_profile(models_dir, version)["rows"] == -1  # loaded, never recomputed
+    assert drift.load_or_build_profile(models_dir, version, bins)["rows"] == -1  # loaded, never recomputed
+
+
+def test_configured_bins_apply_to_a_version_saved_with_other_bins(
+    trained_settings: Settings, sqlite_engine
+) -> None:
+    models_dir, config = trained_settings.models_dir, trained_settings.config.monitoring
+    version = registry.champion_version(models_dir)
+    trained = drift.load_or_build_profile(models_dir, version, config.bins)  # saved by training
+    assert trained["bins"] == 10 and len(trained["features"]["Income"]["edges"]) > 3
+    simulation.simulate_traffic(trained_settings, sqlite_engine, days=1, rows_per_day=300)
+    first, last = store.prediction_time_range(sqlite_engine, version)
+    [(start, end)] = model_monitoring.monitoring_windows("1D", first, last, backfill=True)
+    four = config.model_copy(update={"bins": 4})
+
+    target = model_monitoring.monitored_version(models_dir, None, four.bins)
+    with_four = model_monitoring.monitor_window(sqlite_engine, models_dir, start, end, four, write=False)
+    with_ten = model_monitoring.monitor_window(sqlite_engine, models_dir, start, end, config, write=False)
+
+    assert target.profile["bins"] == 4 and drift.profile_path(models_dir, version, 4).is_file()
+    numeric = [e for e in target.profile["features"].values() if e["kind"] == "numeric"]
+    assert all(len(e["edges"]) <= 3 for e in numeric)
+    assert drift.load_or_build_profile(models_dir, version, config.bins) == trained  # kept beside it
+    stats = {
+        bins: outcome["results"].set_index(["feature", "method"])["statistic"]
+        for bins, outcome in ((4, with_four), (10, with_ten))
+    }
+    assert stats[4]["Income", "ks"] == stats[10]["Income", "ks"]  # KS does not bin
+    assert stats[4]["Income", "psi"] != pytest.approx(stats[10]["Income", "psi"])
 
 
 def test_output_feature_per_task() -> None:
-    assert drift.output_feature(registry.ModelMetadata(features=[], **{"task": "classification", "classes": ["bad", "good"]})) == (
+    assert drift.output_feature(
+        registry.ModelMetadata(features=[], **{"task": "classification", "classes": ["bad", "good"]})
+    ) == (
         drift.SCORE_COLUMN,
         "numeric",
     )
-    assert drift.output_feature(registry.ModelMetadata(features=[], **{"task": "classification", "classes": ["a", "b", "c"]})) == (
+    assert drift.output_feature(
+        registry.ModelMetadata(features=[], **{"task": "classification", "classes": ["a", "b", "c"]})
+    ) == (
         drift.PREDICTION_COLUMN,
         "categorical",
     )
-    assert drift.output_feature(registry.ModelMetadata(features=[], **{"task": "regression", "classes": []})) == (drift.SCORE_COLUMN, "numeric")
+    assert drift.output_feature(
+        registry.ModelMetadata(features=[], **{"task": "regression", "classes": []})
+    ) == (drift.SCORE_COLUMN, "numeric")
 
 
 # ----------------------------------------------------------------------------- the job
@@ -135,7 +171,11 @@ def test_empty_window_is_a_no_data_run(trained_settings: Settings, sqlite_engine
         sqlite_engine, trained_settings.models_dir, start, start + DAY, trained_settings.config.monitoring
     )
     assert outcome["run"]["status"] == "no_data" and outcome["results"].empty
-    assert outcome["run"]["summary"]["alerts"][0]["message"].startswith("Sin datos")
+    [alert] = outcome["run"]["summary"]["alerts"]
+    assert alert["code"] == "no_data" and alert["version"] == registry.champion_version(
+        trained_settings.models_dir
+    )
+    assert messages.alert_text(alert).startswith("Sin datos: no hay predicciones del modelo")
     assert store.read_runs(sqlite_engine)["status"].tolist() == ["no_data"]
     assert (
         model_monitoring.run_backfill(
