@@ -184,7 +184,8 @@ def save_version(
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, folder / MODEL_FILE, compress=3)
     reference.to_parquet(folder / REFERENCE_FILE, index=False)
-    write_json_atomic(folder / METADATA_FILE, metadata.model_copy(update={"version": version}).model_dump(mode="json"))
+    saved = metadata.model_copy(update={"version": version})
+    write_json_atomic(folder / METADATA_FILE, saved.model_dump(mode="json"))
     return folder
 
 

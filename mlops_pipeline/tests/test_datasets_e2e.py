@@ -60,7 +60,7 @@ EXAMPLES = sorted(make_example_data.EXAMPLES)
 
 
 def quick_training(training: dict) -> dict:
-    """The config's training section shrunk for a test: cheap candidates only, 3 folds, no tuning or tracking."""
+    """The config's training section shrunk for a test: cheap candidates, 3 folds, no tuning or tracking."""
     models = {
         name: dict(params or {})
         for name, params in training.get("models", {}).items()
@@ -79,7 +79,7 @@ def quick_training(training: dict) -> dict:
 
 
 def example_project(name: str, folder: Path) -> Path:
-    """Write an example's CSV and config into ``folder`` with the quick training section; return the config."""
+    """Write an example's CSV and config (quick training section) into ``folder``; return the config."""
     path = make_example_data.write_example(name, folder)
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw["training"] = quick_training(raw.get("training", {}))
@@ -132,7 +132,7 @@ def test_example_data_is_reproducible_and_written_where_asked(tmp_path: Path) ->
 
 
 def test_messy_columns_are_dropped_repaired_and_reported(tmp_path: Path) -> None:
-    """The perturbed regression example: ID, constant, stray text, boolean, mostly-missing, missing targets."""
+    """The perturbed regression example: ID, constant, stray text, boolean, mostly missing, no targets."""
     settings = Settings(mlops_config=example_project("saratoga_houses", tmp_path))
     raw = pd.read_csv(settings.config.dataset.path)
     data, report = ft_engineering.load_project_data(settings.config)

@@ -98,7 +98,8 @@ def bound(values: str, label: str) -> float | None:
 def test_notebook_runs_without_errors_or_warnings(run: dict, name: str) -> None:
     notebook = run["notebooks"][name]
     problems = [
-        f"cell {index}: {output.get('name') or output.get('ename')}: {output.get('text') or output.get('evalue')}"
+        f"cell {index}: {output.get('name') or output.get('ename')}: "
+        f"{output.get('text') or output.get('evalue')}"
         for index, cell in enumerate(notebook.cells)
         if cell.cell_type == "code"
         for output in cell.outputs
