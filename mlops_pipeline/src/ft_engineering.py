@@ -88,23 +88,59 @@ def read_csv(source: Path | str | IO[str], na_values: list[str] | None = None, *
 TEXT_KINDS = {"string", "mixed", "mixed-integer"}
 """`pandas.api.types.infer_dtype` kinds of columns that hold at least some text."""
 
+FACTORIZABLE_KINDS = {"string", "boolean", "integer", "floating", "mixed-integer-float", "empty"}
+"""Kinds whose equal values spell alike, so that `pandas.factorize` may merge them: unlike a column
+mixing booleans and numbers, where ``True == 1`` and the two must stay ``"True"`` and ``"1"``."""
+
 
 def _may_hold_text(values: pd.Series) -> bool:
     return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
 
 
+def _text_kind(values: pd.Series) -> str | None:
+    """The `infer_dtype` kind of a column that may hold text, else None (numbers, booleans...)."""
+    return pd.api.types.infer_dtype(values, skipna=True) if _may_hold_text(values) else None
+
+
+def _unify_text(values: pd.Series, lowered: set[str]) -> pd.Series:
+    """Strip the text cells of one column and blank its tokens; missing cells become NaN and other
+    cells are kept as they are. The text work runs once per distinct value, not once per cell."""
+    array = values.to_numpy()
+    codes, uniques = pd.factorize(array)  # missing values (None, NaN, pd.NA) get code -1
+    stripped = [value.strip() if isinstance(value, str) else None for value in uniques]
+    spelled = [np.nan if text is None or text.lower() in lowered else text for text in stripped]
+    lookup = np.array([*spelled, np.nan], dtype=object)  # the last one is for code -1
+    unified = lookup[codes]
+    others = np.array([text is None for text in stripped] + [False])  # present values that are not text
+    if others.any():
+        unified = np.where(others[codes], array, unified)
+    return pd.Series(unified, index=values.index, name=values.name)
+
+
+def _data(values: pd.Series):
+    """A column's numpy array, or its pandas extension array (nullable integers, categoricals...)."""
+    return values.array if pd.api.types.is_extension_array_dtype(values.dtype) else values.to_numpy()
+
+
+def _with_columns(df: pd.DataFrame, changed: dict) -> pd.DataFrame:
+    """A new frame with ``df``'s columns, the ``changed`` ones (arrays) replaced or added at the end.
+
+    Unchanged columns are copied, so the result never shares memory with ``df``.
+    """
+    data = {}
+    for column in df.columns:
+        data[column] = changed[column] if column in changed else _data(df[column]).copy()
+    return pd.DataFrame(data | changed, index=df.index, copy=False)
+
+
 def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
-    """Strip text cells and turn every missing-value token (case-insensitive) into NaN."""
+    """Strip text cells and turn every missing-value token (case-insensitive) into NaN.
+
+    Only columns holding text are touched: a number can never be a token.
+    """
     lowered = {token.strip().lower() for token in tokens} | {""}
-    out = df.copy()
-    for column in out.columns:
-        values = out[column]
-        if _may_hold_text(values) and pd.api.types.infer_dtype(values, skipna=True) in TEXT_KINDS:
-            values = pd.Series(values.to_numpy(dtype=object, na_value=np.nan), index=values.index)
-            stripped = values.str.strip()
-            is_token = stripped.str.lower().isin(lowered)
-            out[column] = values.where(stripped.isna(), stripped).mask(is_token, np.nan)
-    return out
+    text = [column for column in df.columns if _text_kind(df[column]) in TEXT_KINDS]
+    return _with_columns(df, {column: _data(_unify_text(df[column], lowered)) for column in text})
 
 
 def as_category_text(value: object) -> object:
@@ -117,22 +153,52 @@ def as_category_text(value: object) -> object:
 
 
 def as_category_column(values: pd.Series) -> pd.Series:
-    """`as_category_text` over a column; all-text columns take a vectorised path."""
-    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
+    """`as_category_text` over a column, spelled once per distinct value when that is safe."""
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if values.dtype == object and kind == "string":
         return values
-    return values.map(as_category_text).astype(object)
+    if values.dtype == object and kind not in FACTORIZABLE_KINDS:
+        return values.map(as_category_text).astype(object)
+    codes, uniques = pd.factorize(values)
+    lookup = np.array([*(as_category_text(value) for value in uniques), np.nan], dtype=object)
+    return pd.Series(lookup[codes], index=values.index, name=values.name)
+
+
+def _as_float(values: pd.Series) -> pd.Series:
+    return values if values.dtype == np.float64 else pd.to_numeric(values, errors="coerce").astype(float)
 
 
 def coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
     """Numeric columns to float (unparseable text becomes NaN), categorical ones to text."""
-    out = df.copy()
-    for column in numeric:
-        if column in out and out[column].dtype != np.float64:
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
-    for column in categorical:
-        if column in out:
-            out[column] = as_category_column(out[column])
-    return out
+    coercions = {column: _as_float for column in numeric}
+    coercions |= {column: as_category_column for column in categorical}
+    changed = {}
+    for column in (column for column in coercions if column in df):
+        original = df[column]
+        if (values := coercions[column](original)) is not original:
+            changed[column] = _data(values)
+    return _with_columns(df, changed)
+
+
+def _clean_frame(
+    df: pd.DataFrame, tokens: list[str], numeric: list[str], categorical: list[str]
+) -> pd.DataFrame:
+    """`unify_missing` then `coerce_types`, in one pass over the columns and one copy of the frame."""
+    lowered = {token.strip().lower() for token in tokens} | {""}
+    numbers, categories = set(numeric), set(categorical)
+    changed = {}
+    for column in df.columns:
+        original = values = df[column]
+        kind = _text_kind(values)
+        if kind in TEXT_KINDS:
+            values = _unify_text(values, lowered)
+        if column in numbers:
+            values = _as_float(values)
+        elif column in categories and kind != "string":  # unified text is already one spelling
+            values = as_category_column(values)
+        if values is not original:
+            changed[column] = _data(values)
+    return _with_columns(df, changed)
 
 
 def count_unparseable(df: pd.DataFrame, numeric: list[str]) -> dict[str, int]:
@@ -368,8 +434,9 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         sk_validation.check_is_fitted(self)
-        frame = unify_missing(_validated_frame(self, X, reset=False), self.na_values or [])
-        return _like_input(X, coerce_types(frame, self.numeric or [], self.categorical or []))
+        frame = _validated_frame(self, X, reset=False)
+        cleaned = _clean_frame(frame, self.na_values or [], self.numeric or [], self.categorical or [])
+        return _like_input(X, cleaned)
 
     def get_feature_names_out(self, input_features=None):
         sk_validation.check_is_fitted(self)

@@ -63,6 +63,88 @@ def test_type_coercion_parses_numbers_and_normalises_categories() -> None:
     assert fe.count_unparseable(frame, ["Income"]) == {"Income": 1}
 
 
+def _per_cell_unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
+    """`unify_missing` as it was written before it was vectorised: the reference semantics."""
+    lowered = {token.strip().lower() for token in tokens} | {""}
+    out = df.copy()
+    for column in out.columns:
+        values = out[column]
+        holds_text = values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+        if holds_text and pd.api.types.infer_dtype(values, skipna=True) in fe.TEXT_KINDS:
+            values = pd.Series(values.to_numpy(dtype=object, na_value=np.nan), index=values.index)
+            stripped = values.str.strip()
+            is_token = stripped.str.lower().isin(lowered)
+            out[column] = values.where(stripped.isna(), stripped).mask(is_token, np.nan)
+    return out
+
+
+def _per_cell_coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """`coerce_types` as it was written before it was vectorised: the reference semantics."""
+    out = df.copy()
+    for column in numeric:
+        if out[column].dtype != np.float64:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    for column in categorical:
+        out[column] = out[column].map(fe.as_category_text).astype(object)
+    return out
+
+
+TOKENS = ["ignore", "NA", " n/a "]
+TRICKY_NUMERIC = ["Income", "Float", "Int"]
+TRICKY_CATEGORICAL = ["Home", "Code", "Flag", "Level", "Empty", "Number"]
+
+
+def _tricky_frame() -> pd.DataFrame:
+    """Tokens with spaces and case, numbers as text, booleans, 1 / 1.0 / "1", NaN, inf, empty strings."""
+    n = 12
+    return pd.DataFrame(
+        {
+            "Home": [" rent ", "IGNORE", " Ignore ", "", "  ", None, np.nan, "owner", "na", "N/A", "rent",
+                     "rent\t"],
+            "Income": ["12", " 7.5 ", "n/a", "ignore", None, 3, 4.5, "inf", "", "-1", "1e3", "1,5"],
+            "Code": [1, 1.0, "1", "1.0", 2, True, False, np.nan, None, "True", " 2 ", 2.5],
+            "Flag": [True, False, True, None, True, False, True, False, True, False, True, False],
+            "Float": [1.0, 2.5, np.nan, np.inf, -np.inf, 0.0, -0.0, 1e20, 3.0, 4.0, 5.0, 6.0],
+            "Int": range(n),
+            "Level": pd.array(
+                [" low", "HIGH ", pd.NA, "ignore", "mid", "low", "", "high", pd.NA, "low", "x", "Na"],
+                dtype="string",
+            ),
+            "Empty": pd.Series([None] * n, dtype=object),
+            "Number": [1.0, 2.0, np.nan, 1.5, 3.0, 1.0, 2.0, np.nan, 1e20, -0.0, 0.0, 7.0],
+            "Other": ["  a", "b  ", None, "ignore", 1, 2.0, "c", "d", "e", "f", "g", "h"],
+        }
+    )
+
+
+def test_vectorised_cleaning_matches_per_cell_semantics_on_a_tricky_frame() -> None:
+    frame = _tricky_frame()
+    before = frame.copy()
+    expected_unified = _per_cell_unify_missing(frame, TOKENS)
+    expected = _per_cell_coerce_types(expected_unified, TRICKY_NUMERIC, TRICKY_CATEGORICAL)
+    pd.testing.assert_frame_equal(fe.unify_missing(frame, TOKENS), expected_unified)
+    coerced = fe.coerce_types(expected_unified, TRICKY_NUMERIC, TRICKY_CATEGORICAL)
+    pd.testing.assert_frame_equal(coerced, expected)
+    cleaner = fe.ColumnCleaner(TOKENS, TRICKY_NUMERIC, TRICKY_CATEGORICAL).fit(frame)
+    cleaned = cleaner.transform(frame)
+    pd.testing.assert_frame_equal(cleaned, expected)
+    spelled = ["rent", "-", "-", "-", "-", "-", "-", "owner", "-", "-", "rent", "rent"]
+    assert cleaned["Home"].fillna("-").tolist() == spelled
+    codes = ["1", "1", "1", "1.0", "2", "True", "False", "-", "-", "True", "2", "2.5"]
+    assert cleaned["Code"].fillna("-").tolist() == codes
+    pd.testing.assert_frame_equal(frame, before)  # the input is not modified ...
+    assert not np.shares_memory(cleaned["Float"].to_numpy(), frame["Float"].to_numpy())  # ... nor shared
+
+
+def test_vectorised_cleaning_matches_per_cell_semantics_on_the_credit_data(credit_frame: pd.DataFrame) -> None:
+    frame = credit_frame.drop(columns="Status")
+    numeric = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
+    categorical = ["Home", "Marital", "Records", "Job"]
+    expected = _per_cell_coerce_types(_per_cell_unify_missing(frame, TOKENS), numeric, categorical)
+    cleaned = fe.ColumnCleaner(TOKENS, numeric, categorical).fit_transform(frame)
+    pd.testing.assert_frame_equal(cleaned, expected)
+
+
 # ----------------------------------------------------------------------------- loading and roles
 def test_load_data_on_the_shipped_credit_table(small_settings: Settings) -> None:
     data = fe.load_data(small_settings.config.dataset)
