@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils import validation as sk_validation
 
+import expressions
 from settings import ConfigError, DatasetConfig, ProjectConfig, SplitConfig, get_settings
 
 logger = logging.getLogger(__name__)
@@ -331,6 +332,15 @@ def _resolve_positive_class(classes: list[str], configured: str | None) -> str |
     return configured
 
 
+def derived_columns(expression: str) -> set[str]:
+    """The raw column names a derived-feature expression reads.
+
+    Raises:
+        ValueError: for a syntax error or a construct the expressions do not support.
+    """
+    return set(expressions.parse(expression).columns)
+
+
 def load_data(dataset: DatasetConfig) -> Dataset:
     """Load the configured CSV: drop configured/irrelevant columns, unify nulls, coerce types.
 
@@ -450,46 +460,57 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
 
 
 class DerivedFeatures(TransformerMixin, BaseEstimator):
-    """Add columns computed from expressions over raw columns (``pandas.DataFrame.eval``).
+    """Add columns computed from arithmetic expressions over raw columns (see `expressions`).
 
-    Division by zero gives infinity, which becomes NaN for the imputer downstream.
+    Each expression is parsed once, at fit, and evaluated with numpy on whole columns. An
+    expression may read the features defined before it. Division by zero gives infinity, which
+    becomes NaN for the imputer downstream.
 
     Parameters
     ----------
     expressions : dict of str to str, default=None
         New column name -> expression, e.g. ``{"loan_to_price": "Amount / Price"}``.
+
+    Attributes
+    ----------
+    parsed_ : dict of str to expressions.Expression
+        The parsed expressions, in order.
     """
 
     def __init__(self, expressions=None):
         self.expressions = expressions
 
     def fit(self, X, y=None):
-        self.transform(_validated_frame(self, X, reset=True))
+        frame = _validated_frame(self, X, reset=True)
+        available = set(frame.columns)
+        self.parsed_ = {}
+        for name, text in (self.expressions or {}).items():
+            try:
+                parsed = expressions.parse(text)
+            except ValueError as exc:
+                raise ValueError(f"derived feature '{name}' = '{text}' is not valid: {exc}") from None
+            unknown = sorted(parsed.columns - available)
+            if unknown:
+                raise ValueError(f"derived feature '{name}' = '{text}' reads unknown columns: {unknown}")
+            self.parsed_[name] = parsed
+            available.add(name)
+        self.transform(frame)  # a non-numeric column fails here, not at the first prediction
         return self
 
     def transform(self, X):
         sk_validation.check_is_fitted(self)
         frame = _validated_frame(self, X, reset=False)
-        expressions = self.expressions or {}
-        if expressions:
-            frame = self._evaluate(frame, expressions)
-            for name in expressions:
-                frame[name] = pd.to_numeric(frame[name], errors="coerce").replace([np.inf, -np.inf], np.nan)
-        return _like_input(X, frame)
-
-    @staticmethod
-    def _evaluate(frame: pd.DataFrame, expressions: dict[str, str]) -> pd.DataFrame:
-        """All expressions in one ``eval`` call (parsing once per call is most of its cost on one
-        row); on failure, evaluate them one by one to name the culprit."""
-        try:
-            return frame.eval("\n".join(f"{name} = {expr}" for name, expr in expressions.items()), engine="python")
-        except Exception:
-            for name, expression in expressions.items():
-                try:
-                    frame = frame.eval(f"{name} = {expression}", engine="python")
-                except Exception as exc:
-                    raise ValueError(f"derived feature '{name}' = '{expression}' failed: {exc}") from exc
-            raise
+        if not self.parsed_:
+            return _like_input(X, frame)
+        columns: dict = {}  # name -> float array, each converted once
+        derived = {}
+        with np.errstate(all="ignore"):
+            for name, parsed in self.parsed_.items():
+                for column in parsed.columns - columns.keys():
+                    columns[column] = _float_column(frame[column], name, parsed.text, column)
+                values = np.broadcast_to(parsed.evaluate(columns), (len(frame),))
+                derived[name] = columns[name] = np.where(np.isinf(values), np.nan, values)
+        return _like_input(X, _with_columns(frame, derived))
 
     def get_feature_names_out(self, input_features=None):
         sk_validation.check_is_fitted(self)
@@ -500,6 +521,15 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.string = True
         return tags
+
+
+def _float_column(values: pd.Series, name: str, text: str, column: object) -> np.ndarray:
+    """One column as floats for the derived feature ``name`` (missing values become NaN)."""
+    try:
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        message = f"derived feature '{name}' = '{text}': column '{column}' is not numeric ({exc})"
+        raise ValueError(message) from None
 
 
 def _like_input(X, frame: pd.DataFrame):

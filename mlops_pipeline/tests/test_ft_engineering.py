@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -246,6 +248,73 @@ def test_derived_features_are_computed_and_divisions_by_zero_become_missing() ->
 def test_a_broken_derived_expression_is_reported_by_name() -> None:
     with pytest.raises(ValueError, match="derived feature 'bad'"):
         fe.DerivedFeatures({"bad": "Amount / Ghost"}).fit(pd.DataFrame({"Amount": [1.0]}))
+
+
+def test_derived_features_match_pandas_eval_on_a_tricky_frame() -> None:
+    frame = pd.DataFrame(
+        {
+            "Amount": [100.0, 50.0, 0.0, np.nan, -3.0, 1e308, 7.0],
+            "Price": [200.0, 0.0, 0.0, 5.0, 2.0, 1e-308, -np.inf],
+            "Time": [12.0, 0.0, 6.0, 3.0, 1.0, 2.0, 4.0],
+            "Monthly income": [1.0, 2.0, np.nan, 4.0, 0.0, 6.0, 7.0],
+        }
+    )
+    expressions = {
+        "ratio": "Amount / Price",
+        "chained": "ratio * 2 - Time",
+        "powers": "-Amount ** 2 + (Time + 1) ** 0.5 - Time ** -1",
+        "functions": "log1p(abs(Amount)) + sqrt(Time) - arctan2(Amount, Price)",
+        "integer_parts": "Time % 4 + Amount // 3",
+        "quoted": "Amount / `Monthly income` / 12",
+        "folded": "Amount\n  - Time",
+    }
+    out = fe.DerivedFeatures(expressions).fit_transform(frame)
+    with np.errstate(all="ignore"):
+        quoted = {name: text.replace("\n", " ") for name, text in expressions.items()}
+        expected = frame.eval("\n".join(f"{name} = {text}" for name, text in quoted.items()), engine="python")
+    expected[list(expressions)] = expected[list(expressions)].replace([np.inf, -np.inf], np.nan)
+    pd.testing.assert_frame_equal(out, expected)
+    assert out["ratio"].isna().tolist() == [False, True, True, True, False, True, False]
+
+
+def test_derived_features_are_parsed_once_and_pickle_and_clone() -> None:
+    frame = pd.DataFrame({"Amount": [100.0, 50.0], "Price": [200.0, 0.0]})
+    derived = fe.DerivedFeatures({"loan_to_price": "Amount / Price"}).fit(frame)
+    assert set(derived.parsed_) == {"loan_to_price"}
+    restored = pickle.loads(pickle.dumps(derived))
+    pd.testing.assert_frame_equal(restored.transform(frame), derived.transform(frame))
+    assert clone(derived).get_params() == derived.get_params() and not hasattr(clone(derived), "parsed_")
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("Assets - ", "syntax error"),
+        ("", "empty"),
+        ("Income > 3", "'Income > 3' is not allowed"),
+        ("Income.mean()", "is not allowed"),
+        ("__import__('os')", "is not allowed"),
+        ("log(Income, 2)", "takes 1 argument"),
+        ("Home == 'rent'", "is not allowed"),
+        ("@limit * 2", "syntax error"),
+    ],
+)
+def test_an_expression_outside_the_language_is_rejected_saying_why(expression: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        fe.derived_columns(expression)
+    with pytest.raises(ValueError, match=f"derived feature 'bad' = .* is not valid: .*{message}"):
+        fe.DerivedFeatures({"bad": expression}).fit(pd.DataFrame({"Income": [1.0]}))
+
+
+def test_derived_columns_names_the_raw_columns_an_expression_reads() -> None:
+    assert fe.derived_columns("Amount / Time / Income") == {"Amount", "Time", "Income"}
+    assert fe.derived_columns("log1p(`Monthly income`) - 2 * -Debt") == {"Monthly income", "Debt"}
+    assert fe.derived_columns("3 ** 2") == set()
+
+
+def test_a_derived_feature_over_a_non_numeric_column_fails_at_fit_naming_it() -> None:
+    with pytest.raises(ValueError, match="derived feature 'bad' = 'Home / 2': column 'Home' is not numeric"):
+        fe.DerivedFeatures({"bad": "Home / 2"}).fit(pd.DataFrame({"Home": ["rent", "owner"]}))
 
 
 def _fitted_pipeline(settings: Settings) -> tuple[Pipeline, fe.Split, fe.Dataset]:
