@@ -341,6 +341,19 @@ def derived_columns(expression: str) -> set[str]:
     return set(expressions.parse(expression).columns)
 
 
+def _check_derived_columns(derived: dict[str, str], features: list[str]) -> None:
+    """Each derived expression reads only features, or derived features defined before it."""
+    available = set(features)
+    for name, expression in derived.items():
+        unknown = sorted(derived_columns(expression) - available)
+        if unknown:
+            raise ConfigError(
+                f"dataset.derived.{name}: la expresión '{expression}' usa columnas que no son variables "
+                f"del modelo: {unknown}"
+            )
+        available.add(name)
+
+
 def load_data(dataset: DatasetConfig) -> Dataset:
     """Load the configured CSV: drop configured/irrelevant columns, unify nulls, coerce types.
 
@@ -356,6 +369,7 @@ def load_data(dataset: DatasetConfig) -> Dataset:
         raise ConfigError(f"dataset.drop_columns: not in the data: {absent}")
     raw = raw.drop(columns=dataset.drop_columns)
     roles = infer_roles(raw, dataset)
+    _check_derived_columns(dataset.derived, roles.features)
     notes = [f"column '{c}' dropped: {reason}" for c, reason in roles.dropped.items()]
     notes += [f"column '{c}': {n} non-numeric values set to missing" for c, n in count_unparseable(raw, roles.numeric).items()]
     notes += [

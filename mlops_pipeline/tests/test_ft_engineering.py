@@ -317,6 +317,18 @@ def test_a_derived_feature_over_a_non_numeric_column_fails_at_fit_naming_it() ->
         fe.DerivedFeatures({"bad": "Home / 2"}).fit(pd.DataFrame({"Home": ["rent", "owner"]}))
 
 
+def test_a_derived_feature_over_an_unknown_column_fails_at_load_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"x": [1.0, 2.0], "z": [3.0, 4.0], "y": ["a", "b"]}).to_csv(path, index=False)
+    derived = {"ok": "x / z", "twice": "ok * 2", "bad": "x / Ghost"}
+    with pytest.raises(ConfigError, match=r"dataset\.derived\.bad: .*'x / Ghost'.*\['Ghost'\]"):
+        fe.load_data(_dataset(path, derived=derived))
+    with pytest.raises(ConfigError, match=r"dataset\.derived\.bad: .*\['y'\]"):  # the target is not a feature
+        fe.load_data(_dataset(path, derived={"bad": "x / y"}))
+    data = fe.load_data(_dataset(path, derived={"ok": "x / z", "twice": "ok * 2"}))
+    assert data.roles.numeric == ["x", "z"]
+
+
 def _fitted_pipeline(settings: Settings) -> tuple[Pipeline, fe.Split, fe.Dataset]:
     config = settings.config
     data = fe.load_data(config.dataset)
