@@ -103,7 +103,7 @@ def _text_kind(values: pd.Series) -> str | None:
     return pd.api.types.infer_dtype(values, skipna=True) if _may_hold_text(values) else None
 
 
-def _unify_text(values: pd.Series, lowered: set[str]) -> pd.Series:
+def _unify_text(values: pd.Series, lowered: set[str]) -> np.ndarray:
     """Strip the text cells of one column and blank its tokens; missing cells become NaN and other
     cells are kept as they are. The text work runs once per distinct value, not once per cell."""
     array = values.to_numpy()
@@ -115,7 +115,7 @@ def _unify_text(values: pd.Series, lowered: set[str]) -> pd.Series:
     others = np.array([text is None for text in stripped] + [False])  # present values that are not text
     if others.any():
         unified = np.where(others[codes], array, unified)
-    return pd.Series(unified, index=values.index, name=values.name)
+    return unified
 
 
 def _data(values: pd.Series):
@@ -141,7 +141,7 @@ def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
     """
     lowered = {token.strip().lower() for token in tokens} | {""}
     text = [column for column in df.columns if _text_kind(df[column]) in TEXT_KINDS]
-    return _with_columns(df, {column: _data(_unify_text(df[column], lowered)) for column in text})
+    return _with_columns(df, {column: _unify_text(df[column], lowered) for column in text})
 
 
 def as_category_text(value: object) -> object:
@@ -165,20 +165,27 @@ def as_category_column(values: pd.Series) -> pd.Series:
     return pd.Series(lookup[codes], index=values.index, name=values.name)
 
 
-def _as_float(values: pd.Series) -> pd.Series:
-    return values if values.dtype == np.float64 else pd.to_numeric(values, errors="coerce").astype(float)
+def _float_cells(values: pd.Series) -> np.ndarray | None:
+    """A column as a new float array (unparseable text becomes NaN), or None if it is one already."""
+    if values.dtype == np.float64:
+        return None
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":  # plain integers, booleans
+        return values.to_numpy(dtype=np.float64)
+    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+
+
+def _category_cells(values: pd.Series) -> np.ndarray | None:
+    """A column as one spelling per category, or None if it is spelled so already."""
+    spelled = as_category_column(values)
+    return None if spelled is values else spelled.to_numpy()
 
 
 def coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
     """Numeric columns to float (unparseable text becomes NaN), categorical ones to text."""
-    coercions = {column: _as_float for column in numeric}
-    coercions |= {column: as_category_column for column in categorical}
-    changed = {}
-    for column in (column for column in coercions if column in df):
-        original = df[column]
-        if (values := coercions[column](original)) is not original:
-            changed[column] = _data(values)
-    return _with_columns(df, changed)
+    coercions = {column: _float_cells for column in numeric}
+    coercions |= {column: _category_cells for column in categorical}
+    changed = {column: coercions[column](df[column]) for column in coercions if column in df}
+    return _with_columns(df, {column: cells for column, cells in changed.items() if cells is not None})
 
 
 def _clean_frame(
@@ -189,16 +196,19 @@ def _clean_frame(
     numbers, categories = set(numeric), set(categorical)
     changed = {}
     for column in df.columns:
-        original = values = df[column]
+        values = df[column]
         kind = _text_kind(values)
         if kind in TEXT_KINDS:
-            values = _unify_text(values, lowered)
+            changed[column] = _unify_text(values, lowered)
+            values = pd.Series(changed[column], index=df.index, name=column)
         if column in numbers:
-            values = _as_float(values)
+            cells = _float_cells(values)
         elif column in categories and kind != "string":  # unified text is already one spelling
-            values = as_category_column(values)
-        if values is not original:
-            changed[column] = _data(values)
+            cells = _category_cells(values)
+        else:
+            continue
+        if cells is not None:
+            changed[column] = cells
     return _with_columns(df, changed)
 
 
