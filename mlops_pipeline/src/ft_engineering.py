@@ -103,19 +103,29 @@ def _text_kind(values: pd.Series) -> str | None:
     return pd.api.types.infer_dtype(values, skipna=True) if _may_hold_text(values) else None
 
 
-def _unify_text(values: pd.Series, lowered: set[str]) -> np.ndarray:
+def _unify_text(
+    values: pd.Series, lowered: set[str], known: np.ndarray | None = None
+) -> tuple[np.ndarray, bool]:
     """Strip the text cells of one column and blank its tokens; missing cells become NaN and other
-    cells are kept as they are. The text work runs once per distinct value, not once per cell."""
+    cells are kept as they are. Returns the new cells and whether all present ones are text.
+
+    The text work runs once per distinct value, not once per cell, and not at all for cells that
+    hold one of the ``known`` clean spellings (one hash lookup per cell).
+    """
     array = values.to_numpy()
-    codes, uniques = pd.factorize(array)  # missing values (None, NaN, pd.NA) get code -1
+    todo = slice(None) if known is None else np.flatnonzero(~np.asarray(values.isin(known), dtype=bool))
+    codes, uniques = pd.factorize(array[todo])  # missing values (None, NaN, pd.NA) get code -1
     stripped = [value.strip() if isinstance(value, str) else None for value in uniques]
     spelled = [np.nan if text is None or text.lower() in lowered else text for text in stripped]
     lookup = np.array([*spelled, np.nan], dtype=object)  # the last one is for code -1
-    unified = lookup[codes]
+    cells = lookup[codes]
     others = np.array([text is None for text in stripped] + [False])  # present values that are not text
     if others.any():
-        unified = np.where(others[codes], array, unified)
-    return unified
+        cells = np.where(others[codes], array[todo], cells)
+    if known is not None:
+        cells, done = array.copy(), cells
+        cells[todo] = done
+    return cells, not others.any()
 
 
 def _data(values: pd.Series):
@@ -141,7 +151,7 @@ def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
     """
     lowered = {token.strip().lower() for token in tokens} | {""}
     text = [column for column in df.columns if _text_kind(df[column]) in TEXT_KINDS]
-    return _with_columns(df, {column: _unify_text(df[column], lowered) for column in text})
+    return _with_columns(df, {column: _unify_text(df[column], lowered)[0] for column in text})
 
 
 def as_category_text(value: object) -> object:
@@ -189,21 +199,23 @@ def coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -
 
 
 def _clean_frame(
-    df: pd.DataFrame, tokens: list[str], numeric: list[str], categorical: list[str]
+    df: pd.DataFrame, tokens: list[str], numeric: list[str], categorical: list[str], known: dict | None = None
 ) -> pd.DataFrame:
-    """`unify_missing` then `coerce_types`, in one pass over the columns and one copy of the frame."""
+    """`unify_missing` then `coerce_types`, in one pass over the columns and one copy of the frame.
+
+    ``known`` maps text columns to clean spellings seen before (`ColumnCleaner.spellings_`).
+    """
     lowered = {token.strip().lower() for token in tokens} | {""}
-    numbers, categories = set(numeric), set(categorical)
+    numbers, categories, known = set(numeric), set(categorical), known or {}
     changed = {}
     for column in df.columns:
-        values = df[column]
-        kind = _text_kind(values)
-        if kind in TEXT_KINDS:
-            changed[column] = _unify_text(values, lowered)
+        values, all_text = df[column], False
+        if _may_hold_text(values) if column in known else _text_kind(values) in TEXT_KINDS:
+            changed[column], all_text = _unify_text(values, lowered, known.get(column))
             values = pd.Series(changed[column], index=df.index, name=column)
         if column in numbers:
             cells = _float_cells(values)
-        elif column in categories and kind != "string":  # unified text is already one spelling
+        elif column in categories and not all_text:  # unified text is already one spelling
             cells = _category_cells(values)
         else:
             continue
@@ -455,6 +467,12 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
         Columns coerced to float.
     categorical : list of str, default=None
         Columns coerced to text.
+
+    Attributes
+    ----------
+    spellings_ : dict of str to ndarray
+        The clean values of each categorical text column at fit. A cell holding one of them is
+        kept as it is; only the other cells are stripped and checked against the tokens.
     """
 
     def __init__(self, na_values=None, numeric=None, categorical=None):
@@ -463,14 +481,17 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
         self.categorical = categorical
 
     def fit(self, X, y=None):
-        _validated_frame(self, X, reset=True)
+        frame = _validated_frame(self, X, reset=True)
+        cleaned = _clean_frame(frame, self.na_values or [], self.numeric or [], self.categorical or [])
+        text = [c for c in self.categorical or [] if c in cleaned and _text_kind(cleaned[c]) == "string"]
+        self.spellings_ = {column: cleaned[column].dropna().unique() for column in text}
         return self
 
     def transform(self, X):
         sk_validation.check_is_fitted(self)
         frame = _validated_frame(self, X, reset=False)
-        cleaned = _clean_frame(frame, self.na_values or [], self.numeric or [], self.categorical or [])
-        return _like_input(X, cleaned)
+        tokens, numeric, categorical = self.na_values or [], self.numeric or [], self.categorical or []
+        return _like_input(X, _clean_frame(frame, tokens, numeric, categorical, self.spellings_))
 
     def get_feature_names_out(self, input_features=None):
         sk_validation.check_is_fitted(self)

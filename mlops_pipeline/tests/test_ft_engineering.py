@@ -136,6 +136,9 @@ def test_vectorised_cleaning_matches_per_cell_semantics_on_a_tricky_frame() -> N
     assert cleaned["Code"].fillna("-").tolist() == codes
     pd.testing.assert_frame_equal(frame, before)  # the input is not modified ...
     assert not np.shares_memory(cleaned["Float"].to_numpy(), frame["Float"].to_numpy())  # ... nor shared
+    fitted_on_clean = fe.ColumnCleaner(TOKENS, TRICKY_NUMERIC, TRICKY_CATEGORICAL).fit(expected)
+    assert set(fitted_on_clean.spellings_) == {"Home", "Code", "Flag", "Level", "Number"}
+    pd.testing.assert_frame_equal(fitted_on_clean.transform(frame), expected)  # unseen spellings too
 
 
 def test_vectorised_cleaning_matches_per_cell_semantics_on_the_credit_data(credit_frame: pd.DataFrame) -> None:
