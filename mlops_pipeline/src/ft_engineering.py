@@ -203,7 +203,7 @@ def coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -
 def _clean_frame(
     df: pd.DataFrame, tokens: list[str], numeric: list[str], categorical: list[str], known: dict | None = None
 ) -> pd.DataFrame:
-    """`unify_missing` then `coerce_types`, in one pass over the columns and one copy of the frame.
+    """`unify_missing` then `coerce_types`, in one pass over the columns, building the frame once.
 
     ``known`` maps text columns to clean spellings seen before (`ColumnCleaner.spellings_`).
     """
@@ -212,7 +212,9 @@ def _clean_frame(
     changed = {}
     for column in df.columns:
         values, all_text = df[column], False
-        if _may_hold_text(values) if column in known else _text_kind(values) in TEXT_KINDS:
+        # with known spellings the kind scan is not needed: the other cells are checked one by one
+        holds_text = _may_hold_text(values) if column in known else _text_kind(values) in TEXT_KINDS
+        if holds_text:
             changed[column], all_text = _unify_text(values, lowered, known.get(column))
             values = pd.Series(changed[column], index=df.index, name=column)
         if column in numbers:

@@ -141,7 +141,7 @@ def test_vectorised_cleaning_matches_per_cell_semantics_on_a_tricky_frame() -> N
     pd.testing.assert_frame_equal(fitted_on_clean.transform(frame), expected)  # unseen spellings too
 
 
-def test_vectorised_cleaning_matches_per_cell_semantics_on_the_credit_data(credit_frame: pd.DataFrame) -> None:
+def test_vectorised_cleaning_matches_per_cell_semantics_on_credit_data(credit_frame: pd.DataFrame) -> None:
     frame = credit_frame.drop(columns="Status")
     numeric = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
     categorical = ["Home", "Marital", "Records", "Job"]
