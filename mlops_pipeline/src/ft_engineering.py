@@ -133,17 +133,20 @@ def _data(values: pd.Series):
     return values.array if pd.api.types.is_extension_array_dtype(values.dtype) else values.to_numpy()
 
 
-def _with_columns(df: pd.DataFrame, changed: dict, copy: bool = True) -> pd.DataFrame:
+def _with_columns(df: pd.DataFrame, changed: dict, consolidate: bool = False) -> pd.DataFrame:
     """A new frame with ``df``'s columns, the ``changed`` ones (arrays) replaced or added at the end.
 
-    Unchanged columns are copied unless ``copy`` is false (then they share memory with ``df``).
+    Unchanged columns are copied: the result never shares memory with ``df``. With ``consolidate``
+    every column is copied into one block per dtype, which costs more here but makes the
+    ColumnTransformer downstream faster (it takes its columns from one float block, not 14).
     """
     data = {}
     for column in df.columns:
-        data[column] = changed[column] if column in changed else _data(df[column])
-        if copy and column not in changed:
-            data[column] = data[column].copy()
-    return pd.DataFrame(data | changed, index=df.index, copy=False)
+        if column in changed:
+            data[column] = changed[column]
+        else:
+            data[column] = _data(df[column]) if consolidate else _data(df[column]).copy()
+    return pd.DataFrame(data | changed, index=df.index, copy=consolidate)
 
 
 def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
@@ -513,8 +516,7 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
 
     Each expression is parsed once, at fit, and evaluated with numpy on whole columns. An
     expression may read the features defined before it. Division by zero gives infinity, which
-    becomes NaN for the imputer downstream. The input columns are passed on as they are, not
-    copied (as ColumnTransformer's ``"passthrough"`` does).
+    becomes NaN for the imputer downstream.
 
     Parameters
     ----------
@@ -560,7 +562,7 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
                     columns[column] = _float_column(frame[column], name, parsed.text, column)
                 values = np.broadcast_to(parsed.evaluate(columns), (len(frame),))
                 derived[name] = columns[name] = np.where(np.isinf(values), np.nan, values)
-        return _like_input(X, _with_columns(frame, derived, copy=False))
+        return _like_input(X, _with_columns(frame, derived, consolidate=True))
 
     def get_feature_names_out(self, input_features=None):
         sk_validation.check_is_fitted(self)

@@ -278,6 +278,7 @@ def test_derived_features_match_pandas_eval_on_a_tricky_frame() -> None:
     expected[list(expressions)] = expected[list(expressions)].replace([np.inf, -np.inf], np.nan)
     pd.testing.assert_frame_equal(out, expected)
     assert out["ratio"].isna().tolist() == [False, True, True, True, False, True, False]
+    assert not np.shares_memory(out["Amount"].to_numpy(), frame["Amount"].to_numpy())
 
 
 def test_derived_features_are_parsed_once_and_pickle_and_clone() -> None:
