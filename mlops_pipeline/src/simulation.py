@@ -151,7 +151,7 @@ def simulate_traffic(
                     + pd.Timedelta(days=day)
                     + pd.to_timedelta(np.sort(rng.integers(0, 86_400, rows_per_day)), unit="s")
                 )
-                outputs = scoring.predict_frame(model, features, flat=True)
+                outputs = scoring.batch_outputs(model, features)
                 ids = store.log_predictions(
                     engine, features, outputs, model_version=model.version, created_at=list(times)
                 )

@@ -126,8 +126,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def engine(db_url: str):
     """An initialised prediction store on each backend."""
-    engine = store.create_db_engine(db_url)
-    store.init_db(engine)
+    engine = store.open_store(db_url)
     yield engine
     engine.dispose()
 
@@ -211,8 +210,9 @@ def start_api(
         **env: extra environment variables (e.g. ``API_KEY``).
     """
     port = free_port()
+    src = str(REPO_ROOT / "mlops_pipeline" / "src")
     command = command or [
-        sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(REPO_ROOT / "mlops_pipeline" / "src"),
+        sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", src,
         "--host", "127.0.0.1", "--port", "{port}",
     ]  # fmt: skip
     log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the server
