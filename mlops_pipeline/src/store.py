@@ -148,11 +148,9 @@ def class_probabilities(outputs: pd.DataFrame) -> pd.DataFrame | None:
     return outputs[columns].rename(columns=lambda c: c[len(PROBABILITY_PREFIX) :])
 
 
-def _floats_or_none(outputs: pd.DataFrame, name: str) -> list[float | None]:
-    """An output column as floats, None where it is missing (or for every row when absent)."""
-    if name not in outputs:
-        return [None] * len(outputs)
-    values = pd.to_numeric(outputs[name]).astype(float)
+def _floats_or_none(values: pd.Series) -> list[float | None]:
+    """A numeric column as floats, None where it is missing."""
+    values = pd.to_numeric(values).astype(float)
     return values.astype(object).where(values.notna(), None).tolist()
 
 
@@ -167,26 +165,29 @@ def _times(created_at: Times, n: int) -> list[datetime]:
 
 
 def _log_rows(
-    features: pd.DataFrame,
-    outputs: pd.DataFrame,
-    model_version: str,
-    request_id: RequestIds,
-    created_at: Times,
+    features: pd.DataFrame, outputs: pd.DataFrame, version: str, request_id: RequestIds, created_at: Times
 ) -> dict[str, list]:
-    """The values of new ``predictions`` rows, column by column, ready for the driver."""
+    """The values of new ``predictions`` rows, column by column, ready for the driver.
+
+    Columns without a value in any row are left out (NULL): every value bound costs insert time.
+    """
     n = len(outputs)
-    probabilities = class_probabilities(outputs)
-    requests = [request_id] * n if request_id is None or isinstance(request_id, str) else list(request_id)
-    return {
+    rows = {
         "id": outputs["id"].astype(str).tolist(),
         "created_at": _times(created_at, n),
-        "model_version": [model_version] * n,
-        "request_id": requests,
+        "model_version": [version] * n,
         "prediction": outputs["prediction"].astype(str).tolist(),
-        **{name: _floats_or_none(outputs, name) for name in OUTPUT_COLUMNS[1:]},
-        "probabilities": [None] * n if probabilities is None else json_lines(probabilities),
         "features": json_lines(features),
     }
+    if request_id is not None:
+        rows["request_id"] = [request_id] * n if isinstance(request_id, str) else list(request_id)
+    for name in OUTPUT_COLUMNS[1:]:
+        if name in outputs and outputs[name].notna().any():
+            rows[name] = _floats_or_none(outputs[name])
+    probabilities = class_probabilities(outputs)
+    if probabilities is not None:
+        rows["probabilities"] = json_lines(probabilities)
+    return rows
 
 
 def _insert(connection: sa.Connection, columns: dict[str, list]) -> None:

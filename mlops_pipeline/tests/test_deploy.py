@@ -258,6 +258,38 @@ def test_rows_the_model_refuses_are_a_422_and_are_not_logged(trained_settings, r
     engine.dispose()
 
 
+def test_waiting_requests_are_scored_together_and_only_the_bad_one_fails(
+    trained_settings, rows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from fastapi import HTTPException
+
+    engine = store.open_store(f"sqlite:///{tmp_path / 'batch.db'}")
+    state = model_deploy.ServingState(trained_settings, engine)
+    model = state.model()
+    calls: list[int] = []  # rows per pipeline call
+    batch_outputs = scoring.batch_outputs
+    monkeypatch.setattr(
+        scoring, "batch_outputs", lambda m, frame: calls.append(len(frame)) or batch_outputs(m, frame)
+    )
+    frames = [rows.iloc[[1]], rows.iloc[[2]], rows.iloc[[0]].assign(Income=np.inf), rows.iloc[3:6]]
+
+    async def send_together() -> list:
+        requests = (state.batcher.score(model, frame, f"r{i}") for i, frame in enumerate(frames))
+        return await asyncio.gather(*requests, return_exceptions=True)
+
+    first, second, failed, fourth = asyncio.run(send_together())
+
+    assert isinstance(failed, HTTPException) and failed.status_code == 422  # the imputer refuses infinity
+    assert calls == [6, 1, 1, 1, 3]  # all four in one call; that failed, so each alone
+    assert [len(first), len(second), len(fourth)] == [1, 1, 3]
+    log = store.read_predictions(engine)
+    assert sorted(log["id"]) == sorted([*first["id"], *second["id"], *fourth["id"]])
+    assert log.groupby("request_id").size().to_dict() == {"r0": 1, "r1": 1, "r3": 3}
+    engine.dispose()
+
+
 def test_cors_origins_come_from_config(trained_settings, tmp_path: Path) -> None:
     raw = trained_settings.config.model_dump(mode="json")
     raw["serving"]["cors_origins"] = ["https://tablero.example"]
