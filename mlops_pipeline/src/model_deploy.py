@@ -370,6 +370,15 @@ def answer(state: ServingState, model: registry.LoadedModel, body: api_input.Bod
     return render(outputs, frame, request_id, model, as_csv)
 
 
+def stack(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
+    """Several requests' rows as one frame, each column's type inferred over all of them (a column
+    one request leaves empty must not decide it, which ``pd.concat`` is deprecating)."""
+    if len(frames) == 1:
+        return frames[0]
+    rows = np.concatenate([frame.reindex(columns=names).to_numpy(dtype=object) for frame in frames])
+    return pd.DataFrame(rows, columns=names).infer_objects()
+
+
 Pending = tuple[registry.LoadedModel, pd.DataFrame, str, asyncio.Future]
 """A small request waiting in the `MicroBatcher`: its model, validated rows, request id, answer."""
 
@@ -415,8 +424,7 @@ class MicroBatcher:
         model, frames = group[0][0], [frame for _, frame, _, _ in group]
         request_ids = [request_id for _, frame, request_id, _ in group for _ in range(len(frame))]
         try:
-            together = pd.concat(frames, ignore_index=True).infer_objects()  # a None-only column is not text
-            outputs = score_and_log(self.state, model, together, request_ids)
+            outputs = score_and_log(self.state, model, stack(frames, model.feature_names), request_ids)
         except Exception as exc:
             return [exc] if len(group) == 1 else [self._score_together([pending])[0] for pending in group]
         bounds = np.cumsum([0, *map(len, frames)]).tolist()
