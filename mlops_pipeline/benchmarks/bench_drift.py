@@ -174,7 +174,7 @@ def build_log(folder: Path, log_rows: int) -> dict:
     for first in range(0, log_rows, chunk):
         n = min(chunk, log_rows - first)
         features = data.X.sample(n, replace=True, random_state=first).reset_index(drop=True)
-        outputs = scoring.predict_frame(model, features, flat=True)
+        outputs = scoring.batch_outputs(model, features)
         seconds = np.sort(rng.integers(first * 86_000 // log_rows, (first + n) * 86_000 // log_rows, n))
         times = [day + timedelta(seconds=int(s)) for s in seconds]
         ids = store.log_predictions(engine, features, outputs, model_version=version, created_at=times)

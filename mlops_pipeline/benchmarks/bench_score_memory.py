@@ -4,7 +4,10 @@ Generates the file by resampling the shipped data (in blocks, into a temporary f
 afterwards), runs ``python mlops_pipeline/src/model_deploy.py score`` on it as a child process and
 reads the child's peak resident set size from the OS (``getrusage(RUSAGE_CHILDREN)``). Usage::
 
-    python mlops_pipeline/benchmarks/bench_score_memory.py [--rows 5000000] [--artifacts DIR]
+    python mlops_pipeline/benchmarks/bench_score_memory.py [--rows 5000000] [--artifacts DIR] [--log]
+
+With ``--log`` the CLI also writes every prediction to a prediction log (a SQLite file in the
+same temporary folder), as ``score --log`` does.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=5_000_000, help="filas del CSV generado")
     parser.add_argument("--artifacts", type=Path, help="carpeta de artefactos con un modelo entrenado")
     parser.add_argument("--chunk-size", type=int, default=50_000, help="filas por bloque del CLI score")
+    parser.add_argument("--log", action="store_true", help="guardar también cada predicción en el registro")
     args = parser.parse_args(argv)
 
     settings = get_settings(mlops_artifacts_dir=args.artifacts)
@@ -66,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         size_mb = input_path.stat().st_size / 2**20
         del source
 
+        command = [sys.executable, str(SRC / "model_deploy.py"), "score", "--input", str(input_path),
+                   "--output", str(output_path), "--chunk-size", str(args.chunk_size)]  # fmt: skip
+        if args.log:
+            command.append("--log")
+            env["DATABASE_URL"] = f"sqlite:///{workdir / 'predictions.db'}"
         start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, str(SRC / "model_deploy.py"), "score", "--input", str(input_path), "--output", str(output_path),
-             "--chunk-size", str(args.chunk_size)],
-            env=env, check=True,
-        )  # fmt: skip
+        subprocess.run(command, env=env, check=True)
         elapsed = time.perf_counter() - start
         peak_bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # Linux reports KiB
         with open(output_path, "rb") as handle:

@@ -1,16 +1,19 @@
-"""Serving benchmark: the real API (uvicorn) against in-process ``predict_proba``, in one run.
+"""Serving benchmark: the project's API, logging every prediction, against MLflow's scoring server.
 
-Measures, on the shipped data and its trained champion:
+The same fitted champion pipeline is served twice, each by one uvicorn worker on this machine:
 
-1. in-process ``pipeline.predict_proba`` rows/s on 10,000 rows (the reference);
-2. ``POST /predict`` rows/s for a 10,000-row CSV, with prediction logging on (SQLite) and off;
-3. single-record latency p50/p99 with 1 and with 8 concurrent clients (logging on).
+- ours: ``model_deploy.py serve``, every prediction committed to a SQLite log in a temporary
+  folder before the answer (``SELECT count(*) FROM predictions`` is checked at the end);
+- MLflow's: the pipeline saved with ``mlflow.sklearn.save_model`` (with its signature) and
+  served by ``mlflow models serve --env-manager local -w 1``, which logs nothing.
 
-Throughputs are reported as ratios to the in-process one, both by wall clock (best and median of
-interleaved rounds) and per CPU second of the server (robust to other load on a shared machine).
-Usage::
+Both get the same 10,000-row CSV (``Content-Type: text/csv``) in interleaved rounds, then single
+JSON records from 1 and 8 concurrent clients (httpx, one thread each, a fixed number of requests
+each, the two servers alternating by segment). Prints a Markdown table with the ratios DESIGN.md
+sets (10,000-row throughput ours/MLflow >= 1.2; single-record p99 at 8 clients <= 0.5 of MLflow's)
+and the load average. Usage::
 
-    python mlops_pipeline/benchmarks/bench_serving.py [--artifacts DIR] [--model VERSION] [--workers 1]
+    python mlops_pipeline/benchmarks/bench_serving.py [--artifacts DIR] [--model VERSION] [--rounds 15]
 
 Without a trained champion in ``--artifacts`` (default: MLOPS_ARTIFACTS_DIR or
 mlops_pipeline/artifacts) it trains one into a temporary folder first.
@@ -19,6 +22,7 @@ mlops_pipeline/artifacts) it trains one into a temporary folder first.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import socket
@@ -27,24 +31,40 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import psutil
-import yaml
+import sqlalchemy as sa
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
-import registry  # noqa: E402
-from settings import Settings, get_settings  # noqa: E402
+import registry
+from settings import Settings, get_settings
 
 BATCH_ROWS = 10_000
+SEGMENTS = 4  # single-record runs alternate the two servers this many times
+WARMUP_REQUESTS = 5  # per client and segment, not measured (connection set-up)
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Server:
+    """A running server and how to send it a CSV batch and a single record."""
+
+    name: str
+    base: str
+    process: psutil.Process
+    batch_path: str
+    record_body: Callable[[dict], dict]
 
 
 def trained_settings(artifacts: Path | None, workdir: Path) -> Settings:
@@ -60,27 +80,31 @@ def trained_settings(artifacts: Path | None, workdir: Path) -> Settings:
     return settings
 
 
-def sample_rows(settings: Settings, n: int, seed: int = 0) -> pd.DataFrame:
+def sample_rows(settings: Settings, model: registry.LoadedModel, n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` raw feature rows resampled from the configured dataset."""
-    features = [f.name for f in registry.load_metadata(settings.models_dir).features]
-    data = pd.read_csv(settings.config.dataset.path)[features]
+    data = pd.read_csv(settings.config.dataset.path)[model.feature_names]
     return data.sample(n, replace=True, random_state=seed).reset_index(drop=True)
 
 
-def cpu_seconds(process: psutil.Process) -> float:
-    """User plus system CPU time of a process and its children (uvicorn workers)."""
-    total = 0.0
-    for member in [process, *process.children(recursive=True)]:
-        times = member.cpu_times()
-        total += times.user + times.system
-    return total
+def save_mlflow_model(model: registry.LoadedModel, rows: pd.DataFrame, folder: Path) -> Path:
+    """The fitted pipeline as an MLflow model, with the signature a user would log, in ``folder``.
 
+    The pipeline's own transformers live in ``ft_engineering`` (which imports ``settings``): both
+    files go in as ``code_paths``, so the server can unpickle it.
+    """
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
 
-def in_process_seconds(pipeline, X: pd.DataFrame) -> tuple[float, float]:
-    """Wall-clock and CPU seconds of one ``predict_proba`` call."""
-    start, cpu = time.perf_counter(), time.process_time()
-    pipeline.predict_proba(X)
-    return time.perf_counter() - start, time.process_time() - cpu
+    signature = infer_signature(rows, model.pipeline.predict(rows))
+    path = folder / "mlflow_model"
+    mlflow.sklearn.save_model(
+        model.pipeline,
+        str(path),
+        signature=signature,
+        serialization_format="cloudpickle",
+        code_paths=[str(SRC / "ft_engineering.py"), str(SRC / "settings.py")],
+    )
+    return path
 
 
 def free_port() -> int:
@@ -89,177 +113,232 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def config_with_logging(settings: Settings, folder: Path, log: bool) -> Path:
-    """A copy of the config with ``serving.log_predictions`` set."""
-    raw = settings.config.model_dump(mode="json")
-    raw["serving"]["log_predictions"] = log
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    return path
-
-
 @contextmanager
-def server(
-    settings: Settings, config: Path, db_url: str, workers: int, version: str
-) -> Iterator[tuple[str, psutil.Process]]:
-    """The API in a uvicorn process (no access log), as ``model_deploy.py serve`` starts it."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MLOPS_CONFIG": str(config),
-        "MLOPS_ARTIFACTS_DIR": str(settings.artifacts_dir),
-        "DATABASE_URL": db_url,
-        "MODEL_VERSION": version,
-    }
-    command = [sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(SRC), "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    process = subprocess.Popen(command, env=env)
-    base = f"http://127.0.0.1:{port}"
+def running(command: list[str], env: dict[str, str], port: int, health: str) -> Iterator[psutil.Process]:
+    """A server process started with ``command``, once ``health`` answers 200; stopped afterwards."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{command[:4]} did not start (exit code {process.returncode})")
             try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        yield base, psutil.Process(process.pid)
+        yield psutil.Process(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def api_seconds(client: httpx.Client, server_process: psutil.Process, body: bytes) -> tuple[float, float]:
-    """Wall-clock seconds of one 10,000-row request (client side) and the server's CPU seconds."""
-    start, cpu = time.perf_counter(), cpu_seconds(server_process)
-    response = client.post("/predict", content=body, headers={"Content-Type": "text/csv"})
-    elapsed = time.perf_counter() - start
-    response.raise_for_status()
-    return elapsed, cpu_seconds(server_process) - cpu
+def our_server(stack: ExitStack, settings: Settings, version: str, db_url: str) -> Server:
+    port = free_port()
+    env = {**os.environ, "MLOPS_ARTIFACTS_DIR": str(settings.artifacts_dir), "MODEL_VERSION": version}
+    env |= {"DATABASE_URL": db_url, "MLOPS_CONFIG": str(settings.mlops_config)}
+    command = [sys.executable, str(SRC / "model_deploy.py"), "serve", "--port", str(port), "--workers", "1"]
+    process = stack.enter_context(running(command, env, port, "/health"))
+    return Server("ours", f"http://127.0.0.1:{port}", process, "/predict", lambda record: record)
 
 
-def latencies_ms(base: str, records: list[dict], clients: int, per_client: int) -> list[float]:
-    def session(index: int) -> list[float]:
-        out = []
-        with httpx.Client(base_url=base, timeout=30) as client:
-            for i in range(per_client + 5):
-                record = records[(index * per_client + i) % len(records)]
-                start = time.perf_counter()
-                client.post("/predict", json=record).raise_for_status()
-                if i >= 5:  # the first requests warm the connection up
-                    out.append((time.perf_counter() - start) * 1000)
-        return out
-
-    with ThreadPoolExecutor(clients) as pool:
-        return [value for values in pool.map(session, range(clients)) for value in values]
+def mlflow_server(stack: ExitStack, model_path: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # it runs `uvicorn` from the PATH
+    command = [str(BIN / "mlflow"), "models", "serve", "-m", str(model_path), "--env-manager", "local",
+               "-p", str(port), "-w", "1"]  # fmt: skip
+    process = stack.enter_context(running(command, env, port, "/ping"))
+    as_records = lambda record: {"dataframe_records": [record]}  # noqa: E731
+    return Server("mlflow", f"http://127.0.0.1:{port}", process, "/invocations", as_records)
 
 
-def throughputs(
-    settings: Settings,
-    version: str,
-    servers: dict[str, tuple[str, psutil.Process]],
-    rows: pd.DataFrame,
-    rounds: int,
-) -> dict[str, dict[str, list[float]]]:
-    """Wall-clock and CPU seconds per 10,000-row batch, in interleaved rounds (in process, API with
-    and without logging), so that a change in the machine's load affects the three alike."""
-    model = registry.load_model(settings.models_dir, version)
-    X = rows[model.feature_names]
-    body = rows.to_csv(index=False).encode()
-    clients = {name: httpx.Client(base_url=base, timeout=120) for name, (base, _) in servers.items()}
-    seconds: dict[str, dict[str, list[float]]] = {"wall": {}, "cpu": {}}
+def cpu_seconds(process: psutil.Process) -> float:
+    """User plus system CPU time of a server and its children (uvicorn's worker)."""
+    members = [process, *process.children(recursive=True)]
+    return sum(times.user + times.system for times in (member.cpu_times() for member in members))
+
+
+def batch_rounds(servers: list[Server], body: bytes, rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Wall-clock and server CPU seconds of each 10,000-row CSV request, rounds interleaved (the
+    order flips every round; round 0 only warms up)."""
+    seconds: dict[str, dict[str, list[float]]] = {s.name: {"wall": [], "cpu": []} for s in servers}
+    clients = {s.name: httpx.Client(base_url=s.base, timeout=120) for s in servers}
     try:
-        for round_ in range(rounds + 1):  # round 0 warms everything up
-            measured = {"in_process": in_process_seconds(model.pipeline, X)}
-            measured |= {
-                name: api_seconds(clients[name], process, body) for name, (_, process) in servers.items()
-            }
-            for name, (wall, cpu) in measured.items():
+        for round_ in range(rounds + 1):
+            for server in servers if round_ % 2 else servers[::-1]:
+                cpu, start = cpu_seconds(server.process), time.perf_counter()
+                response = clients[server.name].post(
+                    server.batch_path, content=body, headers={"Content-Type": "text/csv"}
+                )
+                wall = time.perf_counter() - start
+                response.raise_for_status()
                 if round_:
-                    seconds["wall"].setdefault(name, []).append(wall)
-                    seconds["cpu"].setdefault(name, []).append(cpu)
+                    seconds[server.name]["wall"].append(wall)
+                    seconds[server.name]["cpu"].append(cpu_seconds(server.process) - cpu)
     finally:
         for client in clients.values():
             client.close()
     return seconds
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Benchmark del servicio de predicción (proporciones respecto a predict_proba en proceso)."
+def record_latencies_ms(server: Server, records: list[dict], clients: int, per_client: int) -> list[float]:
+    """Latency of single-record requests from ``clients`` threads, ``per_client`` requests each."""
+
+    def session(index: int) -> list[float]:
+        measured = []
+        with httpx.Client(base_url=server.base, timeout=30) as client:
+            for i in range(WARMUP_REQUESTS + per_client):
+                body = server.record_body(records[(index * 997 + i) % len(records)])
+                start = time.perf_counter()
+                client.post(server.batch_path, json=body).raise_for_status()
+                if i >= WARMUP_REQUESTS:
+                    measured.append((time.perf_counter() - start) * 1000)
+        return measured
+
+    with ThreadPoolExecutor(clients) as pool:
+        return [value for values in pool.map(session, range(clients)) for value in values]
+
+
+def latencies(servers: list[Server], records: list[dict], requests: int) -> dict[str, dict[int, list[float]]]:
+    """Single-record latencies (ms) per server and number of clients, servers alternating by segment."""
+    measured: dict[str, dict[int, list[float]]] = {s.name: {1: [], 8: []} for s in servers}
+    for clients in (1, 8):
+        for segment in range(SEGMENTS):
+            for server in servers if segment % 2 else servers[::-1]:
+                values = record_latencies_ms(server, records, clients, requests // SEGMENTS)
+                measured[server.name][clients] += values
+    return measured
+
+
+def logged_rows(db_url: str) -> int:
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT count(*) FROM predictions").scalar_one()
+    finally:
+        engine.dispose()
+
+
+def median_ms(function: Callable[[], object], repeat: int = 7) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def in_process_steps(model: registry.LoadedModel, body: bytes, mlflow_path: Path, workdir: Path) -> dict:
+    """Median ms of each step of one 10,000-row CSV request in this process (no HTTP), for both
+    servers: where the time goes."""
+    from mlflow.pyfunc import load_model, scoring_server
+
+    import api_input
+    import model_deploy
+    import scoring
+    import store
+
+    schema, csv = api_input.InputSchema(model.metadata), api_input.Body(body, is_csv=True)
+    frame = api_input.parse_body(csv, schema, BATCH_ROWS)
+    outputs = scoring.batch_outputs(model, frame)
+    engine = store.open_store(f"sqlite:///{workdir / 'steps.db'}")
+    pyfunc = load_model(str(mlflow_path))
+    signature = pyfunc.metadata.get_input_schema()
+    theirs = scoring_server.parse_csv_input(io.StringIO(body.decode()), signature)
+    steps = {
+        "nuestra: leer y validar el CSV (api_input.parse_body)": lambda: api_input.parse_body(
+            csv, schema, BATCH_ROWS
+        ),
+        "nuestra: puntuar (scoring.batch_outputs)": lambda: scoring.batch_outputs(model, frame),
+        "nuestra: registro, atributos a JSON (store.json_lines)": lambda: store.json_lines(frame),
+        "nuestra: registro completo (store.log_predictions)": lambda: store.log_predictions(
+            engine, frame, outputs.assign(id=scoring.new_ids(len(frame))), model_version=model.version
+        ),
+        "nuestra: respuesta JSON (model_deploy.render)": lambda: model_deploy.render(
+            outputs, frame, "r", model, False
+        ),
+        "MLflow: leer el CSV (parse_csv_input)": lambda: scoring_server.parse_csv_input(
+            io.StringIO(body.decode()), signature
+        ),
+        "MLflow: predecir (pyfunc, con su control de esquema)": lambda: pyfunc.predict(theirs),
+        "MLflow: todo (scoring_server.invocations)": lambda: scoring_server.invocations(
+            body, "text/csv", pyfunc, signature
+        ),
+    }
+    measured = {step: median_ms(function) for step, function in steps.items()}
+    engine.dispose()
+    print("\n| Paso de un lote de 10 000 filas, en proceso (sin HTTP) | ms (mediana de 7) |\n|---|---|")
+    for step, ms in measured.items():
+        print(f"| {step} | {ms:.1f} |")
+    return measured
+
+
+def report(seconds: dict, latency: dict, version: str, rounds: int, requests: int, load: tuple) -> dict:
+    """Print the Markdown table (Spanish: it goes into docs/serving.md) and return the numbers."""
+    best = {name: BATCH_ROWS / min(s["wall"]) for name, s in seconds.items()}
+    median = {name: BATCH_ROWS / statistics.median(s["wall"]) for name, s in seconds.items()}
+    cpu_ms = {name: 1000 * statistics.median(s["cpu"]) for name, s in seconds.items()}
+    pct = {
+        name: {
+            clients: {p: float(np.percentile(values, p)) for p in (50, 99)} for clients, values in by.items()
+        }
+        for name, by in latency.items()
+    }
+    after = os.getloadavg()
+    print(
+        f"\nModelo {version}; {os.cpu_count()} CPU; {datetime.now():%Y-%m-%d %H:%M}; carga media "
+        f"{load[0]:.2f} al empezar y {after[0]:.2f} al terminar; {rounds} rondas de {BATCH_ROWS:,} filas; "
+        f"{requests} peticiones de un registro por cliente.\n"
     )
+    print("| Medición | Nuestra API (con registro) | MLflow (sin registro) | Nuestra / MLflow | Objetivo |")
+    print("|---|---|---|---|---|")
+    for label, values in (("mejor", best), ("mediana", median)):
+        ratio = values["ours"] / values["mlflow"]
+        row = f"{values['ours']:,.0f} | {values['mlflow']:,.0f} | {ratio:.2f}"
+        print(f"| Lote CSV de 10 000 filas: filas/s, {label} | {row} | >= 1,2 |")
+    ratio = cpu_ms["ours"] / cpu_ms["mlflow"]
+    cpu = f"{cpu_ms['ours']:.0f} | {cpu_ms['mlflow']:.0f} | {ratio:.2f}"
+    print(f"| CPU del servidor por lote (ms, mediana) | {cpu} | - |")
+    for clients in (1, 8):
+        for p in (50, 99):
+            ours, theirs = pct["ours"][clients][p], pct["mlflow"][clients][p]
+            goal = "<= 0,5" if (clients, p) == (8, 99) else "-"
+            values = f"{ours:.1f} | {theirs:.1f} | {ours / theirs:.2f}"
+            print(f"| Un registro, {clients} cliente(s): p{p} (ms) | {values} | {goal} |")
+    throughput = {"rows_per_s_best": best, "rows_per_s_median": median, "cpu_ms_per_batch": cpu_ms}
+    return {"version": version, **throughput, "latency_ms": pct, "load_average": [load[0], after[0]]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark del servicio frente al servidor de MLflow.")
     parser.add_argument("--artifacts", type=Path, help="carpeta de artefactos con un modelo entrenado")
     parser.add_argument("--model", help="versión a medir (por defecto el campeón)")
-    parser.add_argument("--workers", type=int, default=1, help="procesos de uvicorn")
-    parser.add_argument("--rounds", type=int, default=7, help="rondas intercaladas de lotes de 10 000 filas")
-    parser.add_argument("--requests", type=int, default=100, help="peticiones de un registro por cliente")
+    parser.add_argument("--rounds", type=int, default=15, help="rondas intercaladas de lotes de 10 000 filas")
+    parser.add_argument("--requests", type=int, default=200, help="peticiones de un registro por cliente")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp, ExitStack() as servers:
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         settings = trained_settings(args.artifacts, workdir)
-        version = registry.resolve_version(settings.models_dir, args.model)
-        rows = sample_rows(settings, BATCH_ROWS)
-        running = {}
-        for name, logging_on in (("with_logging", True), ("without_logging", False)):
-            config = config_with_logging(settings, workdir / name, logging_on)
-            db_url = f"sqlite:///{workdir / f'{name}.db'}"
-            running[name] = servers.enter_context(server(settings, config, db_url, args.workers, version))
-        seconds = throughputs(settings, version, running, rows, args.rounds)
+        model = registry.load_model(settings.models_dir, args.model)
+        rows = sample_rows(settings, model, BATCH_ROWS)
+        db_url = f"sqlite:///{workdir / 'predictions.db'}"
+        mlflow_model = save_mlflow_model(model, rows, workdir)
+        servers = [our_server(stack, settings, model.version, db_url), mlflow_server(stack, mlflow_model)]
+        seconds = batch_rounds(servers, rows.to_csv(index=False).encode(), args.rounds)
         records = json.loads(rows.head(500).to_json(orient="records"))
-        latency = {
-            clients: latencies_ms(running["with_logging"][0], records, clients, args.requests)
-            for clients in (1, 8)
-        }
-
-    best = {name: BATCH_ROWS / min(values) for name, values in seconds["wall"].items()}
-    typical = {name: BATCH_ROWS / statistics.median(values) for name, values in seconds["wall"].items()}
-    per_cpu = {name: BATCH_ROWS / statistics.median(values) for name, values in seconds["cpu"].items()}
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(
-        f"\nModelo: {version}; {os.cpu_count()} CPU (carga media {load}); uvicorn --workers {args.workers}; SQLite; {args.rounds} rondas\n"
-    )
-    print(
-        "| Medición (lote de 10 000 filas) | Filas/s (mejor / mediana) | Proporción vs. en proceso (mejor / mediana) | Objetivo |"
-    )
-    print("|---|---|---|---|")
-    labels = {
-        "in_process": "`predict_proba` en proceso",
-        "with_logging": "`/predict` CSV, con registro",
-        "without_logging": "`/predict` CSV, sin registro",
-    }
-    targets = {"in_process": "-", "with_logging": ">= 0.33", "without_logging": ">= 0.67"}
-    for name, label in labels.items():
-        print(
-            f"| {label} | {best[name]:,.0f} / {typical[name]:,.0f} | "
-            f"{best[name] / best['in_process']:.2f} / {typical[name] / typical['in_process']:.2f} | {targets[name]} |"
+        latency = latencies(servers, records, args.requests)
+        stack.close()  # servers stopped: the log is complete
+        single = SEGMENTS * (WARMUP_REQUESTS + args.requests // SEGMENTS) * (1 + 8)
+        assert logged_rows(db_url) == (args.rounds + 1) * BATCH_ROWS + single, (
+            "a prediction is missing from the log"
         )
-    print(
-        "\n| Por segundo de CPU (servidor; en proceso: este proceso) | Filas por s de CPU (mediana) | Proporción |"
-    )
-    print("|---|---|---|")
-    for name, label in labels.items():
-        print(f"| {label} | {per_cpu[name]:,.0f} | {per_cpu[name] / per_cpu['in_process']:.2f} |")
-    print("\n| Un registro (JSON), con registro | p50 | p99 | Objetivo |")
-    print("|---|---|---|---|")
-    for clients, values in latency.items():
-        goal = "p99 < 60 ms" if clients == 8 else "-"
-        print(
-            f"| {clients} cliente(s) | {np.percentile(values, 50):.1f} ms | {np.percentile(values, 99):.1f} ms | {goal} |"
+        summary = report(seconds, latency, model.version, args.rounds, args.requests, load)
+        summary["in_process_ms"] = in_process_steps(
+            model, rows.to_csv(index=False).encode(), mlflow_model, workdir
         )
-    summary = {
-        "model": version,
-        "rows_per_s_best": best,
-        "rows_per_s_median": typical,
-        "rows_per_cpu_s_median": per_cpu,
-        "latency_ms": {
-            c: {"p50": float(np.percentile(v, 50)), "p99": float(np.percentile(v, 99))}
-            for c, v in latency.items()
-        },
-    }
     print("\n" + json.dumps(summary))
     return 0
 

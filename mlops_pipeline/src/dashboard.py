@@ -81,9 +81,7 @@ class Controls:
 @st.cache_resource
 def get_engine(db_url: str) -> Engine:
     """One engine per store URL for the whole server; creates missing tables (never drops)."""
-    engine = store.create_db_engine(db_url)
-    store.init_db(engine)
-    return engine
+    return store.open_store(db_url)
 
 
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)

@@ -1,8 +1,9 @@
 """Serving: a FastAPI app over the trained models, and a batch scorer for files too big for HTTP.
 
-The request schema is built from the model's saved feature schema, so ``/docs`` shows the real
-fields. Every prediction is committed to the prediction log (`store`) before the response goes
-out: a 2xx means it is stored.
+``POST /predict`` in four steps: read the body, validate it against the model's saved feature
+schema (`api_input`; ``/docs`` shows the real fields), score the rows and commit every
+prediction to the log (`score_and_log`: `scoring.batch_outputs`, then `store.log_predictions`),
+and answer in JSON or CSV (`render`). The commit comes before the answer: a 2xx means stored.
 
 CLI::
 
@@ -16,17 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
-import itertools
 import json
 import logging
 import math
 import secrets
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+import uuid
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -40,22 +38,14 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyHeader
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    create_model,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+import api_input
 import ft_engineering
 import registry
 import scoring
 import store
-from settings import ConfigError, ServingConfig, Settings, get_settings
+from settings import ConfigError, ServingConfig, Settings, StoreNotWritableError, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -64,220 +54,8 @@ NO_MODEL_MESSAGE = (
     "No hay modelo entrenado en {models_dir}: ejecute primero el entrenamiento "
     "(python mlops_pipeline/src/model_training_evaluation.py)."
 )
-CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
-MAX_REPORTED_ERRORS = 20
-INLINE_BYTES = 16 * 1024
-INLINE_ROWS = 50
 CHAMPION_CHECK_SECONDS = 0.5
-BATCH_WINDOW_SECONDS = 0.002
-CHECKPOINT_ROWS = 20_000  # about 3 MB of WAL in big batches; SQLite's own checkpoint waits for 4 MB
-CHECKPOINT_SECONDS = 1.0  # many small commits write whole pages each: bound the WAL by time too
-
-
-# ----------------------------------------------------------------------------- scoring
-
-
-# ----------------------------------------------------------------------------- input validation
-def _error(row: int | None, column: str | None, message: str, kind: str) -> dict:
-    return {"row": row, "column": column, "msg": message, "type": kind}
-
-
-def reject(status: int, errors: list[dict] | str, total: int | None = None) -> HTTPException:
-    """An HTTP error whose body names rows and columns (``row`` is 1-based: the record's position)."""
-    if isinstance(errors, str):
-        return HTTPException(status, detail=errors)
-    detail: dict[str, Any] = {"errors": errors[:MAX_REPORTED_ERRORS], "error_count": total or len(errors)}
-    return HTTPException(status, detail=detail)
-
-
-def _missing_to_none(tokens: frozenset[str]):
-    """Map missing-value tokens (and NaN) to None before numeric validation."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in tokens:
-            return None
-        if isinstance(value, float) and math.isnan(value):
-            return None
-        return value
-
-    return convert
-
-
-def _category_text(value: Any) -> Any:
-    """JSON numbers and booleans spelled as training spelled categories (1.0 -> "1", true -> "True")."""
-    if isinstance(value, (bool, int, float)):
-        text = ft_engineering.as_category_text(value)
-        return text if isinstance(text, str) else None
-    return value
-
-
-def _feature_field(feature: dict, tokens: frozenset[str]) -> tuple[Any, Any]:
-    """The pydantic type and Field of one feature, documented from its saved schema."""
-    example = feature.example
-    if feature.kind == "numeric":
-        bounds = f" Training range: {feature.min} to {feature.max}." if feature.min is not None else ""
-        annotation = Annotated[float | None, BeforeValidator(_missing_to_none(tokens))]
-        description = f"Numeric ({feature.dtype}); null means missing.{bounds}"
-        return annotation, Field(
-            alias=feature.name, description=description, examples=[example], allow_inf_nan=False
-        )
-    categories = feature.categories or []
-    kind = "Ordinal (lowest to highest)" if feature.kind == "ordinal" else "Categorical"
-    description = (
-        f"{kind}; seen in training: {categories}. Other values are accepted and treated as unseen; "
-        "null means missing."
-    )
-    annotation = Annotated[str | None, BeforeValidator(_category_text)]
-    return annotation, Field(alias=feature.name, description=description, examples=[example])
-
-
-def record_model(metadata: registry.ModelMetadata) -> type[BaseModel]:
-    """A pydantic model of one input record, built from ``metadata.features``.
-
-    Every feature is required (so a misspelt column is caught) and nullable (missing values are
-    imputed by the pipeline); unknown fields are rejected.
-    """
-    tokens = frozenset(t.strip().lower() for t in scoring.missing_tokens(metadata)) | {""}
-    fields = {f"f{i}": _feature_field(feature, tokens) for i, feature in enumerate(metadata.features)}
-    example = {feature.name: feature.example for feature in metadata.features}
-    config = ConfigDict(
-        extra="forbid",
-        coerce_numbers_to_str=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        title="Record",
-        json_schema_extra={"examples": [example]},
-    )
-    return create_model("Record", __config__=config, **fields)
-
-
-@dataclass
-class InputSchema:
-    """Validators for one model version's input (single records, lists, CSV tables), built once
-    per version (every request reads them)."""
-
-    metadata: registry.ModelMetadata
-    record: type[BaseModel] = field(init=False)
-    records: TypeAdapter = field(init=False)
-    names: list[str] = field(init=False)
-    numeric: list[str] = field(init=False)
-    na_values: list[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.record = record_model(self.metadata)
-        self.records = TypeAdapter(list[self.record])
-        self.names = [feature.name for feature in self.metadata.features]
-        self.numeric = [f.name for f in self.metadata.features if f.kind == "numeric"]
-        self.na_values = scoring.missing_tokens(self.metadata)
-
-    def example_csv(self) -> str:
-        example = pd.DataFrame([self.record.model_json_schema()["examples"][0]])
-        return example.to_csv(index=False)
-
-
-def _pydantic_errors(error: ValidationError) -> list[dict]:
-    errors = []
-    for item in error.errors(include_url=False):
-        loc = list(item["loc"])
-        row = loc.pop(0) + 1 if loc and isinstance(loc[0], int) else None
-        column = str(loc[0]) if loc else None
-        value = item.get("input")
-        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
-        errors.append(_error(row, column, f"{item['msg']}{shown}", item["type"]))
-    return errors
-
-
-def frame_from_json(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
-    """Validate a JSON record or list of records; raise a 4xx naming row and column."""
-    try:
-        payload = json.loads(body.decode("utf-8-sig"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise reject(422, [_error(None, None, f"malformed JSON: {exc}", "json_invalid")]) from exc
-    single = isinstance(payload, dict)
-    if not single and not isinstance(payload, list):
-        raise reject(
-            422,
-            [_error(None, None, "the JSON body must be a record (object) or a list of records", "json_type")],
-        )
-    if not single and not payload:
-        raise reject(422, [_error(None, None, "the list of records is empty", "empty")])
-    if not single and len(payload) > max_rows:
-        raise reject(
-            413, f"{len(payload)} records exceed the limit of {max_rows} per request; use the score CLI"
-        )
-    try:
-        records = schema.records.validate_python([payload] if single else payload)
-    except ValidationError as exc:
-        raise reject(422, _pydantic_errors(exc), exc.error_count()) from exc
-    return pd.DataFrame(schema.records.dump_python(records), columns=schema.names)
-
-
-def check_columns(columns: list[str], schema: InputSchema) -> None:
-    """Reject unknown and missing columns by name."""
-    unknown = [c for c in columns if c not in schema.names]
-    missing = [c for c in schema.names if c not in columns]
-    errors = [_error(None, c, f"unknown column; expected {schema.names}", "unknown_column") for c in unknown]
-    errors += [
-        _error(None, c, "missing required column (send it empty for missing values)", "missing_column")
-        for c in missing
-    ]
-    if errors:
-        raise reject(422, errors)
-
-
-def check_numeric(frame: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
-    """Vectorised type check: numeric columns must hold numbers (or missing); returns them as floats."""
-    out = frame.copy()
-    errors = []
-    for column in schema.numeric:
-        values = frame[column]
-        if pd.api.types.is_numeric_dtype(values):  # the parser read numbers: only infinities are wrong
-            parsed = values.astype(float)
-            bad = np.isinf(parsed)
-        else:
-            parsed = pd.to_numeric(values, errors="coerce").astype(float)
-            bad = (values.notna() & parsed.isna()) | np.isinf(parsed)
-        for position in np.flatnonzero(bad.to_numpy()):
-            errors.append(
-                _error(
-                    int(position) + 1,
-                    column,
-                    f"not a finite number (got {values.iloc[position]!r})",
-                    "float_parsing",
-                )
-            )
-        out[column] = parsed
-    if errors:
-        errors.sort(key=lambda e: (e["row"], schema.names.index(e["column"])))
-        raise reject(422, errors)
-    return out
-
-
-def read_table(text: str, na_values: list[str], max_rows: int | None = None, **kwargs) -> pd.DataFrame:
-    """Parse CSV text (comma or semicolon, BOM or not) through `ft_engineering.read_csv`."""
-    frame = ft_engineering.read_csv(io.StringIO(text), na_values=na_values, nrows=max_rows, **kwargs)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
-
-
-def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
-    """Validate a CSV upload; raise a 4xx naming row and column."""
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise reject(422, [_error(None, None, f"the CSV must be UTF-8 text: {exc}", "encoding")]) from exc
-    if not text.strip():
-        raise reject(422, [_error(None, None, "the CSV is empty", "empty")])
-    try:
-        frame = read_table(text, schema.na_values, max_rows + 1)
-    except ValueError as exc:
-        raise reject(422, [_error(None, None, str(exc), "csv_invalid")]) from exc
-    if len(frame) > max_rows:
-        raise reject(413, f"the CSV has more than {max_rows} rows, the limit per request; use the score CLI")
-    if frame.empty:
-        raise reject(422, [_error(None, None, "the CSV has a header but no rows", "empty")])
-    check_columns(list(frame.columns), schema)
-    return check_numeric(frame, schema)
+SMALL_BODY_BYTES = 16 * 1024  # about 50 records: validated on the event loop, scored by the MicroBatcher
 
 
 # ----------------------------------------------------------------------------- state and dependencies
@@ -288,62 +66,20 @@ class ServingState:
     settings: Settings
     engine: sa.Engine
     models: dict[str, registry.LoadedModel] = field(default_factory=dict)
-    schemas: dict[str, InputSchema] = field(default_factory=dict)
-    batcher: MicroBatcher = field(init=False)
+    schemas: dict[str, api_input.InputSchema] = field(default_factory=dict)
     models_dir: Path = field(init=False)
     serving: ServingConfig = field(init=False)
     api_key: str | None = field(init=False)
+    batcher: MicroBatcher = field(init=False)
     _champion: tuple[int, str] | None = field(default=None, init=False, repr=False)
     _checked_at: float = field(default=-math.inf, init=False, repr=False)
-    _request_ids: Iterator[str] = field(init=False, repr=False)
-    _checkpointer: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
-    _checkpoint: Future | None = field(default=None, init=False, repr=False)
-    _unchecked_rows: int = field(default=0, init=False, repr=False)
-    _checkpointed_at: float = field(default_factory=time.monotonic, init=False, repr=False)
-    _checkpoint_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # resolved once: paths and the config are read per request otherwise
         self.models_dir = self.settings.models_dir
         self.serving = self.settings.config.serving
         self.api_key = self.settings.effective_api_key
-        prefix = secrets.token_hex(10)  # per process; a counter after it keeps ids unique without a syscall
-        self._request_ids = (f"{prefix}{n:012x}" for n in itertools.count())
-        # SQLite: copying the WAL into the database file (a few ms per 10,000 logged rows) is done by
-        # a background thread after the commit, instead of inside the commit a request waits for
-        if store.defer_wal_checkpoints(self.engine):
-            self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
-
-    def checkpoint_soon(self, rows: int) -> None:
-        """Count ``rows`` just committed and queue a WAL checkpoint (SQLite only; at most one queued)
-        after `CHECKPOINT_ROWS` rows or `CHECKPOINT_SECONDS`. Called from the event loop and from
-        worker threads, hence the lock."""
-        if self._checkpointer is None:
-            return
-        with self._checkpoint_lock:
-            self._unchecked_rows += rows
-            due = (
-                self._unchecked_rows >= CHECKPOINT_ROWS
-                or time.monotonic() - self._checkpointed_at >= CHECKPOINT_SECONDS
-            )
-            if due and (self._checkpoint is None or self._checkpoint.done()):
-                self._unchecked_rows, self._checkpointed_at = 0, time.monotonic()
-                self._checkpoint = self._checkpointer.submit(self._checkpoint_wal)
-
-    def _checkpoint_wal(self) -> None:
-        try:
-            store.checkpoint_wal(self.engine)
-        except sa.exc.DBAPIError:
-            logger.warning("WAL checkpoint failed; the next commit retries it", exc_info=True)
-
-    def close(self) -> None:
-        """Finish the queued checkpoint and close the store's connections."""
-        if self._checkpointer is not None:
-            self._checkpointer.shutdown()
-        self.engine.dispose()
-
-    def new_request_id(self) -> str:
-        return next(self._request_ids)
+        self.batcher = MicroBatcher(self)
 
     def default_version(self) -> str:
         """The pinned `MODEL_VERSION`, else the champion, re-read when ``registry.json`` changes
@@ -374,9 +110,9 @@ class ServingState:
             self.models[version] = registry.load_model(self.models_dir, version)  # raises for an unknown one
         return self.models[version]
 
-    def schema(self, model: registry.LoadedModel) -> InputSchema:
+    def schema(self, model: registry.LoadedModel) -> api_input.InputSchema:
         if model.version not in self.schemas:
-            self.schemas[model.version] = InputSchema(model.metadata)
+            self.schemas[model.version] = api_input.InputSchema(model.metadata)
         return self.schemas[model.version]
 
 
@@ -453,7 +189,7 @@ class BodySizeLimit:
 
 # ----------------------------------------------------------------------------- response models (docs)
 class PredictionOut(BaseModel):
-    """One prediction as returned (and logged)."""
+    """One prediction as returned (and logged: `store.predictions`)."""
 
     id: str = Field(description="Prediction id; send it back to POST /feedback with the true outcome.")
     model_version: str
@@ -461,10 +197,15 @@ class PredictionOut(BaseModel):
         description="Predicted class label (classification) or value (regression)."
     )
     score: float = Field(
-        description="Binary: probability of the positive class; multiclass: of the predicted class; regression: the value."
+        description=(
+            "Binary: probability of the positive class; multiclass: of the predicted class; "
+            "regression: the value."
+        )
     )
     probabilities: dict[str, float] | None = Field(
-        description="Multiclass: probability of every class (binary: `score` is the probability of `positive_class`)."
+        description=(
+            "Multiclass: probability of every class (binary: `score` is the probability of `positive_class`)."
+        )
     )
     threshold: float | None = Field(
         description="Binary: positive-class probability at or above which it is predicted."
@@ -487,9 +228,12 @@ class PredictResponse(BaseModel):
 class FeedbackItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prediction_id: str = Field(min_length=1, max_length=36)
-    actual: Annotated[str | float | int | bool, AfterValidator(_category_text)] = Field(
-        description='The true outcome (class label or value); numbers and booleans are stored as training spelled labels (1.0 -> "1").'
+    prediction_id: str = Field(min_length=1, max_length=48)
+    actual: Annotated[str | float | int | bool, AfterValidator(api_input.category_text)] = Field(
+        description=(
+            "The true outcome (class label or value); numbers and booleans are stored as training "
+            'spelled labels (1.0 -> "1").'
+        )
     )
 
 
@@ -574,211 +318,126 @@ def set_default_model(state: State, body: DefaultModel) -> dict:
     return {"default": state.model().version}
 
 
-async def run_off_loop(big: bool, function, *args):
-    """Big work in the thread pool, off the event loop; small work inline (a thread hop costs more)."""
-    return await run_in_threadpool(function, *args) if big else function(*args)
-
-
-async def read_input(request: Request, schema: InputSchema, max_rows: int) -> pd.DataFrame:
-    """The request's records as a validated frame, whatever the content type."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=10)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise reject(
-                422, [_error(None, "file", "the form needs a CSV file in the field 'file'", "missing_file")]
-            )
-        return await run_in_threadpool(frame_from_csv, await upload.read(), schema, max_rows)
-    body = await request.body()
-    if not body.strip():
-        raise reject(422, [_error(None, None, "the request body is empty", "empty")])
-    small = len(body) <= INLINE_BYTES
-    if content_type in CSV_TYPES:
-        return await run_off_loop(not small, frame_from_csv, body, schema, max_rows)
-    if content_type == "application/json" or content_type.endswith("+json"):
-        return await run_off_loop(not small, frame_from_json, body, schema, max_rows)
-    raise HTTPException(
-        415,
-        detail=f"unsupported content type '{content_type}': send application/json, text/csv or a multipart file",
-    )
-
-
-def stack_records(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
-    """Several small requests' rows as one frame, types inferred over all of them (a column that
-    is empty in one request does not decide its type)."""
-    values = np.concatenate([frame.reindex(columns=names).to_numpy(dtype=object) for frame in frames])
-    return pd.DataFrame(values, columns=names).infer_objects()
-
-
+# ----------------------------------------------------------------------------- predict
 def score_and_log(
-    state: ServingState, model: registry.LoadedModel, frames: list[pd.DataFrame], request_ids: list[str]
-) -> list[pd.DataFrame]:
-    """Predict the rows of one or more requests in one call and commit them to the log in one
-    transaction; returns each request's outputs (with prediction ids)."""
-    lengths = [len(frame) for frame in frames]
-    frame = frames[0] if len(frames) == 1 else stack_records(frames, model.feature_names)
+    state: ServingState, model: registry.LoadedModel, frame: pd.DataFrame, request_id: str | list[str]
+) -> pd.DataFrame:
+    """Score validated rows and commit them to the log in one transaction; the outputs with their ids.
+
+    A frame the model refuses (e.g. an infinity the imputer rejects) is a 422, not a 500.
+    """
     try:
-        outputs = scoring.batch_outputs(model, frame).reset_index(drop=True)
+        outputs = scoring.batch_outputs(model, frame)
     except (ValueError, TypeError, FloatingPointError) as exc:
-        raise reject(
-            422, [_error(None, None, f"the model could not score the input: {exc}", "model_input")]
-        ) from exc
+        message = f"the model could not score the input: {exc}"
+        raise api_input.reject(422, [api_input.error(None, None, message, "model_input")]) from exc
     if state.serving.log_predictions:
         store.log_predictions(
-            state.engine,
-            frame,
-            outputs,
-            model_version=model.version,
-            request_id=np.repeat(request_ids, lengths).tolist(),
+            state.engine, frame, outputs, model_version=model.version, request_id=request_id
         )
-        state.checkpoint_soon(len(frame))
-    bounds = np.cumsum([0, *lengths])
-    return [outputs.iloc[a:b].reset_index(drop=True) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-@dataclass
-class _Pending:
-    model: registry.LoadedModel
-    frame: pd.DataFrame
-    request_id: str
-    future: asyncio.Future
-
-
-class MicroBatcher:
-    """Score concurrent small requests together: one predict call and one log transaction per batch.
-
-    The first request is scored at once; requests that arrive meanwhile form the next batch. So an
-    idle service adds no delay, and under load the pipeline's per-call overhead is paid per batch,
-    not per request (what keeps single-record latency low with many clients).
-    """
-
-    def __init__(self, state: ServingState, max_rows: int = 1000):
-        self.state = state
-        self.max_rows = max_rows
-        self.pending: list[_Pending] = []
-        self.worker: asyncio.Task | None = None
-
-    async def score(self, model: registry.LoadedModel, frame: pd.DataFrame, request_id: str) -> pd.DataFrame:
-        """The outputs for one request's rows (batched with others when they are small)."""
-        if len(frame) >= self.max_rows:
-            return (await run_in_threadpool(score_and_log, self.state, model, [frame], [request_id]))[0]
-        future = asyncio.get_running_loop().create_future()
-        self.pending.append(_Pending(model, frame, request_id, future))
-        if self.worker is None or self.worker.done():
-            self.worker = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        while self.pending:
-            await asyncio.sleep(BATCH_WINDOW_SECONDS)  # let requests arriving right now join this batch
-            batch, rows = [], 0
-            while self.pending and rows < self.max_rows:
-                batch.append(self.pending.pop(0))
-                rows += len(batch[-1].frame)
-            by_version: dict[str, list[_Pending]] = {}
-            for item in batch:
-                by_version.setdefault(item.model.version, []).append(item)
-            for group in by_version.values():
-                # a small batch costs a few ms of CPU: scored on the event loop, it avoids handing
-                # the GIL back and forth with a worker thread, which is what made latency spiky
-                big = sum(len(item.frame) for item in group) > INLINE_ROWS
-                results = await run_off_loop(big, self._score_group, group)
-                for item, result in zip(group, results):
-                    if item.future.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        item.future.set_exception(result)
-                    else:
-                        item.future.set_result(result)
-
-    def _score_group(self, group: list[_Pending]) -> list[pd.DataFrame | BaseException]:
-        """Score a group together; if that fails, each request alone, so one bad request fails alone."""
-        try:
-            return score_and_log(
-                self.state, group[0].model, [p.frame for p in group], [p.request_id for p in group]
-            )
-        except Exception as exc:
-            if len(group) == 1:
-                return [exc]
-        results: list[pd.DataFrame | BaseException] = []
-        for item in group:
-            try:
-                results.append(score_and_log(self.state, item.model, [item.frame], [item.request_id])[0])
-            except Exception as exc:
-                results.append(exc)
-        return results
+    return outputs
 
 
 def render(
     outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: registry.LoadedModel, as_csv: bool
 ) -> Response:
-    """JSON by default (serialised by pandas), or the input columns plus prediction columns as CSV.
+    """The answer: JSON (`PredictResponse`), or the input columns plus the output columns as CSV.
 
-    In JSON, a thresholded binary prediction carries no per-class ``probabilities``: its ``score``
-    is the probability of ``positive_class`` (given once, at the top), and building a dict per row
-    cost as much as running the model.
+    In JSON, a prediction carries its per-class ``probabilities`` only where its ``score`` does
+    not give them (`store.class_probabilities`), as the log keeps it.
     """
     headers = {"X-Request-ID": request_id}
     if as_csv:
-        table = frame.reset_index(drop=True).join(outputs)
+        table = frame.reset_index(drop=True).join(outputs.reset_index(drop=True))
         return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
-    thresholded = bool(outputs["threshold"].notna().all())
-    head = {"request_id": request_id, "model_version": model.version, "count": len(outputs)}
-    head["positive_class"] = model.metadata.positive_class if thresholded else None
-    probability_columns = [c for c in outputs.columns if c.startswith(scoring.PROBABILITY_PREFIX)]
-    predictions = outputs.drop(columns=probability_columns)
-    classes = [c[len(scoring.PROBABILITY_PREFIX) :] for c in probability_columns]
-    per_class = classes and not thresholded
-    predictions["probabilities"] = (
-        [dict(zip(classes, row)) for row in outputs[probability_columns].to_numpy().tolist()]
-        if per_class
-        else None
+    per_class = store.class_probabilities(outputs)
+    predictions = outputs.loc[:, ~outputs.columns.str.startswith(scoring.PROBABILITY_PREFIX)]
+    predictions = predictions.assign(
+        probabilities=None if per_class is None else per_class.to_dict("records")
     )
-    body = f'{json.dumps(head)[:-1]}, "predictions": {predictions.to_json(orient="records")}}}'  # one C pass over every row
+    head = {"request_id": request_id, "model_version": model.version, "count": len(outputs)}
+    head["positive_class"] = model.metadata.positive_class if per_class is None else None
+    # pandas writes the predictions in one C pass; json.dumps would walk 10,000 dicts in Python
+    body = f'{json.dumps(head)[:-1]}, "predictions": {predictions.to_json(orient="records")}}}'
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _predict_openapi(schema: InputSchema, max_rows: int) -> dict:
-    record = schema.record.model_json_schema()
-    example = record["examples"][0]
-    return {
-        "requestBody": {
-            "required": True,
-            "description": (
-                f"One record, a list of up to {max_rows} records, a CSV body or a CSV file in the multipart "
-                "field 'file'. CSVs may be comma or semicolon separated (decimal comma), with or without a BOM."
-            ),
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "anyOf": [
-                            record,
-                            {"type": "array", "items": record, "minItems": 1, "maxItems": max_rows},
-                        ]
-                    },
-                    "example": example,
-                },
-                "text/csv": {"schema": {"type": "string"}, "example": schema.example_csv()},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                        "required": ["file"],
-                    }
-                },
-            },
-        }
-    }
+def answer(state: ServingState, model: registry.LoadedModel, body: api_input.Body, as_csv: bool) -> Response:
+    """What ``POST /predict`` does with a big body once it is read: validate, score and log, render."""
+    frame = api_input.parse_body(body, state.schema(model), state.serving.max_rows)
+    request_id = uuid.uuid4().hex
+    outputs = score_and_log(state, model, frame, request_id)
+    return render(outputs, frame, request_id, model, as_csv)
 
 
-def add_predict_route(router: APIRouter, schema: InputSchema, max_rows: int) -> None:
+def stack(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
+    """Several requests' rows as one frame, each column's type inferred over all of them (a column
+    one request leaves empty must not decide it, which ``pd.concat`` is deprecating)."""
+    if len(frames) == 1:
+        return frames[0]
+    rows = np.concatenate([frame.reindex(columns=names).to_numpy(dtype=object) for frame in frames])
+    return pd.DataFrame(rows, columns=names).infer_objects()
+
+
+Pending = tuple[registry.LoadedModel, pd.DataFrame, str, asyncio.Future]
+"""A small request waiting in the `MicroBatcher`: its model, validated rows, request id, answer."""
+
+
+class MicroBatcher:
+    """Scores small requests that arrive together as one batch: one pipeline call, one transaction.
+
+    A pipeline call costs about 10 ms whatever its size, so 8 clients sending one record each
+    would queue 8 calls; batched, they share one. The first request is scored at once and those
+    arriving meanwhile form the next batch, so an idle service adds no delay.
+    """
+
+    def __init__(self, state: ServingState):
+        self.state = state
+        self.waiting: list[Pending] = []
+        self.worker: asyncio.Task | None = None
+
+    async def score(self, model: registry.LoadedModel, frame: pd.DataFrame, request_id: str) -> pd.DataFrame:
+        """The outputs of one request's rows, scored and logged with whatever else is waiting."""
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((model, frame, request_id, future))
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            for version in {model.version for model, *_ in batch}:
+                group = [pending for pending in batch if pending[0].version == version]
+                results = await run_in_threadpool(self._score_together, group)
+                for (*_, future), result in zip(group, results):
+                    if future.done():  # the client went away
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+
+    def _score_together(self, group: list[Pending]) -> list[pd.DataFrame | Exception]:
+        """Each request's outputs; when the batch fails, each request is tried alone, so that only
+        the one the model refuses fails."""
+        model, frames = group[0][0], [frame for _, frame, _, _ in group]
+        request_ids = [request_id for _, frame, request_id, _ in group for _ in range(len(frame))]
+        try:
+            outputs = score_and_log(self.state, model, stack(frames, model.feature_names), request_ids)
+        except Exception as exc:
+            return [exc] if len(group) == 1 else [self._score_together([pending])[0] for pending in group]
+        bounds = np.cumsum([0, *map(len, frames)]).tolist()
+        return [outputs.iloc[start:end].reset_index(drop=True) for start, end in zip(bounds, bounds[1:])]
+
+
+def add_predict_route(router: APIRouter, schema: api_input.InputSchema, max_rows: int) -> None:
     """Register POST /predict with a request body documented from the default model's schema."""
 
     @router.post(
         "/predict",
         response_model=PredictResponse,
-        openapi_extra=_predict_openapi(schema, max_rows),
+        openapi_extra=api_input.predict_openapi(schema, max_rows),
         responses={
             200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
             413: {"description": "Body or row count over the limit"},
@@ -788,13 +447,14 @@ def add_predict_route(router: APIRouter, schema: InputSchema, max_rows: int) -> 
     )
     async def predict(request: Request, state: State, model: Model) -> Response:
         """Predict one record, a list of records or a CSV; every prediction is logged before the answer."""
-        frame = await read_input(request, state.schema(model), state.serving.max_rows)
-        request_id = state.new_request_id()
-        outputs = await state.batcher.score(model, frame, request_id)
+        body = await api_input.read_body(request)
         as_csv = "text/csv" in request.headers.get("accept", "")
-        return await run_off_loop(
-            len(outputs) > INLINE_ROWS, render, outputs, frame, request_id, model, as_csv
-        )
+        if len(body.data) > SMALL_BODY_BYTES:  # a big batch is scored alone, in the thread pool
+            return await run_in_threadpool(answer, state, model, body, as_csv)
+        frame = api_input.parse_body(body, state.schema(model), state.serving.max_rows)
+        request_id = uuid.uuid4().hex
+        outputs = await state.batcher.score(model, frame, request_id)
+        return render(outputs, frame, request_id, model, as_csv)
 
 
 @feedback_router.post("/feedback")
@@ -812,15 +472,6 @@ def feedback(
 
 
 # ----------------------------------------------------------------------------- app factory
-def open_store(url: str) -> sa.Engine:
-    """An engine on the prediction store with its tables created (`store.init_db` tolerates
-    several workers creating them at once)."""
-    store.check_sqlite_writable(url)
-    engine = store.create_db_engine(url)
-    store.init_db(engine)
-    return engine
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: from the environment).
 
@@ -830,18 +481,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     default_metadata = registry.load_metadata(settings.models_dir, settings.model_version)
     serving = settings.config.serving
-    schema = InputSchema(default_metadata)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = open_store(settings.db_url)
+        engine = store.open_store(settings.db_url)
         state = ServingState(settings, engine)
-        state.batcher = MicroBatcher(state)
         state.model()
         app.state.serving = state
         logger.info("serving model %s, logging to %s", state.default_version(), engine.url.render_as_string())
         yield
-        state.close()
+        engine.dispose()
 
     app = FastAPI(
         title="MLOps prediction service",
@@ -853,7 +502,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     predict = APIRouter(tags=["predict"], dependencies=Protected, responses=ERROR_RESPONSES)
-    add_predict_route(predict, schema, serving.max_rows)
+    add_predict_route(predict, api_input.InputSchema(default_metadata), serving.max_rows)
     for router in (health_router, models_router, predict, feedback_router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=int(serving.max_body_mb * 1024 * 1024))
@@ -883,8 +532,6 @@ def __getattr__(name: str) -> Any:
 
 
 # ----------------------------------------------------------------------------- batch scoring
-
-
 def score_file(
     model: registry.LoadedModel,
     input_path: Path,
@@ -941,7 +588,7 @@ def score_file(
 def _serve(settings: Settings, host: str, port: int | None, workers: int) -> int:
     import uvicorn
 
-    open_store(settings.db_url).dispose()  # tables created once, before the workers start
+    store.open_store(settings.db_url).dispose()  # tables made (or migrated) once, before the workers start
 
     uvicorn.run(
         "model_deploy:app",
@@ -963,9 +610,7 @@ def _score(settings: Settings, args: argparse.Namespace) -> int:
         print(f"No existe el archivo de entrada: {args.input}", file=sys.stderr)
         return 2
     model = registry.load_model(settings.models_dir, args.model or settings.model_version)
-    engine = None
-    if args.log:
-        engine = open_store(settings.db_url)
+    engine = store.open_store(settings.db_url) if args.log else None
     try:
         rows = score_file(
             model, args.input, args.output, chunk_size=args.chunk_size, engine=engine, progress=not args.quiet
@@ -1004,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     score.add_argument(
         "--scheduler",
-        help="con --engine dask: dirección de un clúster existente (tcp://host:8786); por defecto un LocalCluster",
+        help="con --engine dask: dirección de un clúster (tcp://host:8786); por defecto un LocalCluster",
     )
     score.add_argument(
         "--output-format",
@@ -1029,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Error de configuración: {exc}", file=sys.stderr)
         return 2
-    except store.StoreNotWritableError as exc:
+    except StoreNotWritableError as exc:
         print(exc, file=sys.stderr)
         return 1
 

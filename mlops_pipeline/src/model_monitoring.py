@@ -679,8 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings(mlops_config=args.config)
-        engine = store.create_db_engine(settings.db_url)
-        store.init_db(engine)
+        engine = store.open_store(settings.db_url)
         if args.command == "simulate":
             return _simulate_command(settings, engine, args)
         return _run_command(settings, engine, args)

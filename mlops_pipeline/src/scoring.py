@@ -1,11 +1,13 @@
 """Scoring: apply a saved model version (pipeline + threshold) to raw feature rows.
 
-The one place where a model's outputs are made: the API, the ``score`` CLI, the monitoring
-simulator and the Dask engine all call `predict_frame` / `batch_outputs`.
+The one place where a model's outputs and prediction ids are made: the API, the ``score`` CLI,
+the monitoring simulator and the Dask engine all call `predict_frame` / `batch_outputs`.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame, *, flat: boo
 
     Returns:
         One row per input row (same index): ``prediction``, ``score``, ``probabilities`` and
-        ``threshold``, as `store.prediction_batches` describes them. Binary: the stored threshold on the
+        ``threshold``, as `store.predictions` logs them. Binary: the stored threshold on the
         positive-class probability; multiclass: the most probable class; regression: the value,
         plus ``lower`` and ``upper`` when the version has a prediction interval (``interval``).
     """
@@ -73,11 +75,22 @@ def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame, *, flat: boo
     return outputs
 
 
+def new_ids(n: int) -> list[str]:
+    """``n`` new prediction ids of 32 hex characters: the time in ms, 48 random bits, the row.
+
+    They sort by time and, within one call, by row, so new rows land at the end of the log's
+    primary-key index instead of on random pages.
+    """
+    batch = f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+    return [f"{batch}{row:08x}" for row in range(n)]
+
+
 def batch_outputs(model: registry.LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """What batch scoring adds to each row: a new ``id``, the ``model_version``, then the flat
-    `predict_frame` outputs (shared by the API, the ``score`` CLI and the Dask engine)."""
+    `predict_frame` outputs (what `store.log_predictions` takes; shared by the API, the
+    ``score`` CLI, the simulator and the Dask engine)."""
     outputs = predict_frame(model, frame, flat=True)
-    outputs.insert(0, "id", store.new_ids(len(outputs)))
+    outputs.insert(0, "id", new_ids(len(outputs)))
     outputs.insert(1, "model_version", model.version)
     return outputs
 

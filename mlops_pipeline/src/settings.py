@@ -12,6 +12,7 @@ Nothing here touches the disk at import time; folders are created by the code th
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 import expressions
 
@@ -307,3 +309,25 @@ def _cached_config(path: Path, mtime_ns: int) -> ProjectConfig:
 def get_settings(**overrides) -> Settings:
     """Settings from the environment, with explicit overrides (used by CLIs and tests)."""
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+class StoreNotWritableError(PermissionError):
+    """The SQLite store's folder or file cannot be written by this process; the message says what to do."""
+
+
+def check_sqlite_writable(url: str) -> None:
+    """Fail in one line when a SQLite store cannot be written here (say, a root-owned host folder
+    mounted at /data in the container), instead of SQLAlchemy's traceback on first use."""
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:":
+        return
+    path = Path(database).absolute()
+    folder = next(p for p in path.parents if p.exists())  # the folder mkdir would start from
+    if os.access(folder, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.W_OK)):
+        return
+    blocked = path if os.access(folder, os.W_OK | os.X_OK) else folder
+    uid = os.getuid() if hasattr(os, "getuid") else "<usuario>"
+    raise StoreNotWritableError(
+        f"No se puede escribir en {blocked} (propietario uid {blocked.stat().st_uid}): "
+        f"ejecute 'chown {uid} <carpeta>' o use un volumen con nombre"
+    )

@@ -131,7 +131,7 @@ def _log_day(
     """Score a day's rows with the real pipeline and log them at random times of that day; their ids."""
     seconds = np.sort(rng.integers(0, 86_400, len(features)))
     times = start + pd.to_timedelta(seconds, unit="s")
-    outputs = scoring.predict_frame(model, features, flat=True)
+    outputs = scoring.batch_outputs(model, features)
     return store.log_predictions(
         engine, features, outputs, model_version=model.version, created_at=list(times)
     )

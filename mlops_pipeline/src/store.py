@@ -1,24 +1,19 @@
-"""The prediction store: the prediction log, feedback, and the drift history (SQLAlchemy Core).
+"""The prediction store: the prediction log, feedback and the drift history (SQLAlchemy Core).
 
-A SQLite file under the artifacts folder by default (WAL mode, so several uvicorn workers can
-write while the dashboard reads); PostgreSQL when ``DATABASE_URL`` points at one. The same
-tables and queries serve both.
+A SQLite file under the artifacts folder by default (WAL mode, ``synchronous=NORMAL``: several
+uvicorn workers write while the dashboard reads), PostgreSQL when ``DATABASE_URL`` says so; the
+same tables and queries serve both. `open_store` gives an engine on a store whose tables are ready.
 
-The prediction log keeps one row per *batch*: the predictions logged together (one request,
-several small requests scored together, one chunk of the ``score`` CLI), with each prediction's
-request id, input features and outputs in a JSON ``payload``. Logging 10,000 predictions is then
-one row written, not 10,000 rows and their index entries (which cost SQLite more than scoring
-them costs the model), and prediction ``<batch id>-<row>`` is still found by its id. Read the log
-through the functions here (`read_predictions`, `sample_predictions`, `read_outcomes`,
-`recent_predictions`): they give one row per prediction.
+The log is one table, one row per prediction (``SELECT * FROM predictions``): time, model
+version, request, the outputs as columns, the raw input record as JSON. `log_predictions` writes
+many rows in one transaction (``executemany`` on SQLite, ``COPY`` on PostgreSQL); the readers
+give one row per prediction with the input features as columns.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
-import secrets
+import logging
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -30,30 +25,41 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-metadata = sa.MetaData()
+import registry
+import settings
 
-prediction_batches = sa.Table(
-    "prediction_batches",
+logger = logging.getLogger(__name__)
+
+# Primary keys named after their table: PostgreSQL's default name (``<table>_pkey``) is still taken
+# by the renamed table of an earlier layout when `init_db` creates the new one.
+metadata = sa.MetaData(naming_convention={"ix": "ix_%(column_0_label)s", "pk": "pk_%(table_name)s"})
+
+predictions = sa.Table(
+    "predictions",
     metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("id", sa.String(48), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("model_version", sa.String(120), nullable=False),
-    sa.Column("n_rows", sa.Integer, nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Index("ix_prediction_batches_version_time", "model_version", "created_at"),
+    sa.Column("request_id", sa.String(48), nullable=True),
+    sa.Column("prediction", sa.String(200), nullable=False),
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("lower", sa.Float, nullable=True),
+    sa.Column("upper", sa.Float, nullable=True),
+    sa.Column("probabilities", sa.JSON, nullable=True),
+    sa.Column("features", sa.JSON, nullable=False),
+    # Every read is a time window, of one version or of all: one index serves them, and each index
+    # more would slow down the insert every /predict waits for.
+    sa.Index("ix_predictions_model_version_created_at", "model_version", "created_at"),
 )
-"""The prediction log: one row per batch of predictions made by one model version at one time.
-``payload`` (`encode_payload`) holds, row by row, the request id, the raw input record and the
-outputs (``prediction``, ``score``, ``threshold``, ``probability_<class>``, ...). ``score`` is the
-positive-class probability (binary), the top-class probability (multiclass) or the predicted
-value (regression)."""
+"""The prediction log: one row per prediction, as the API returned it (`scoring.predict_frame`
+describes the outputs; ``probabilities`` only where the score does not give them, see
+`class_probabilities`), and ``features``, the raw input record."""
 
 feedback = sa.Table(
     "prediction_feedback",
     metadata,
-    sa.Column("prediction_id", sa.String(48), primary_key=True),
-    sa.Column("batch_id", sa.String(32), sa.ForeignKey("prediction_batches.id"), nullable=False, index=True),
-    sa.Column("batch_row", sa.Integer, nullable=False),
+    sa.Column("prediction_id", sa.String(48), sa.ForeignKey("predictions.id"), primary_key=True),
     sa.Column("actual", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -79,13 +85,7 @@ drift_results = sa.Table(
     "drift_results",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "run_id",
-        sa.Integer,
-        sa.ForeignKey("monitoring_runs.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    sa.Column("run_id", sa.ForeignKey("monitoring_runs.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("feature", sa.String(200), nullable=False),
     sa.Column("method", sa.String(40), nullable=False),
     sa.Column("statistic", sa.Float, nullable=True),
@@ -97,20 +97,18 @@ drift_results = sa.Table(
 """One row per feature and statistic of a monitoring run (the tidy output of ``compute_drift``)."""
 
 
-# ----------------------------------------------------------------------------- prediction log
+# ----------------------------------------------------------------------------- writing the log
 LOG_COLUMNS = ["id", "request_id", "created_at", "model_version"]
 """Columns of `read_predictions` before the outputs, ``actual`` and the features."""
+
+OUTPUT_COLUMNS = ["prediction", "score", "threshold", "lower", "upper"]
+"""The outputs the log keeps as columns of their own."""
 
 PROBABILITY_PREFIX = "probability_"
 """Prefix of the per-class probability columns of a flat prediction table."""
 
-_BATCH = (
-    prediction_batches.c.id,
-    prediction_batches.c.created_at,
-    prediction_batches.c.model_version,
-    prediction_batches.c.payload,
-)
-"""The columns `_expand` reads."""
+Times = datetime | Sequence[datetime] | None  # one for every row, one per row, or None (now)
+RequestIds = str | Sequence[str] | None  # one for every row, one per row, or None (no request)
 
 _ID_CHUNK = 1000
 
@@ -133,70 +131,89 @@ def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def new_batch_id() -> str:
-    """32 hex characters: the current time in ms then 80 random bits.
+def json_lines(frame: pd.DataFrame) -> list[str]:
+    """One JSON object per row, serialised by pandas in C (NaN becomes null; floats keep 15 digits)."""
+    if frame.shape[1] == 0:
+        return ["{}"] * len(frame)
+    return frame.to_json(orient="records", lines=True, double_precision=15).split("\n")[: len(frame)]
 
-    Time-ordered like UUIDv7, so a new batch lands at the end of the primary-key index instead of
-    on a random page.
+
+def class_probabilities(outputs: pd.DataFrame) -> pd.DataFrame | None:
+    """The ``probability_<class>`` columns, named by class, when the outputs have no threshold.
+
+    A thresholded binary prediction's ``score`` already is the positive-class probability, so
+    neither its log row nor its JSON answer repeats the probabilities; a multiclass one (or a
+    binary one without a positive class) carries them all. None when there are none to carry.
     """
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
-
-
-def new_ids(n: int) -> list[str]:
-    """The ids of ``n`` predictions logged as one new batch: ``<batch id>-<row>``."""
-    batch = new_batch_id()
-    return [f"{batch}-{row}" for row in range(n)]
-
-
-def parse_id(prediction_id: str) -> tuple[str, int] | None:
-    """(batch id, row) of a prediction id, or None when the text is not one."""
-    batch, _, row = prediction_id.rpartition("-")
-    if not batch or not (row.isascii() and row.isdigit()) or f"{batch}-{int(row)}" != prediction_id:
+    columns = [c for c in outputs.columns if str(c).startswith(PROBABILITY_PREFIX)]
+    if not columns or ("threshold" in outputs and outputs["threshold"].notna().all()):
         return None
-    return batch, int(row)
+    return outputs[columns].rename(columns=lambda c: c[len(PROBABILITY_PREFIX) :])
 
 
-def _table_json(frame: pd.DataFrame) -> str:
-    """``{"columns": [...], "data": [[row], ...]}``, the rows serialised by pandas in C (NaN becomes
-    null; floats keep 15 significant digits)."""
-    rows = (
-        frame.to_json(orient="values", double_precision=15)
-        if frame.shape[1]
-        else json.dumps([[]] * len(frame))
-    )
-    return f'{{"columns":{json.dumps([str(c) for c in frame.columns])},"data":{rows}}}'
+def _floats_or_none(values: pd.Series) -> list[float | None]:
+    """A numeric column as floats, None where it is missing."""
+    values = pd.to_numeric(values).astype(float)
+    return values.astype(object).where(values.notna(), None).tolist()
 
 
-def encode_payload(features: pd.DataFrame, outputs: pd.DataFrame, request_ids: Sequence[str]) -> str:
-    """A batch's ``payload``: its request ids (as runs of ``[id, rows]``), features and outputs."""
-    runs = [[request, len(list(rows))] for request, rows in itertools.groupby(request_ids)]
-    return f'{{"requests":{json.dumps(runs)},"features":{_table_json(features)},"outputs":{_table_json(outputs)}}}'
-
-
-def _batch_rows(
-    n: int, outputs: pd.DataFrame, created_at: datetime | Sequence[datetime] | None
-) -> list[tuple[str, datetime, np.ndarray]]:
-    """How the rows split into batches: (batch id, time, row positions), one batch per distinct time.
-
-    Rows with ids from `new_ids` are that one batch (and need one time).
-    """
+def _times(created_at: Times, n: int) -> list[datetime]:
+    """One UTC time per row: now, one given time, or the given time of each row."""
     if created_at is None or isinstance(created_at, datetime):
-        groups = [(_utc(created_at or datetime.now(UTC)), np.arange(n))]
-    else:
-        times = pd.Series(pd.to_datetime(list(created_at), utc=True))
-        groups = [
-            (_utc(pd.Timestamp(t).to_pydatetime()), rows)
-            for t, rows in times.groupby(times, sort=True).indices.items()
-        ]
-    if "id" not in outputs:
-        return [(new_batch_id(), when, rows) for when, rows in groups]
-    ids = outputs["id"].astype(str).tolist()
-    batch = ids[0].rpartition("-")[0]
-    if ids != [f"{batch}-{row}" for row in range(n)] or len(groups) != 1:
-        raise ValueError(
-            "predictions with ids are logged as the one batch `new_ids` made them for, at one time"
-        )
-    return [(batch, *groups[0])]
+        return [_utc(created_at or datetime.now(UTC))] * n
+    times = [_utc(pd.Timestamp(when).to_pydatetime()) for when in created_at]
+    if len(times) != n:
+        raise ValueError(f"{n} rows but {len(times)} created_at values")
+    return times
+
+
+def _log_rows(
+    features: pd.DataFrame, outputs: pd.DataFrame, version: str, request_id: RequestIds, created_at: Times
+) -> dict[str, list]:
+    """The values of new ``predictions`` rows, column by column, ready for the driver.
+
+    Columns without a value in any row are left out (NULL): every value bound costs insert time.
+    """
+    n = len(outputs)
+    rows = {
+        "id": outputs["id"].astype(str).tolist(),
+        "created_at": _times(created_at, n),
+        "model_version": [version] * n,
+        "prediction": outputs["prediction"].astype(str).tolist(),
+        "features": json_lines(features),
+    }
+    if request_id is not None:
+        rows["request_id"] = [request_id] * n if isinstance(request_id, str) else list(request_id)
+    for name in OUTPUT_COLUMNS[1:]:
+        if name in outputs and outputs[name].notna().any():
+            rows[name] = _floats_or_none(outputs[name])
+    probabilities = class_probabilities(outputs)
+    if probabilities is not None:
+        rows["probabilities"] = json_lines(probabilities)
+    return rows
+
+
+def _insert(connection: sa.Connection, columns: dict[str, list]) -> None:
+    """Append rows to ``predictions``: ``COPY`` on PostgreSQL, ``executemany`` on SQLite.
+
+    The values go to the driver as they are, without SQLAlchemy's per-row processing: the JSON
+    columns as text, and on SQLite the times as the text SQLAlchemy's ``DateTime`` reads back.
+    """
+    dialect, names = connection.dialect, ", ".join(columns)
+    if dialect.name == "postgresql":
+        statement = f"COPY predictions ({names}) FROM STDIN"
+        try:  # through psycopg's own cursor, in this transaction
+            with connection.connection.driver_connection.cursor().copy(statement) as copy:
+                for row in zip(*columns.values()):
+                    copy.write_row(row)
+        except dialect.loaded_dbapi.Error as exc:  # raised as SQLAlchemy raises its statements' errors
+            raise sa.exc.DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
+        return
+    as_text = predictions.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    stamps = {when: as_text(when) for when in set(columns["created_at"])}
+    columns = {**columns, "created_at": [stamps[when] for when in columns["created_at"]]}
+    insert = f"INSERT INTO predictions ({names}) VALUES ({', '.join('?' * len(columns))})"
+    connection.exec_driver_sql(insert, list(zip(*columns.values())))
 
 
 def log_predictions(
@@ -205,126 +222,36 @@ def log_predictions(
     outputs: pd.DataFrame,
     *,
     model_version: str,
-    request_id: str | Sequence[str] | None = None,
-    created_at: datetime | Sequence[datetime] | None = None,
+    request_id: RequestIds = None,
+    created_at: Times = None,
 ) -> list[str]:
     """Append predictions to the log in one transaction (all rows or none).
 
     Args:
         engine: the store.
         features: the raw input records, one row per prediction.
-        outputs: flat `scoring.predict_frame` outputs (``prediction``, ``score``, optional
-            ``threshold``, ``probability_<class>``, ``lower`` / ``upper``), optionally with the
-            ``id`` column `new_ids` made; a ``model_version`` column is ignored (the argument says it).
+        outputs: `scoring.batch_outputs`: the prediction ``id`` then the flat outputs
+            (``prediction``, ``score``, optional ``threshold``, ``probability_<class>``,
+            ``lower`` / ``upper``); a ``model_version`` column is ignored (the argument says it).
         model_version: the version that produced the outputs.
-        request_id: groups the rows of one request (default: a new id), or one id per row
-            (several requests scored together).
-        created_at: one time for all rows or one per row (default: now, UTC); lets the
-            monitoring simulator write backdated traffic. Each distinct time is its own batch.
+        request_id: one for every row, one per row (requests scored together), or None (no request).
+        created_at: one time for all rows or one per row (default: now, UTC; the simulator backdates).
 
     Returns:
         The prediction ids, in row order.
     """
-    n = len(features)
-    if len(outputs) != n:
-        raise ValueError(f"{n} feature rows but {len(outputs)} outputs")
+    if len(outputs) != len(features):
+        raise ValueError(f"{len(features)} feature rows but {len(outputs)} outputs")
     if "probabilities" in outputs:
         raise ValueError("log flat outputs: the probability_<class> columns of predict_frame(..., flat=True)")
-    if n == 0:
+    if "id" not in outputs:
+        raise ValueError("outputs need their prediction ids (scoring.batch_outputs makes them)")
+    if outputs.empty:
         return []
-    requests = (
-        [request_id or new_batch_id()] * n
-        if request_id is None or isinstance(request_id, str)
-        else list(request_id)
-    )
-    values = outputs.drop(columns=["id", "model_version"], errors="ignore").reset_index(drop=True)
-    values["prediction"] = values["prediction"].astype(str)
-    if "threshold" not in values:
-        values.insert(values.columns.get_loc("score") + 1, "threshold", np.nan)
-    features = features.reset_index(drop=True)
-    batches = _batch_rows(n, outputs, created_at)
-    records = []
-    for batch, when, rows in batches:
-        if len(rows) == n:  # the usual case, one batch: no copies
-            payload = encode_payload(features, values, requests)
-        else:
-            payload = encode_payload(features.iloc[rows], values.iloc[rows], [requests[i] for i in rows])
-        records.append(
-            {
-                "id": batch,
-                "created_at": when,
-                "model_version": model_version,
-                "n_rows": len(rows),
-                "payload": payload,
-            }
-        )
+    rows = _log_rows(features.reset_index(drop=True), outputs, model_version, request_id, created_at)
     with engine.begin() as connection:
-        connection.execute(prediction_batches.insert(), records)
-    if "id" in outputs:  # `_batch_rows` checked they are this batch's ids
-        return outputs["id"].astype(str).tolist()
-    ids = [""] * n
-    for batch, _, rows in batches:
-        for position, row in enumerate(rows.tolist()):
-            ids[row] = f"{batch}-{position}"
-    return ids
-
-
-def _expand(
-    batches: Sequence[sa.Row],
-    picks: Mapping[str, Sequence[int]] | None = None,
-    actual: Mapping[str, str] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The predictions of ``batches`` (rows of `_BATCH`), in order, or only the rows ``picks`` lists
-    per batch id: (`LOG_COLUMNS` + the outputs + ``actual``, the raw features), on one index."""
-    layouts: dict[tuple, tuple[list, list, list, list]] = {}
-    position = 0
-    for batch_id, created_at, version, payload in batches:
-        document = json.loads(payload)
-        feature_rows, output_rows = document["features"]["data"], document["outputs"]["data"]
-        requests = [request for request, count in document["requests"] for _ in range(count)]
-        rows = range(len(requests)) if picks is None else picks[batch_id]
-        key = (tuple(document["features"]["columns"]), tuple(document["outputs"]["columns"]))
-        log_part, feature_part, output_part, order = layouts.setdefault(key, ([], [], [], []))
-        log_part.extend((f"{batch_id}-{row}", requests[row], created_at, version) for row in rows)
-        feature_part.extend(feature_rows if picks is None else [feature_rows[row] for row in rows])
-        output_part.extend(output_rows if picks is None else [output_rows[row] for row in rows])
-        order.extend(range(position, position + len(rows)))
-        position += len(rows)
-    if not layouts:
-        empty = pd.DataFrame(columns=[*LOG_COLUMNS, "prediction", "score", "threshold", "actual"])
-        return empty, pd.DataFrame(index=empty.index)
-    logs, features = [], []
-    for (feature_columns, output_columns), (log_part, feature_part, output_part, order) in layouts.items():
-        index = pd.Index(order)
-        outputs = pd.DataFrame(output_part, columns=list(output_columns), index=index)
-        logs.append(pd.concat([pd.DataFrame(log_part, columns=LOG_COLUMNS, index=index), outputs], axis=1))
-        features.append(pd.DataFrame(feature_part, columns=list(feature_columns), index=index))
-    log = pd.concat(logs).sort_index() if len(logs) > 1 else logs[0]
-    log["created_at"] = pd.to_datetime(log["created_at"], utc=True)
-    log["actual"] = [None if actual is None else actual.get(i) for i in log["id"]]
-    return log, (pd.concat(features).sort_index() if len(features) > 1 else features[0])
-
-
-def _with_features(log: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """The log with the features as columns after it (one named like a log column gets ``feature_``)."""
-    return log.join(features.rename(columns=lambda c: f"feature_{c}" if c in log.columns else c))
-
-
-def _feedback_of(connection: sa.Connection, batch_ids: list[str]) -> dict[str, str]:
-    """Prediction id to true outcome, for the predictions of these batches that have one."""
-    actual: dict[str, str] = {}
-    for chunk in _id_chunks(batch_ids):
-        query = sa.select(feedback.c.prediction_id, feedback.c.actual).where(feedback.c.batch_id.in_(chunk))
-        actual.update(tuple(row) for row in connection.execute(query))
-    return actual
-
-
-def _fetch_batches(connection: sa.Connection, batch_ids: list[str]) -> list[sa.Row]:
-    """The `_BATCH` columns of these batches, in id order."""
-    batches: list[sa.Row] = []
-    for chunk in _id_chunks(batch_ids):
-        batches += connection.execute(sa.select(*_BATCH).where(prediction_batches.c.id.in_(chunk))).all()
-    return sorted(batches, key=lambda batch: batch[0])
+        _insert(connection, rows)
+    return rows["id"]
 
 
 def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> int:
@@ -337,36 +264,25 @@ def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> in
         The number of predictions whose outcome was stored.
     """
     latest = {str(item["prediction_id"]): str(item["actual"]) for item in items}
-    keys = {prediction_id: parse_id(prediction_id) for prediction_id in latest}
+    ids = list(latest)
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        sizes: dict[str, int] = {}
-        for chunk in _id_chunks(sorted({key[0] for key in keys.values() if key})):
-            query = sa.select(prediction_batches.c.id, prediction_batches.c.n_rows).where(
-                prediction_batches.c.id.in_(chunk)
-            )
-            sizes.update(tuple(row) for row in connection.execute(query))
-        unknown = [i for i, key in keys.items() if key is None or not 0 <= key[1] < sizes.get(key[0], 0)]
+        known: set[str] = set()
+        for chunk in _id_chunks(ids):
+            query = sa.select(predictions.c.id).where(predictions.c.id.in_(chunk))
+            known.update(connection.execute(query).scalars())
+        unknown = [i for i in ids if i not in known]
         if unknown:
             raise UnknownPredictionError(unknown)
-        ids = list(latest)
         for chunk in _id_chunks(ids):
             connection.execute(feedback.delete().where(feedback.c.prediction_id.in_(chunk)))
         if ids:
-            rows = [
-                {
-                    "prediction_id": i,
-                    "batch_id": keys[i][0],
-                    "batch_row": keys[i][1],
-                    "actual": latest[i],
-                    "created_at": now,
-                }
-                for i in ids
-            ]
+            rows = [{"prediction_id": i, "actual": latest[i], "created_at": now} for i in ids]
             connection.execute(feedback.insert(), rows)
     return len(ids)
 
 
+# ----------------------------------------------------------------------------- reading the log
 def _in_range(query: sa.Select, column: sa.Column, start: datetime | None, end: datetime | None) -> sa.Select:
     """Restrict ``query`` to ``start <= column < end``; either bound may be open."""
     if start is not None:
@@ -380,10 +296,51 @@ def _window_filter(
     query: sa.Select, start: datetime | None, end: datetime | None, model_version: str | None
 ) -> sa.Select:
     """Restrict a query on the log to ``start <= created_at < end`` and one model version."""
-    query = _in_range(query, prediction_batches.c.created_at, start, end)
+    query = _in_range(query, predictions.c.created_at, start, end)
     if model_version is not None:
-        query = query.where(prediction_batches.c.model_version == model_version)
+        query = query.where(predictions.c.model_version == model_version)
     return query
+
+
+def _log_query() -> sa.Select:
+    """Log rows with their feedback; the JSON columns as text (`_log_frame` parses them)."""
+    return sa.select(
+        *[predictions.c[name] for name in [*LOG_COLUMNS, *OUTPUT_COLUMNS]],
+        sa.cast(predictions.c.probabilities, sa.Text).label("probabilities"),
+        feedback.c.actual,
+        sa.cast(predictions.c.features, sa.Text).label("features"),
+    ).select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
+
+
+def _parsed(texts: pd.Series) -> pd.DataFrame:
+    """JSON objects (one per row, None skipped) as a frame of their keys, on the same index."""
+    texts = texts.dropna()
+    return pd.DataFrame([json.loads(text) for text in texts], index=texts.index)
+
+
+def _log_frame(rows: Sequence[sa.Row]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of `_log_query` as (log, features) on one index.
+
+    The log has `LOG_COLUMNS`, ``prediction``, ``score``, ``threshold``, ``probability_<class>``
+    (where some row has probabilities), ``lower`` / ``upper`` (where some row has them) and
+    ``actual``; the features are one column per input feature.
+    """
+    table = pd.DataFrame(rows, columns=[*LOG_COLUMNS, *OUTPUT_COLUMNS, "probabilities", "actual", "features"])
+    table["created_at"] = pd.to_datetime(table["created_at"], utc=True)
+    table[OUTPUT_COLUMNS[1:]] = table[OUTPUT_COLUMNS[1:]].astype(float)
+    interval = [name for name in ("lower", "upper") if table[name].notna().any()]
+    per_class = _parsed(table["probabilities"]).add_prefix(PROBABILITY_PREFIX)
+    log = (
+        table[[*LOG_COLUMNS, "prediction", "score", "threshold"]]
+        .join(per_class)
+        .join(table[[*interval, "actual"]])
+    )
+    return log, _parsed(table["features"]).reindex(table.index)
+
+
+def _with_features(log: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """The log with the features as columns after it (one named like a log column gets ``feature_``)."""
+    return log.join(features.rename(columns=lambda c: f"feature_{c}" if c in log.columns else c))
 
 
 def read_predictions(
@@ -399,41 +356,29 @@ def read_predictions(
     input feature (a feature named like a log column is prefixed ``feature_``). ``created_at`` is
     timezone-aware UTC.
     """
-    query = _window_filter(sa.select(*_BATCH), start, end, model_version).order_by(
-        prediction_batches.c.created_at, prediction_batches.c.id
-    )
+    query = _window_filter(_log_query(), start, end, model_version)
     with engine.connect() as connection:
-        batches = connection.execute(query).all()
-        actual = _feedback_of(connection, [batch[0] for batch in batches])
-    return _with_features(*_expand(batches, actual=actual))
+        rows = connection.execute(query.order_by(predictions.c.created_at, predictions.c.id)).all()
+    return _with_features(*_log_frame(rows))
 
 
 def recent_predictions(engine: Engine, model_version: str, limit: int) -> pd.DataFrame:
     """The latest ``limit`` predictions of a version, newest first, shaped like `read_predictions`."""
     query = (
-        sa.select(*_BATCH, prediction_batches.c.n_rows)
-        .where(prediction_batches.c.model_version == model_version)
-        .order_by(prediction_batches.c.created_at.desc(), prediction_batches.c.id.desc())
+        _window_filter(_log_query(), None, None, model_version)
+        .order_by(predictions.c.created_at.desc(), predictions.c.id.desc())
+        .limit(limit)
     )
-    batches, picks, rows = [], {}, 0
     with engine.connect() as connection:
-        result = connection.execution_options(stream_results=True).execute(query)
-        for *batch, n_rows in result:  # only as many batches as the limit needs
-            batches.append(batch)
-            picks[batch[0]] = range(n_rows - 1, -1, -1)
-            rows += n_rows
-            if rows >= limit:
-                break
-        result.close()
-        actual = _feedback_of(connection, list(picks))
-    return _with_features(*_expand(batches, picks, actual)).head(limit)
+        rows = connection.execute(query).all()
+    return _with_features(*_log_frame(rows))
 
 
 def prediction_time_range(
     engine: Engine, model_version: str | None = None
 ) -> tuple[datetime | None, datetime | None]:
     """The first and last ``created_at`` in the log (UTC), or (None, None) when it is empty."""
-    created = prediction_batches.c.created_at
+    created = predictions.c.created_at
     query = _window_filter(sa.select(sa.func.min(created), sa.func.max(created)), None, None, model_version)
     with engine.connect() as connection:
         first, last = connection.execute(query).one()
@@ -444,19 +389,12 @@ def count_predictions(
     engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None
 ) -> int:
     """How many predictions were logged in ``[start, end)`` (of one version, when given)."""
-    query = _window_filter(
-        sa.select(sa.func.coalesce(sa.func.sum(prediction_batches.c.n_rows), 0)), start, end, model_version
-    )
+    query = _window_filter(sa.select(sa.func.count()).select_from(predictions), start, end, model_version)
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
 
 
-LOG_FIELDS = {
-    "id": "__id__",
-    "created_at": "__created_at__",
-    "prediction": "__prediction__",
-    "score": "__score__",
-}
+LOG_FIELDS = {name: f"__{name}__" for name in ("id", "created_at", "prediction", "score")}
 """Log columns `sample_predictions` adds beside the features, named as in ``reference.parquet``."""
 
 
@@ -471,55 +409,42 @@ def sample_predictions(
 ) -> tuple[pd.DataFrame, int]:
     """A uniform random sample of at most ``size`` logged predictions of a window, and the window's row count.
 
-    The rows are drawn from the window's row count alone; then only the batches that hold a drawn
-    row are read. The same seed gives the same sample on SQLite and PostgreSQL.
+    Drawn from the window's ids sorted here (a database may sort text by locale), so a seed gives
+    the same sample on SQLite and PostgreSQL; then only the drawn rows are read.
 
     Returns:
         (frame, n_rows): one column per input feature plus ``__id__``, ``__created_at__``,
-        ``__prediction__`` and ``__score__``; ``n_rows`` is the number of rows in the window.
+        ``__prediction__`` and ``__score__``, in id order; ``n_rows`` is the window's row count.
     """
-    query = _window_filter(
-        sa.select(prediction_batches.c.id, prediction_batches.c.n_rows), start, end, model_version
-    )
+    window = _window_filter(sa.select(predictions.c.id), start, end, model_version)
     with engine.connect() as connection:
-        sizes = sorted(tuple(row) for row in connection.execute(query))
-        counts = np.array([count for _, count in sizes], dtype=np.int64)
-        n_rows = int(counts.sum())
-        drawn = (
-            np.arange(n_rows)
-            if n_rows <= size
-            else np.sort(np.random.default_rng(seed).choice(n_rows, size, replace=False))
-        )
-        starts = np.cumsum(counts) - counts
-        owners = np.searchsorted(starts, drawn, side="right") - 1
-        picks: dict[str, list[int]] = {}
-        for owner, row in zip(owners.tolist(), (drawn - starts[owners]).tolist()):
-            picks.setdefault(sizes[owner][0], []).append(row)
-        batches = _fetch_batches(connection, list(picks))
-    log, features = _expand(batches, picks)
+        ids = sorted(connection.execute(window).scalars())
+        n_rows = len(ids)
+        if n_rows > size:
+            drawn = np.sort(np.random.default_rng(seed).choice(n_rows, size, replace=False))
+            ids = [ids[position] for position in drawn.tolist()]
+        rows: list[sa.Row] = []
+        for chunk in _id_chunks(ids):
+            rows += connection.execute(_log_query().where(predictions.c.id.in_(chunk))).all()
+    log, features = _log_frame(sorted(rows, key=lambda row: row.id))
     return features.join(log[list(LOG_FIELDS)].rename(columns=LOG_FIELDS)), n_rows
 
 
 def read_outcomes(
     engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None
 ) -> pd.DataFrame:
-    """Predictions of a window that have feedback: ``prediction``, ``score``, ``actual``."""
-    query = _window_filter(
-        sa.select(
-            feedback.c.batch_id, feedback.c.batch_row, feedback.c.prediction_id, feedback.c.actual
-        ).select_from(feedback.join(prediction_batches, feedback.c.batch_id == prediction_batches.c.id)),
-        start,
-        end,
-        model_version,
+    """Predictions of a window that have feedback, oldest first: ``prediction``, ``score``, ``actual``."""
+    query = sa.select(predictions.c.prediction, predictions.c.score, feedback.c.actual).select_from(
+        feedback.join(predictions, feedback.c.prediction_id == predictions.c.id)
+    )
+    query = _window_filter(query, start, end, model_version).order_by(
+        predictions.c.created_at, predictions.c.id
     )
     with engine.connect() as connection:
-        rows = sorted(tuple(row) for row in connection.execute(query))
-        picks: dict[str, list[int]] = {}
-        for batch, row, _, _ in rows:
-            picks.setdefault(batch, []).append(row)
-        batches = _fetch_batches(connection, list(picks))
-    log, _ = _expand(batches, picks, {prediction_id: actual for _, _, prediction_id, actual in rows})
-    return log[["prediction", "score", "actual"]].reset_index(drop=True)
+        rows = connection.execute(query).all()
+    outcomes = pd.DataFrame(rows, columns=["prediction", "score", "actual"])
+    outcomes["score"] = outcomes["score"].astype(float)
+    return outcomes
 
 
 # ----------------------------------------------------------------------------- engine and tables
@@ -542,38 +467,6 @@ def _enable_sqlite_wal(dbapi_connection, _record, attempts: int = 50) -> None:
     cursor.close()
 
 
-class StoreNotWritableError(PermissionError):
-    """The SQLite store's folder or file cannot be written by this process; the message says what to do."""
-
-
-def check_sqlite_writable(url: str) -> None:
-    """Fail in one line when a SQLite store cannot be written here (say, a root-owned host folder
-    mounted at /data in the container), instead of SQLAlchemy's traceback on first use; other URLs pass."""
-    database = sa.engine.make_url(url).database if url.startswith("sqlite") else None
-    if not database or database == ":memory:":
-        return
-    path = Path(database).absolute()
-    folder = next(
-        p for p in path.parents if os.path.exists(p)
-    )  # the file's folder, or the ancestor mkdir starts from
-    blocked = (
-        folder
-        if not os.access(folder, os.W_OK | os.X_OK)
-        else path
-        if os.path.exists(path) and not os.access(path, os.W_OK)
-        else None
-    )
-    if blocked is not None:
-        try:
-            owner = blocked.owner()
-        except (KeyError, NotImplementedError):
-            owner = f"uid {blocked.stat().st_uid}"
-        uid = os.getuid() if hasattr(os, "getuid") else "<usuario>"
-        raise StoreNotWritableError(
-            f"No se puede escribir en {blocked} (propietario {owner}): ejecute 'chown {uid} <carpeta>' o use un volumen con nombre"
-        )
-
-
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their folder created and WAL mode."""
     if url.startswith("sqlite"):
@@ -586,94 +479,110 @@ def create_db_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def defer_wal_checkpoints(engine: Engine) -> bool:
-    """On SQLite, stop commits from checkpointing the WAL themselves, so that whoever calls
-    `checkpoint_wal` (e.g. a background thread) pays for it; False, doing nothing, elsewhere."""
-    if engine.dialect.name != "sqlite":
-        return False
-    sa.event.listen(
-        engine,
-        "connect",
-        lambda dbapi_connection, _record: dbapi_connection.execute("PRAGMA wal_autocheckpoint=0"),
-    )
-    engine.dispose()  # pooled connections were opened without the pragma
-    return True
+def open_store(url: str) -> Engine:
+    """An engine on the prediction store at ``url``, its tables created (or migrated) if needed."""
+    settings.check_sqlite_writable(url)
+    engine = create_db_engine(url)
+    init_db(engine)
+    return engine
 
 
-def checkpoint_wal(engine: Engine) -> None:
-    """Copy committed WAL pages into the SQLite file, without waiting for readers or writers."""
-    with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+SCHEMA_LOCK_KEY = 1_404_202_614
+"""Key of the PostgreSQL advisory lock `init_db` holds (any constant number)."""
+
+# The template's earlier log layouts, in copy order: predictions + feedback (one row per prediction,
+# no lower/upper), then prediction_batches + prediction_feedback (one row per batch, JSON payload).
+LEGACY_TABLES = ("predictions", "feedback", "prediction_batches", "prediction_feedback")
 
 
-def init_db(engine: Engine, attempts: int = 5) -> None:
-    """Create the tables that do not exist yet (never drops or alters existing data).
+def init_db(engine: Engine) -> None:
+    """Create the tables that do not exist yet, first moving a store of an earlier layout into them.
 
-    Several processes (uvicorn workers) starting on a fresh store race to create the same tables:
-    the loser's "already exists" error is retried, and the retry finds the tables in place.
+    Runs in one transaction, one process at a time (SQLite's write lock, a PostgreSQL advisory
+    lock), so uvicorn workers starting together on one store neither race to create the tables
+    nor migrate twice. Old rows keep their ids; the old tables are renamed ``<name>_legacy``, not
+    dropped (drop them once the new ones look right).
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            metadata.create_all(engine)
-            return
-        except sa.exc.DBAPIError as exc:
-            if attempt == attempts or not _creation_race(exc):
-                raise
-            time.sleep(0.1 * attempt)
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite: take the write lock before looking
+        legacy = _rename_legacy_tables(connection)
+        metadata.create_all(connection)
+        for name in legacy:
+            copied = _LEGACY_COPIES[name](connection)
+            logger.warning("moved %d rows of %s into the new log; kept as %s_legacy", copied, name, name)
+        connection.commit()
 
 
-def _creation_race(error: sa.exc.DBAPIError) -> bool:
-    """Whether a CREATE failed because another process created the same object first."""
-    message = str(error.orig).lower()
-    # SQLite: "table ... already exists"; PostgreSQL: DuplicateTable, or a unique violation on
-    # the catalog (pg_type) when both CREATE TABLE statements run at the same instant
-    return "already exists" in message or "duplicate key" in message
+def _rename_legacy_tables(connection: sa.Connection) -> list[str]:
+    """Rename each `LEGACY_TABLES` table without our columns to ``<name>_legacy``; their names."""
+    inspector = sa.inspect(connection)
+    ours = {table.name: set(table.columns.keys()) for table in metadata.tables.values()}
+    legacy = [
+        name
+        for name in LEGACY_TABLES
+        if inspector.has_table(name) and {c["name"] for c in inspector.get_columns(name)} != ours.get(name)
+    ]
+    for name in legacy:
+        connection.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {name}_legacy")
+    return legacy
+
+
+def _copy_feedback(connection: sa.Connection, name: str) -> int:
+    """Copy the outcomes of a legacy feedback table (both layouts had these three columns)."""
+    columns = ["prediction_id", "actual", "created_at"]
+    old = sa.table(f"{name}_legacy", *map(sa.column, columns))
+    return connection.execute(feedback.insert().from_select(columns, sa.select(*old.c))).rowcount
+
+
+def _copy_first_layout(connection: sa.Connection) -> int:
+    """Copy ``predictions_legacy``, one row per prediction already, in one INSERT ... SELECT."""
+    columns = [*LOG_COLUMNS, "prediction", "score", "threshold", "probabilities", "features"]
+    old = sa.table("predictions_legacy", *map(sa.column, columns))
+    values = [old.c[name] for name in columns]
+    values[-2] = sa.case((old.c.threshold.is_(None), old.c.probabilities))  # as `class_probabilities`
+    return connection.execute(predictions.insert().from_select(columns, sa.select(*values))).rowcount
+
+
+def _copy_batches(connection: sa.Connection) -> int:
+    """Expand each ``prediction_batches_legacy`` row (``payload``: request-id runs, features and
+    outputs as ``{"columns", "data"}`` tables) into ``predictions`` rows ``<batch id>-<row>``."""
+    columns = [
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        *map(sa.column, ["id", "model_version", "payload"]),
+    ]
+    batches = sa.table("prediction_batches_legacy", *columns)
+    copied = 0
+    for batch_id in connection.execute(sa.select(batches.c.id).order_by(batches.c.id)).scalars().all():
+        query = sa.select(batches.c.created_at, batches.c.model_version, batches.c.payload)
+        created_at, version, payload = connection.execute(query.where(batches.c.id == batch_id)).one()
+        document = json.loads(payload)
+        features = pd.DataFrame(document["features"]["data"], columns=document["features"]["columns"])
+        outputs = pd.DataFrame(document["outputs"]["data"], columns=document["outputs"]["columns"])
+        outputs.insert(0, "id", [f"{batch_id}-{row}" for row in range(len(outputs))])
+        requests = [request for request, count in document["requests"] for _ in range(count)]
+        _insert(connection, _log_rows(features, outputs, version, requests, created_at))
+        copied += len(outputs)
+    return copied
+
+
+_LEGACY_COPIES = {  # how `init_db` copies each renamed `LEGACY_TABLES` table into the new ones
+    "predictions": _copy_first_layout,
+    "feedback": lambda connection: _copy_feedback(connection, "feedback"),
+    "prediction_batches": _copy_batches,
+    "prediction_feedback": lambda connection: _copy_feedback(connection, "prediction_feedback"),
+}
 
 
 # ----------------------------------------------------------------------------- monitoring history
-RUN_COLUMNS = [
-    "id",
-    "created_at",
-    "window_start",
-    "window_end",
-    "model_version",
-    "n_rows",
-    "n_sampled",
-    "status",
-    "summary",
-]
-HISTORY_COLUMNS = [
-    "run_id",
-    "window_start",
-    "window_end",
-    "model_version",
-    "feature",
-    "method",
-    "statistic",
-    "p_value",
-    "drifted",
-    "status",
-    "detail",
-]
+RUN_COLUMNS = "id created_at window_start window_end model_version n_rows n_sampled status summary".split()
+HISTORY_COLUMNS = ["run_id", "window_start", "window_end", "model_version"]
+HISTORY_COLUMNS += "feature method statistic p_value drifted status detail".split()  # drift_results'
 
 
-def _none_if_nan(value: object) -> object:
-    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
-
-
-def _json_safe(value: object) -> object:
-    """Plain JSON values: NaN and infinities become null (PostgreSQL rejects them), numpy scalars Python ones."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and (pd.isna(value) or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
+_DRIFT_TYPES = dict(feature=str, method=str, statistic=float, p_value=float, drifted=bool, status=str)
 
 
 def write_monitoring_run(engine: Engine, run: Mapping[str, object], results: pd.DataFrame) -> int:
@@ -696,34 +605,23 @@ def write_monitoring_run(engine: Engine, run: Mapping[str, object], results: pd.
         "n_rows": int(run["n_rows"]),
         "n_sampled": int(run["n_sampled"]),
         "status": str(run["status"]),
-        "summary": _json_safe(run["summary"]),
+        "summary": registry.json_safe(run["summary"]),
     }
     same_window = sa.and_(
         monitoring_runs.c.model_version == record["model_version"],
         monitoring_runs.c.window_start == record["window_start"],
         monitoring_runs.c.window_end == record["window_end"],
     )
+    drift = results.reindex(columns=HISTORY_COLUMNS[4:]).astype(_DRIFT_TYPES).replace({"detail": {"": None}})
+    drift = drift.astype(object).where(drift.notna(), None)  # NaN as NULL
     with engine.begin() as connection:
         old = connection.execute(sa.select(monitoring_runs.c.id).where(same_window)).scalars().all()
         if old:
             connection.execute(drift_results.delete().where(drift_results.c.run_id.in_(old)))
             connection.execute(monitoring_runs.delete().where(monitoring_runs.c.id.in_(old)))
         run_id = connection.execute(monitoring_runs.insert().values(**record)).inserted_primary_key[0]
-        rows = [
-            {
-                "run_id": run_id,
-                "feature": str(row["feature"]),
-                "method": str(row["method"]),
-                "statistic": _none_if_nan(float(row["statistic"])),
-                "p_value": _none_if_nan(float(row["p_value"])),
-                "drifted": bool(row["drifted"]),
-                "status": str(row["status"]),
-                "detail": _none_if_nan(row.get("detail")) or None,
-            }
-            for row in results.to_dict("records")
-        ]
-        if rows:
-            connection.execute(drift_results.insert(), rows)
+        if len(drift):
+            connection.execute(drift_results.insert(), drift.assign(run_id=run_id).to_dict("records"))
     return int(run_id)
 
 
@@ -766,9 +664,7 @@ def read_drift_history(
     query = (
         sa.select(
             drift_results.c.run_id,
-            monitoring_runs.c.window_start,
-            monitoring_runs.c.window_end,
-            monitoring_runs.c.model_version,
+            *[monitoring_runs.c[name] for name in HISTORY_COLUMNS[1:4]],
             *[drift_results.c[name] for name in HISTORY_COLUMNS[4:]],
         )
         .select_from(drift_results.join(monitoring_runs, monitoring_runs.c.id == drift_results.c.run_id))
@@ -787,6 +683,5 @@ def read_drift_history(
         history = pd.DataFrame(connection.execute(query).all(), columns=HISTORY_COLUMNS)
     for column in ("window_start", "window_end"):
         history[column] = pd.to_datetime(history[column], utc=True)
-    history["statistic"] = history["statistic"].astype(float)
-    history["p_value"] = history["p_value"].astype(float)
+    history[["statistic", "p_value"]] = history[["statistic", "p_value"]].astype(float)
     return history

@@ -189,8 +189,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def engine(db_url: str):
     """An initialised prediction store on each backend."""
-    engine = store.create_db_engine(db_url)
-    store.init_db(engine)
+    engine = store.open_store(db_url)
     yield engine
     engine.dispose()
 

@@ -19,6 +19,7 @@ import yaml
 from packaging.requirements import Requirement
 
 import model_deploy
+import settings
 import store
 from conftest import REPO_ROOT
 
@@ -299,7 +300,8 @@ def test_compose_shares_the_log_volume_between_api_and_dashboard() -> None:
         assert service["build"]["target"] in stages and "predicciones:/data" in service["volumes"]
     assert "predicciones" in compose["volumes"]
     # the dashboard reaches the API by its service name, in the variable dashboard.py reads
-    assert 'os.environ.get("MLOPS_API_URL"' in (SRC / "dashboard.py").read_text(encoding="utf-8")
+    dashboard = "".join(path.read_text(encoding="utf-8") for path in SRC.glob("dashboard*.py"))
+    assert 'os.environ.get("MLOPS_API_URL"' in dashboard
     assert "MLOPS_API_URL=http://api:8000" in compose["services"]["dashboard"]["environment"]
 
 
@@ -324,7 +326,7 @@ def test_serve_on_an_unwritable_log_folder_says_what_to_do_in_one_line(
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{data / 'predictions.db'}")
     real_access = os.access
     monkeypatch.setattr(
-        store.os, "access", lambda path, mode, **kw: Path(path) != data and real_access(path, mode, **kw)
+        settings.os, "access", lambda path, mode, **kw: Path(path) != data and real_access(path, mode, **kw)
     )
     import uvicorn
 
@@ -348,21 +350,21 @@ def test_a_read_only_folder_or_file_is_reported(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "predictions.db").touch()
     (folder / "predictions.db").chmod(0o444)
-    with pytest.raises(store.StoreNotWritableError, match=r"predictions\.db \(propietario .*chown"):
-        store.check_sqlite_writable(f"sqlite:///{folder / 'predictions.db'}")
+    with pytest.raises(settings.StoreNotWritableError, match=r"predictions\.db \(propietario .*chown"):
+        settings.check_sqlite_writable(f"sqlite:///{folder / 'predictions.db'}")
     folder.chmod(0o555)
     try:
         with pytest.raises(
-            store.StoreNotWritableError, match=f"No se puede escribir en {re.escape(str(folder))} "
+            settings.StoreNotWritableError, match=f"No se puede escribir en {re.escape(str(folder))} "
         ):
-            store.check_sqlite_writable(f"sqlite:///{folder / 'sub' / 'predictions.db'}")
+            settings.check_sqlite_writable(f"sqlite:///{folder / 'sub' / 'predictions.db'}")
     finally:
         folder.chmod(0o755)
 
 
 def test_writable_or_non_sqlite_stores_pass(tmp_path: Path) -> None:
-    store.check_sqlite_writable(f"sqlite:///{tmp_path / 'not' / 'yet' / 'there.db'}")
-    store.check_sqlite_writable("sqlite://")
-    store.check_sqlite_writable("sqlite:///:memory:")
-    store.check_sqlite_writable("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    settings.check_sqlite_writable(f"sqlite:///{tmp_path / 'not' / 'yet' / 'there.db'}")
+    settings.check_sqlite_writable("sqlite://")
+    settings.check_sqlite_writable("sqlite:///:memory:")
+    settings.check_sqlite_writable("postgresql+psycopg://postgres@127.0.0.1:5432/test")
     assert not (tmp_path / "not").exists()

@@ -71,7 +71,9 @@ def test_predict_frame_multiclass_and_regression() -> None:
 
 def test_binary_uses_the_stored_threshold(trained_settings, rows) -> None:
     model = registry.load_model(trained_settings.models_dir)
-    strict = registry.LoadedModel(model.version, model.pipeline, model.metadata.model_copy(update={"threshold": 0.0}))
+    strict = registry.LoadedModel(
+        model.version, model.pipeline, model.metadata.model_copy(update={"threshold": 0.0})
+    )
 
     out = scoring.predict_frame(strict, rows.iloc[:, ::-1])  # column order does not matter
 
@@ -238,53 +240,54 @@ def test_dockerfile_passes_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_micro_batches_fail_only_the_bad_request(trained_settings, rows, tmp_path: Path) -> None:
+def test_rows_the_model_refuses_are_a_422_and_are_not_logged(trained_settings, rows, tmp_path: Path) -> None:
+    from fastapi import HTTPException
+
+    engine = store.open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    state = model_deploy.ServingState(trained_settings, engine)
+    model = state.model()
+    broken = rows.iloc[[0]].assign(Income=np.inf)  # the imputer refuses infinity
+
+    with pytest.raises(HTTPException) as refused:
+        model_deploy.score_and_log(state, model, broken, "r0")
+    outputs = model_deploy.score_and_log(state, model, rows, "r1")
+
+    assert refused.value.status_code == 422
+    assert store.read_predictions(engine)["id"].tolist() == outputs["id"].tolist()
+    assert store.count_predictions(engine, None, None) == len(rows)
+    engine.dispose()
+
+
+def test_waiting_requests_are_scored_together_and_only_the_bad_one_fails(
+    trained_settings, rows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
 
     from fastapi import HTTPException
 
-    engine = store.create_db_engine(f"sqlite:///{tmp_path / 'batch.db'}")
-    store.init_db(engine)
+    engine = store.open_store(f"sqlite:///{tmp_path / 'batch.db'}")
     state = model_deploy.ServingState(trained_settings, engine)
-    batcher = model_deploy.MicroBatcher(state)
     model = state.model()
-    broken = rows.iloc[[0]].assign(Income=np.inf)  # the imputer refuses infinity
+    calls: list[int] = []  # rows per pipeline call
+    batch_outputs = scoring.batch_outputs
+    monkeypatch.setattr(
+        scoring, "batch_outputs", lambda m, frame: calls.append(len(frame)) or batch_outputs(m, frame)
+    )
+    frames = [rows.iloc[[1]], rows.iloc[[2]], rows.iloc[[0]].assign(Income=np.inf), rows.iloc[3:6]]
 
     async def send_together() -> list:
-        frames = [rows.iloc[[1]], broken, rows.iloc[2:5]]
-        return await asyncio.gather(
-            *(batcher.score(model, f, f"r{i}") for i, f in enumerate(frames)), return_exceptions=True
-        )
+        requests = (state.batcher.score(model, frame, f"r{i}") for i, frame in enumerate(frames))
+        return await asyncio.gather(*requests, return_exceptions=True)
 
-    first, failed, third = asyncio.run(send_together())
+    first, second, failed, fourth = asyncio.run(send_together())
 
-    assert isinstance(failed, HTTPException) and failed.status_code == 422
-    assert len(first) == 1 and len(third) == 3
+    assert isinstance(failed, HTTPException) and failed.status_code == 422  # the imputer refuses infinity
+    assert calls == [6, 1, 1, 1, 3]  # all four in one call; that failed, so each alone
+    assert [len(first), len(second), len(fourth)] == [1, 1, 3]
     log = store.read_predictions(engine)
-    assert sorted(log["id"]) == sorted([*first["id"], *third["id"]])
-    assert log.groupby("request_id").size().to_dict() == {"r0": 1, "r2": 3}
+    assert sorted(log["id"]) == sorted([*first["id"], *second["id"], *fourth["id"]])
+    assert log.groupby("request_id").size().to_dict() == {"r0": 1, "r1": 1, "r3": 3}
     engine.dispose()
-
-
-def test_logged_batches_reach_the_sqlite_file_through_a_background_checkpoint(
-    trained_settings, rows, tmp_path: Path
-) -> None:
-    """Requests commit to the WAL only; after CHECKPOINT_ROWS rows a background checkpoint copies
-    them into the database file (without it the file would stay empty and the WAL would grow)."""
-    path = tmp_path / "log.db"
-    engine = model_deploy.open_store(f"sqlite:///{path}")
-    state = model_deploy.ServingState(trained_settings, engine)
-    model = state.model()
-    batch = rows.sample(model_deploy.CHECKPOINT_ROWS, replace=True, random_state=0).reset_index(drop=True)
-    empty_size = path.stat().st_size
-    reader = store.create_db_engine(f"sqlite:///{path}")
-    with reader.connect():  # kept open: SQLite checkpoints by itself when its last connection closes
-        model_deploy.score_and_log(state, model, [batch], ["big"])
-        state.close()  # waits for the queued checkpoint
-
-        assert path.stat().st_size > empty_size + 1_000_000
-        assert store.count_predictions(reader, None, None) == len(batch)
-    reader.dispose()
 
 
 def test_cors_origins_come_from_config(trained_settings, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import store
 from conftest import REPO_ROOT, start_api
 
 pytestmark = pytest.mark.e2e
+SRC = REPO_ROOT / "mlops_pipeline" / "src"
 
 
 @pytest.fixture
@@ -56,6 +57,16 @@ def _stored_ids(db_url: str) -> list[str]:
     engine = store.create_db_engine(db_url)
     try:
         return store.read_predictions(engine)["id"].tolist()
+    finally:
+        engine.dispose()
+
+
+def _logged_rows(db_url: str) -> int:
+    """``SELECT count(*) FROM predictions``: the log is a table, one row per prediction."""
+    engine = store.create_db_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT count(*) FROM predictions").scalar_one()
     finally:
         engine.dispose()
 
@@ -149,7 +160,9 @@ def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, reco
         assert client.put("/models/default", json={"version": "../../etc"}).status_code == 404
 
     stored = _stored_ids(db_url)
-    assert len(stored) == len(returned) == len(set(returned)) == 1 + 4 * len(records) + 1
+    assert (
+        _logged_rows(db_url) == len(stored) == len(returned) == len(set(returned)) == 1 + 4 * len(records) + 1
+    )
     assert set(stored) == set(returned)
     engine = store.create_db_engine(db_url)
     log = store.read_predictions(engine)
@@ -175,7 +188,8 @@ def test_concurrent_clients_get_unique_logged_ids(trained_settings, db_url, reco
             returned = [i for ids in pool.map(client_session, range(8)) for i in ids]
 
     assert len(returned) == len(set(returned)) == 8 * 5 * len(records)
-    assert sorted(_stored_ids(db_url)) == sorted(returned)
+    assert _logged_rows(db_url) == len(returned)
+    assert sorted(_stored_ids(db_url)) == sorted(returned)  # every returned id stored exactly once
 
 
 SCHEMATHESIS_CHECKS = (
@@ -188,7 +202,8 @@ def test_schemathesis_finds_no_server_error(trained_settings, tmp_path: Path) ->
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "schemathesis"), "run", f"{base}/openapi.json",
-                "--checks", SCHEMATHESIS_CHECKS, "--max-examples", "30", "--phases", "examples,coverage,fuzzing",
+                "--checks", SCHEMATHESIS_CHECKS, "--max-examples", "30",
+                "--phases", "examples,coverage,fuzzing",
                 "--suppress-health-check", "all", "--seed", "1", "--request-timeout", "20",
             ],
             capture_output=True, text=True, timeout=180, cwd=tmp_path,
@@ -207,7 +222,7 @@ def test_api_key_protects_everything_but_health(trained_settings, records) -> No
 
 
 def _dockerfile_instructions() -> list[tuple[str, str]]:
-    """The instructions of the image `docker build .` makes: its last stage and the stages it is built FROM."""
+    """The instructions of the image `docker build .` makes: its last stage and the stages it is built on."""
     text = re.sub(r"\\\n", " ", (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8"))
     stages: dict[str, list[tuple[str, str]]] = {}
     for key, *value in (
@@ -243,9 +258,9 @@ def test_the_image_start_command_serves(trained_settings) -> None:
 
 
 def test_several_workers_start_on_a_fresh_store(trained_settings, db_url, records) -> None:
-    """Two workers on a fresh store come up and share the log (their race to create the tables
-    is retried; the race itself is timing-dependent, so this run may or may not hit it)."""
-    command = [sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(REPO_ROOT / "mlops_pipeline" / "src"),
+    """Two workers on a fresh store come up and share the log (both run `store.init_db`, which
+    takes turns under a lock; whether they start at the same instant depends on timing)."""
+    command = [sys.executable, "-m", "uvicorn", "model_deploy:app", "--app-dir", str(SRC),
                "--host", "127.0.0.1", "--port", "{port}", "--workers", "2"]  # fmt: skip
     body = records.to_csv(index=False)
     with (
@@ -257,4 +272,5 @@ def test_several_workers_start_on_a_fresh_store(trained_settings, db_url, record
             for _ in range(6)
             for i in _ids(client.post("/predict", content=body, headers={"Content-Type": "text/csv"}))
         ]
+    assert _logged_rows(db_url) == len(returned)
     assert sorted(_stored_ids(db_url)) == sorted(returned)

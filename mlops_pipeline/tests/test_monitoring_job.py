@@ -13,6 +13,7 @@ import drift
 import messages
 import model_monitoring
 import registry
+import scoring
 import simulation
 import store
 from settings import Settings
@@ -81,6 +82,7 @@ def test_sample_predictions_is_uniform_deterministic_and_counts_the_window(engin
     start = datetime(2026, 3, 1, tzinfo=UTC)
     features = pd.DataFrame({"Age": np.arange(200.0), "Home": ["rent", None] * 100})
     outputs = pd.DataFrame({"prediction": ["good"] * 200, "score": np.linspace(0, 1, 200), "threshold": 0.5})
+    outputs.insert(0, "id", scoring.new_ids(200))
     times = [start + timedelta(minutes=10 * i) for i in range(200)]  # 200 rows over ~33 hours
     ids = store.log_predictions(engine, features, outputs, model_version="v1", created_at=times)
     store.record_feedback(
