@@ -20,7 +20,6 @@ from packaging.requirements import Requirement
 
 import model_deploy
 import settings
-import store
 from conftest import REPO_ROOT
 
 PIPELINE = REPO_ROOT / "mlops_pipeline"
