@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils import validation as sk_validation
 
+import expressions
 from settings import ConfigError, DatasetConfig, ProjectConfig, SplitConfig, get_settings
 
 logger = logging.getLogger(__name__)
@@ -88,23 +89,74 @@ def read_csv(source: Path | str | IO[str], na_values: list[str] | None = None, *
 TEXT_KINDS = {"string", "mixed", "mixed-integer"}
 """`pandas.api.types.infer_dtype` kinds of columns that hold at least some text."""
 
+FACTORIZABLE_KINDS = {"string", "boolean", "integer", "floating", "mixed-integer-float", "empty"}
+"""Kinds whose equal values spell alike, so that `pandas.factorize` may merge them: unlike a column
+mixing booleans and numbers, where ``True == 1`` and the two must stay ``"True"`` and ``"1"``."""
+
 
 def _may_hold_text(values: pd.Series) -> bool:
     return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
 
 
+def _text_kind(values: pd.Series) -> str | None:
+    """The `infer_dtype` kind of a column that may hold text, else None (numbers, booleans...)."""
+    return pd.api.types.infer_dtype(values, skipna=True) if _may_hold_text(values) else None
+
+
+def _unify_text(
+    values: pd.Series, lowered: set[str], known: np.ndarray | None = None
+) -> tuple[np.ndarray, bool]:
+    """Strip the text cells of one column and blank its tokens; missing cells become NaN and other
+    cells are kept as they are. Returns the new cells and whether all present ones are text.
+
+    The text work runs once per distinct value, not once per cell, and not at all for cells that
+    hold one of the ``known`` clean spellings (one hash lookup per cell).
+    """
+    array = values.to_numpy()
+    todo = slice(None) if known is None else np.flatnonzero(~np.asarray(values.isin(known), dtype=bool))
+    codes, uniques = pd.factorize(array[todo])  # missing values (None, NaN, pd.NA) get code -1
+    stripped = [value.strip() if isinstance(value, str) else None for value in uniques]
+    spelled = [np.nan if text is None or text.lower() in lowered else text for text in stripped]
+    lookup = np.array([*spelled, np.nan], dtype=object)  # the last one is for code -1
+    cells = lookup[codes]
+    others = np.array([text is None for text in stripped] + [False])  # present values that are not text
+    if others.any():
+        cells = np.where(others[codes], array[todo], cells)
+    if known is not None:
+        cells, done = array.copy(), cells
+        cells[todo] = done
+    return cells, not others.any()
+
+
+def _data(values: pd.Series):
+    """A column's numpy array, or its pandas extension array (nullable integers, categoricals...)."""
+    return values.array if pd.api.types.is_extension_array_dtype(values.dtype) else values.to_numpy()
+
+
+def _with_columns(df: pd.DataFrame, changed: dict, consolidate: bool = False) -> pd.DataFrame:
+    """A new frame with ``df``'s columns, the ``changed`` ones (arrays) replaced or added at the end.
+
+    Unchanged columns are copied: the result never shares memory with ``df``. With ``consolidate``
+    every column is copied into one block per dtype, which costs more here but makes the
+    ColumnTransformer downstream faster (it takes its columns from one float block, not 14).
+    """
+    data = {}
+    for column in df.columns:
+        if column in changed:
+            data[column] = changed[column]
+        else:
+            data[column] = _data(df[column]) if consolidate else _data(df[column]).copy()
+    return pd.DataFrame(data | changed, index=df.index, copy=consolidate)
+
+
 def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
-    """Strip text cells and turn every missing-value token (case-insensitive) into NaN."""
+    """Strip text cells and turn every missing-value token (case-insensitive) into NaN.
+
+    Only columns holding text are touched: a number can never be a token.
+    """
     lowered = {token.strip().lower() for token in tokens} | {""}
-    out = df.copy()
-    for column in out.columns:
-        values = out[column]
-        if _may_hold_text(values) and pd.api.types.infer_dtype(values, skipna=True) in TEXT_KINDS:
-            values = pd.Series(values.to_numpy(dtype=object, na_value=np.nan), index=values.index)
-            stripped = values.str.strip()
-            is_token = stripped.str.lower().isin(lowered)
-            out[column] = values.where(stripped.isna(), stripped).mask(is_token, np.nan)
-    return out
+    text = [column for column in df.columns if _text_kind(df[column]) in TEXT_KINDS]
+    return _with_columns(df, {column: _unify_text(df[column], lowered)[0] for column in text})
 
 
 def as_category_text(value: object) -> object:
@@ -117,22 +169,66 @@ def as_category_text(value: object) -> object:
 
 
 def as_category_column(values: pd.Series) -> pd.Series:
-    """`as_category_text` over a column; all-text columns take a vectorised path."""
-    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
+    """`as_category_text` over a column, spelled once per distinct value when that is safe."""
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if values.dtype == object and kind == "string":
         return values
-    return values.map(as_category_text).astype(object)
+    if values.dtype == object and kind not in FACTORIZABLE_KINDS:
+        return values.map(as_category_text).astype(object)
+    codes, uniques = pd.factorize(values)
+    lookup = np.array([*(as_category_text(value) for value in uniques), np.nan], dtype=object)
+    return pd.Series(lookup[codes], index=values.index, name=values.name)
+
+
+def _float_cells(values: pd.Series) -> np.ndarray | None:
+    """A column as a new float array (unparseable text becomes NaN), or None if it is one already."""
+    if values.dtype == np.float64:
+        return None
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":  # plain integers, booleans
+        return values.to_numpy(dtype=np.float64)
+    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+
+
+def _category_cells(values: pd.Series) -> np.ndarray | None:
+    """A column as one spelling per category, or None if it is spelled so already."""
+    spelled = as_category_column(values)
+    return None if spelled is values else spelled.to_numpy()
 
 
 def coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
     """Numeric columns to float (unparseable text becomes NaN), categorical ones to text."""
-    out = df.copy()
-    for column in numeric:
-        if column in out and out[column].dtype != np.float64:
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
-    for column in categorical:
-        if column in out:
-            out[column] = as_category_column(out[column])
-    return out
+    coercions = {column: _float_cells for column in numeric}
+    coercions |= {column: _category_cells for column in categorical}
+    changed = {column: coercions[column](df[column]) for column in coercions if column in df}
+    return _with_columns(df, {column: cells for column, cells in changed.items() if cells is not None})
+
+
+def _clean_frame(
+    df: pd.DataFrame, tokens: list[str], numeric: list[str], categorical: list[str], known: dict | None = None
+) -> pd.DataFrame:
+    """`unify_missing` then `coerce_types`, in one pass over the columns, building the frame once.
+
+    ``known`` maps text columns to clean spellings seen before (`ColumnCleaner.spellings_`).
+    """
+    lowered = {token.strip().lower() for token in tokens} | {""}
+    numbers, categories, known = set(numeric), set(categorical), known or {}
+    changed = {}
+    for column in df.columns:
+        values, all_text = df[column], False
+        # with known spellings the kind scan is not needed: the other cells are checked one by one
+        holds_text = _may_hold_text(values) if column in known else _text_kind(values) in TEXT_KINDS
+        if holds_text:
+            changed[column], all_text = _unify_text(values, lowered, known.get(column))
+            values = pd.Series(changed[column], index=df.index, name=column)
+        if column in numbers:
+            cells = _float_cells(values)
+        elif column in categories and not all_text:  # unified text is already one spelling
+            cells = _category_cells(values)
+        else:
+            continue
+        if cells is not None:
+            changed[column] = cells
+    return _with_columns(df, changed)
 
 
 def count_unparseable(df: pd.DataFrame, numeric: list[str]) -> dict[str, int]:
@@ -265,6 +361,28 @@ def _resolve_positive_class(classes: list[str], configured: str | None) -> str |
     return configured
 
 
+def derived_columns(expression: str) -> set[str]:
+    """The raw column names a derived-feature expression reads.
+
+    Raises:
+        ValueError: for a syntax error or a construct the expressions do not support.
+    """
+    return set(expressions.parse(expression).columns)
+
+
+def _check_derived_columns(derived: dict[str, str], features: list[str]) -> None:
+    """Each derived expression reads only features, or derived features defined before it."""
+    available = set(features)
+    for name, expression in derived.items():
+        unknown = sorted(derived_columns(expression) - available)
+        if unknown:
+            raise ConfigError(
+                f"dataset.derived.{name}: la expresión '{expression}' usa columnas que no son variables "
+                f"del modelo: {unknown}"
+            )
+        available.add(name)
+
+
 def load_data(dataset: DatasetConfig) -> Dataset:
     """Load the configured CSV: drop configured/irrelevant columns, unify nulls, coerce types.
 
@@ -280,6 +398,7 @@ def load_data(dataset: DatasetConfig) -> Dataset:
         raise ConfigError(f"dataset.drop_columns: not in the data: {absent}")
     raw = raw.drop(columns=dataset.drop_columns)
     roles = infer_roles(raw, dataset)
+    _check_derived_columns(dataset.derived, roles.features)
     notes = [f"column '{c}' dropped: {reason}" for c, reason in roles.dropped.items()]
     notes += [f"column '{c}': {n} non-numeric values set to missing" for c, n in count_unparseable(raw, roles.numeric).items()]
     notes += [
@@ -355,6 +474,12 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
         Columns coerced to float.
     categorical : list of str, default=None
         Columns coerced to text.
+
+    Attributes
+    ----------
+    spellings_ : dict of str to ndarray
+        The clean values of each categorical text column at fit. A cell holding one of them is
+        kept as it is; only the other cells are stripped and checked against the tokens.
     """
 
     def __init__(self, na_values=None, numeric=None, categorical=None):
@@ -363,13 +488,17 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
         self.categorical = categorical
 
     def fit(self, X, y=None):
-        _validated_frame(self, X, reset=True)
+        frame = _validated_frame(self, X, reset=True)
+        cleaned = _clean_frame(frame, self.na_values or [], self.numeric or [], self.categorical or [])
+        text = [c for c in self.categorical or [] if c in cleaned and _text_kind(cleaned[c]) == "string"]
+        self.spellings_ = {column: cleaned[column].dropna().unique() for column in text}
         return self
 
     def transform(self, X):
         sk_validation.check_is_fitted(self)
-        frame = unify_missing(_validated_frame(self, X, reset=False), self.na_values or [])
-        return _like_input(X, coerce_types(frame, self.numeric or [], self.categorical or []))
+        frame = _validated_frame(self, X, reset=False)
+        tokens, numeric, categorical = self.na_values or [], self.numeric or [], self.categorical or []
+        return _like_input(X, _clean_frame(frame, tokens, numeric, categorical, self.spellings_))
 
     def get_feature_names_out(self, input_features=None):
         sk_validation.check_is_fitted(self)
@@ -383,46 +512,57 @@ class ColumnCleaner(TransformerMixin, BaseEstimator):
 
 
 class DerivedFeatures(TransformerMixin, BaseEstimator):
-    """Add columns computed from expressions over raw columns (``pandas.DataFrame.eval``).
+    """Add columns computed from arithmetic expressions over raw columns (see `expressions`).
 
-    Division by zero gives infinity, which becomes NaN for the imputer downstream.
+    Each expression is parsed once, at fit, and evaluated with numpy on whole columns. An
+    expression may read the features defined before it. Division by zero gives infinity, which
+    becomes NaN for the imputer downstream.
 
     Parameters
     ----------
     expressions : dict of str to str, default=None
         New column name -> expression, e.g. ``{"loan_to_price": "Amount / Price"}``.
+
+    Attributes
+    ----------
+    parsed_ : dict of str to expressions.Expression
+        The parsed expressions, in order.
     """
 
     def __init__(self, expressions=None):
         self.expressions = expressions
 
     def fit(self, X, y=None):
-        self.transform(_validated_frame(self, X, reset=True))
+        frame = _validated_frame(self, X, reset=True)
+        available = set(frame.columns)
+        self.parsed_ = {}
+        for name, text in (self.expressions or {}).items():
+            try:
+                parsed = expressions.parse(text)
+            except ValueError as exc:
+                raise ValueError(f"derived feature '{name}' = '{text}' is not valid: {exc}") from None
+            unknown = sorted(parsed.columns - available)
+            if unknown:
+                raise ValueError(f"derived feature '{name}' = '{text}' reads unknown columns: {unknown}")
+            self.parsed_[name] = parsed
+            available.add(name)
+        self.transform(frame)  # a non-numeric column fails here, not at the first prediction
         return self
 
     def transform(self, X):
         sk_validation.check_is_fitted(self)
         frame = _validated_frame(self, X, reset=False)
-        expressions = self.expressions or {}
-        if expressions:
-            frame = self._evaluate(frame, expressions)
-            for name in expressions:
-                frame[name] = pd.to_numeric(frame[name], errors="coerce").replace([np.inf, -np.inf], np.nan)
-        return _like_input(X, frame)
-
-    @staticmethod
-    def _evaluate(frame: pd.DataFrame, expressions: dict[str, str]) -> pd.DataFrame:
-        """All expressions in one ``eval`` call (parsing once per call is most of its cost on one
-        row); on failure, evaluate them one by one to name the culprit."""
-        try:
-            return frame.eval("\n".join(f"{name} = {expr}" for name, expr in expressions.items()), engine="python")
-        except Exception:
-            for name, expression in expressions.items():
-                try:
-                    frame = frame.eval(f"{name} = {expression}", engine="python")
-                except Exception as exc:
-                    raise ValueError(f"derived feature '{name}' = '{expression}' failed: {exc}") from exc
-            raise
+        if not self.parsed_:
+            return _like_input(X, frame)
+        columns: dict = {}  # name -> float array, each converted once
+        derived = {}
+        with np.errstate(all="ignore"):
+            for name, parsed in self.parsed_.items():
+                for column in parsed.columns - columns.keys():
+                    columns[column] = _float_column(frame[column], name, parsed.text, column)
+                values = np.broadcast_to(parsed.evaluate(columns), (len(frame),))
+                derived[name] = columns[name] = np.where(np.isinf(values), np.nan, values)
+        return _like_input(X, _with_columns(frame, derived, consolidate=True))
 
     def get_feature_names_out(self, input_features=None):
         sk_validation.check_is_fitted(self)
@@ -433,6 +573,15 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.string = True
         return tags
+
+
+def _float_column(values: pd.Series, name: str, text: str, column: object) -> np.ndarray:
+    """One column as floats for the derived feature ``name`` (missing values become NaN)."""
+    try:
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        message = f"derived feature '{name}' = '{text}': column '{column}' is not numeric ({exc})"
+        raise ValueError(message) from None
 
 
 def _like_input(X, frame: pd.DataFrame):

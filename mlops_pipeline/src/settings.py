@@ -14,11 +14,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import expressions
 
 PIPELINE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PIPELINE_DIR / "config.yaml"
@@ -52,6 +62,18 @@ class ValidationRules(StrictModel):
     max_missing_share: float = Field(default=0.5, ge=0, le=1)
 
 
+def _parseable(expression: str) -> str:
+    """A derived-feature expression that `expressions.parse` accepts (its columns are checked on load)."""
+    try:
+        expressions.parse(expression)
+    except ValueError as exc:
+        raise ValueError(f"la expresión '{expression}' no es válida ({exc})") from None
+    return expression
+
+
+DerivedExpression = Annotated[str, AfterValidator(_parseable)]
+
+
 class DatasetConfig(StrictModel):
     """Where the data is and what each column means."""
 
@@ -64,7 +86,7 @@ class DatasetConfig(StrictModel):
     numeric: list[str] | None = None
     categorical: list[str] | None = None
     ordinal: dict[str, list[str]] = Field(default_factory=dict)
-    derived: dict[str, str] = Field(default_factory=dict)
+    derived: dict[str, DerivedExpression] = Field(default_factory=dict)
     validation: ValidationRules = Field(default_factory=ValidationRules)
     rare_category_share: float = Field(default=0.01, ge=0, lt=1)
     max_categories: int = Field(default=30, ge=2)

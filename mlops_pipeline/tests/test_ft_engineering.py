@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -61,6 +63,91 @@ def test_type_coercion_parses_numbers_and_normalises_categories() -> None:
     assert out["Code"].tolist()[:3] == ["1", "1", "2"] and pd.isna(out["Code"].iloc[3])
     assert out["Flag"].tolist()[:3] == ["True", "False", "True"]
     assert fe.count_unparseable(frame, ["Income"]) == {"Income": 1}
+
+
+def _per_cell_unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
+    """`unify_missing` as it was written before it was vectorised: the reference semantics."""
+    lowered = {token.strip().lower() for token in tokens} | {""}
+    out = df.copy()
+    for column in out.columns:
+        values = out[column]
+        holds_text = values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+        if holds_text and pd.api.types.infer_dtype(values, skipna=True) in fe.TEXT_KINDS:
+            values = pd.Series(values.to_numpy(dtype=object, na_value=np.nan), index=values.index)
+            stripped = values.str.strip()
+            is_token = stripped.str.lower().isin(lowered)
+            out[column] = values.where(stripped.isna(), stripped).mask(is_token, np.nan)
+    return out
+
+
+def _per_cell_coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """`coerce_types` as it was written before it was vectorised: the reference semantics."""
+    out = df.copy()
+    for column in numeric:
+        if out[column].dtype != np.float64:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    for column in categorical:
+        out[column] = out[column].map(fe.as_category_text).astype(object)
+    return out
+
+
+TOKENS = ["ignore", "NA", " n/a "]
+TRICKY_NUMERIC = ["Income", "Float", "Int"]
+TRICKY_CATEGORICAL = ["Home", "Code", "Flag", "Level", "Empty", "Number"]
+
+
+def _tricky_frame() -> pd.DataFrame:
+    """Tokens with spaces and case, numbers as text, booleans, 1 / 1.0 / "1", NaN, inf, empty strings."""
+    n = 12
+    return pd.DataFrame(
+        {
+            "Home": [" rent ", "IGNORE", " Ignore ", "", "  ", None, np.nan, "owner", "na", "N/A", "rent",
+                     "rent\t"],
+            "Income": ["12", " 7.5 ", "n/a", "ignore", None, 3, 4.5, "inf", "", "-1", "1e3", "1,5"],
+            "Code": [1, 1.0, "1", "1.0", 2, True, False, np.nan, None, "True", " 2 ", 2.5],
+            "Flag": [True, False, True, None, True, False, True, False, True, False, True, False],
+            "Float": [1.0, 2.5, np.nan, np.inf, -np.inf, 0.0, -0.0, 1e20, 3.0, 4.0, 5.0, 6.0],
+            "Int": range(n),
+            "Level": pd.array(
+                [" low", "HIGH ", pd.NA, "ignore", "mid", "low", "", "high", pd.NA, "low", "x", "Na"],
+                dtype="string",
+            ),
+            "Empty": pd.Series([None] * n, dtype=object),
+            "Number": [1.0, 2.0, np.nan, 1.5, 3.0, 1.0, 2.0, np.nan, 1e20, -0.0, 0.0, 7.0],
+            "Other": ["  a", "b  ", None, "ignore", 1, 2.0, "c", "d", "e", "f", "g", "h"],
+        }
+    )
+
+
+def test_vectorised_cleaning_matches_per_cell_semantics_on_a_tricky_frame() -> None:
+    frame = _tricky_frame()
+    before = frame.copy()
+    expected_unified = _per_cell_unify_missing(frame, TOKENS)
+    expected = _per_cell_coerce_types(expected_unified, TRICKY_NUMERIC, TRICKY_CATEGORICAL)
+    pd.testing.assert_frame_equal(fe.unify_missing(frame, TOKENS), expected_unified)
+    coerced = fe.coerce_types(expected_unified, TRICKY_NUMERIC, TRICKY_CATEGORICAL)
+    pd.testing.assert_frame_equal(coerced, expected)
+    cleaner = fe.ColumnCleaner(TOKENS, TRICKY_NUMERIC, TRICKY_CATEGORICAL).fit(frame)
+    cleaned = cleaner.transform(frame)
+    pd.testing.assert_frame_equal(cleaned, expected)
+    spelled = ["rent", "-", "-", "-", "-", "-", "-", "owner", "-", "-", "rent", "rent"]
+    assert cleaned["Home"].fillna("-").tolist() == spelled
+    codes = ["1", "1", "1", "1.0", "2", "True", "False", "-", "-", "True", "2", "2.5"]
+    assert cleaned["Code"].fillna("-").tolist() == codes
+    pd.testing.assert_frame_equal(frame, before)  # the input is not modified ...
+    assert not np.shares_memory(cleaned["Float"].to_numpy(), frame["Float"].to_numpy())  # ... nor shared
+    fitted_on_clean = fe.ColumnCleaner(TOKENS, TRICKY_NUMERIC, TRICKY_CATEGORICAL).fit(expected)
+    assert set(fitted_on_clean.spellings_) == {"Home", "Code", "Flag", "Level", "Number"}
+    pd.testing.assert_frame_equal(fitted_on_clean.transform(frame), expected)  # unseen spellings too
+
+
+def test_vectorised_cleaning_matches_per_cell_semantics_on_credit_data(credit_frame: pd.DataFrame) -> None:
+    frame = credit_frame.drop(columns="Status")
+    numeric = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
+    categorical = ["Home", "Marital", "Records", "Job"]
+    expected = _per_cell_coerce_types(_per_cell_unify_missing(frame, TOKENS), numeric, categorical)
+    cleaned = fe.ColumnCleaner(TOKENS, numeric, categorical).fit_transform(frame)
+    pd.testing.assert_frame_equal(cleaned, expected)
 
 
 # ----------------------------------------------------------------------------- loading and roles
@@ -164,6 +251,86 @@ def test_derived_features_are_computed_and_divisions_by_zero_become_missing() ->
 def test_a_broken_derived_expression_is_reported_by_name() -> None:
     with pytest.raises(ValueError, match="derived feature 'bad'"):
         fe.DerivedFeatures({"bad": "Amount / Ghost"}).fit(pd.DataFrame({"Amount": [1.0]}))
+
+
+def test_derived_features_match_pandas_eval_on_a_tricky_frame() -> None:
+    frame = pd.DataFrame(
+        {
+            "Amount": [100.0, 50.0, 0.0, np.nan, -3.0, 1e308, 7.0],
+            "Price": [200.0, 0.0, 0.0, 5.0, 2.0, 1e-308, -np.inf],
+            "Time": [12.0, 0.0, 6.0, 3.0, 1.0, 2.0, 4.0],
+            "Monthly income": [1.0, 2.0, np.nan, 4.0, 0.0, 6.0, 7.0],
+        }
+    )
+    expressions = {
+        "ratio": "Amount / Price",
+        "chained": "ratio * 2 - Time",
+        "powers": "-Amount ** 2 + (Time + 1) ** 0.5 - Time ** -1",
+        "functions": "log1p(abs(Amount)) + sqrt(Time) - arctan2(Amount, Price)",
+        "integer_parts": "Time % 4 + Amount // 3",
+        "quoted": "Amount / `Monthly income` / 12",
+        "folded": "Amount\n  - Time",
+    }
+    out = fe.DerivedFeatures(expressions).fit_transform(frame)
+    with np.errstate(all="ignore"):
+        quoted = {name: text.replace("\n", " ") for name, text in expressions.items()}
+        expected = frame.eval("\n".join(f"{name} = {text}" for name, text in quoted.items()), engine="python")
+    expected[list(expressions)] = expected[list(expressions)].replace([np.inf, -np.inf], np.nan)
+    pd.testing.assert_frame_equal(out, expected)
+    assert out["ratio"].isna().tolist() == [False, True, True, True, False, True, False]
+    assert not np.shares_memory(out["Amount"].to_numpy(), frame["Amount"].to_numpy())
+
+
+def test_derived_features_are_parsed_once_and_pickle_and_clone() -> None:
+    frame = pd.DataFrame({"Amount": [100.0, 50.0], "Price": [200.0, 0.0]})
+    derived = fe.DerivedFeatures({"loan_to_price": "Amount / Price"}).fit(frame)
+    assert set(derived.parsed_) == {"loan_to_price"}
+    restored = pickle.loads(pickle.dumps(derived))
+    pd.testing.assert_frame_equal(restored.transform(frame), derived.transform(frame))
+    assert clone(derived).get_params() == derived.get_params() and not hasattr(clone(derived), "parsed_")
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("Assets - ", "syntax error"),
+        ("", "empty"),
+        ("Income > 3", "'Income > 3' is not allowed"),
+        ("Income.mean()", "is not allowed"),
+        ("__import__('os')", "is not allowed"),
+        ("log(Income, 2)", "takes 1 argument"),
+        ("Home == 'rent'", "is not allowed"),
+        ("@limit * 2", "syntax error"),
+    ],
+)
+def test_an_expression_outside_the_language_is_rejected_saying_why(expression: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        fe.derived_columns(expression)
+    with pytest.raises(ValueError, match=f"derived feature 'bad' = .* is not valid: .*{message}"):
+        fe.DerivedFeatures({"bad": expression}).fit(pd.DataFrame({"Income": [1.0]}))
+
+
+def test_derived_columns_names_the_raw_columns_an_expression_reads() -> None:
+    assert fe.derived_columns("Amount / Time / Income") == {"Amount", "Time", "Income"}
+    assert fe.derived_columns("log1p(`Monthly income`) - 2 * -Debt") == {"Monthly income", "Debt"}
+    assert fe.derived_columns("3 ** 2") == set()
+
+
+def test_a_derived_feature_over_a_non_numeric_column_fails_at_fit_naming_it() -> None:
+    with pytest.raises(ValueError, match="derived feature 'bad' = 'Home / 2': column 'Home' is not numeric"):
+        fe.DerivedFeatures({"bad": "Home / 2"}).fit(pd.DataFrame({"Home": ["rent", "owner"]}))
+
+
+def test_a_derived_feature_over_an_unknown_column_fails_at_load_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"x": [1.0, 2.0], "z": [3.0, 4.0], "y": ["a", "b"]}).to_csv(path, index=False)
+    derived = {"ok": "x / z", "twice": "ok * 2", "bad": "x / Ghost"}
+    with pytest.raises(ConfigError, match=r"dataset\.derived\.bad: .*'x / Ghost'.*\['Ghost'\]"):
+        fe.load_data(_dataset(path, derived=derived))
+    with pytest.raises(ConfigError, match=r"dataset\.derived\.bad: .*\['y'\]"):  # the target is not a feature
+        fe.load_data(_dataset(path, derived={"bad": "x / y"}))
+    data = fe.load_data(_dataset(path, derived={"ok": "x / z", "twice": "ok * 2"}))
+    assert data.roles.numeric == ["x", "z"]
 
 
 def _fitted_pipeline(settings: Settings) -> tuple[Pipeline, fe.Split, fe.Dataset]:

@@ -55,6 +55,7 @@ def test_relative_data_path_resolves_from_the_config_folder(tmp_path: Path, defa
         (lambda c: c["monitoring"].update(windw="1D"), "monitoring.windw"),
         (lambda c: c["monitoring"]["thresholds"].update(psi=[0.3, 0.1]), "monitoring.thresholds"),
         (lambda c: c["dataset"].update(categorical=["Home", "Age"]), "more than one role"),
+        (lambda c: c["dataset"]["derived"].update(net_assets="Assets - "), "dataset.derived.net_assets"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, default_config_dict: dict, change, named_key: str) -> None:
@@ -83,3 +84,19 @@ def test_config_edits_are_picked_up_without_restart(tmp_path: Path, default_conf
     path.write_text(yaml.safe_dump(raw))
     os.utime(path, ns=(1, 10**18))
     assert settings.config.split.seed == 1
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [("Assets - ", "syntax error"), ("Income > 1000", "is not allowed"), ("Income.mean()", "is not allowed")],
+)
+def test_a_derived_expression_that_does_not_parse_is_rejected_in_spanish(
+    tmp_path: Path, default_config_dict: dict, expression: str, reason: str
+) -> None:
+    config = yaml.safe_load(yaml.safe_dump(default_config_dict))
+    config["dataset"]["derived"]["net_assets"] = expression
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(tmp_path, config))
+    message = str(error.value)
+    assert f"dataset.derived.net_assets: Value error, la expresión '{expression}' no es válida (" in message
+    assert reason in message and "installment" not in message, "only the broken expression is named"
