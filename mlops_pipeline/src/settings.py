@@ -131,6 +131,25 @@ class SearchParam(StrictModel):
         return self
 
 
+class Costs(StrictModel):
+    """What each wrong decision of a binary classifier costs, in any one unit (money, points).
+
+    A false negative is a positive-class row predicted negative (in credit: approving a loan that
+    is not repaid); a false positive is a negative row predicted positive (rejecting a good
+    applicant). Right decisions cost nothing.
+    """
+
+    false_negative: float = Field(gt=0)
+    false_positive: float = Field(gt=0)
+
+
+class RetrainConfig(StrictModel):
+    """``--retrain``: the original data plus the prediction log's rows whose outcome is known."""
+
+    holdout_share: float = Field(default=0.3, gt=0, lt=1)
+    min_holdout_rows: int = Field(default=50, ge=10)
+
+
 class TrainingConfig(StrictModel):
     """Which models to try and how to compare them."""
 
@@ -139,12 +158,23 @@ class TrainingConfig(StrictModel):
     cv_folds: int = Field(default=5, ge=2)
     primary_metric: str | None = None
     selection_tolerance: float = Field(default=1.0, ge=0)
-    threshold_rule: Literal["f1", "youden", "fixed"] = "f1"
+    threshold_rule: Literal["f1", "youden", "fixed", "cost"] = "f1"
     fixed_threshold: float = Field(default=0.5, gt=0, lt=1)
+    costs: Costs | None = None
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     tracking: bool = True
     reference_sample_size: int = Field(default=5000, ge=10)
     n_jobs: int = Field(default=2, ge=1)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+
+    @model_validator(mode="after")
+    def _costs_for_the_cost_rule(self) -> TrainingConfig:
+        if self.threshold_rule == "cost" and self.costs is None:
+            raise ValueError(
+                "threshold_rule: cost necesita los costos; escriba, por ejemplo, "
+                "costs: {false_negative: 5, false_positive: 1}"
+            )
+        return self
 
 
 class ServingConfig(StrictModel):
