@@ -48,7 +48,10 @@ TARGET_RATIO = 1.3
 def plain_pipeline(numeric: list[str], categorical: list[str]) -> Pipeline:
     """The scikit-learn pipeline a user would write for the same columns and estimator."""
     numeric_steps = Pipeline(
-        [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("scale", StandardScaler()),
+        ]
     )
     categorical_steps = Pipeline(
         [
@@ -57,19 +60,29 @@ def plain_pipeline(numeric: list[str], categorical: list[str]) -> Pipeline:
         ]
     )
     columns = ColumnTransformer(
-        [("numeric", numeric_steps, numeric), ("categorical", categorical_steps, categorical)]
+        [
+            ("numeric", numeric_steps, numeric),
+            ("categorical", categorical_steps, categorical),
+        ]
     )
     return Pipeline([("preprocessor", columns), ("classifier", LogisticRegression(max_iter=1000))])
 
 
-def fitted_pipelines(dataset: DatasetConfig) -> tuple[Pipeline, Pipeline, pd.DataFrame, pd.DataFrame]:
+def fitted_pipelines(
+    dataset: DatasetConfig,
+) -> tuple[Pipeline, Pipeline, pd.DataFrame, pd.DataFrame]:
     """Both pipelines fitted on the shipped rows, and the raw rows each one is given."""
     data = ft_engineering.load_data(dataset)
     features = data.roles.features
     raw = pd.read_csv(dataset.path)  # as a client sends it: tokens such as "ignore" still in
     tokens_as_nan = pd.read_csv(dataset.path, na_values=dataset.na_values)
     preprocessor = ft_engineering.preprocessor_from_config(data.roles, dataset)
-    ours = Pipeline([("preprocessor", preprocessor), ("classifier", LogisticRegression(max_iter=1000))])
+    ours = Pipeline(
+        [
+            ("preprocessor", preprocessor),
+            ("classifier", LogisticRegression(max_iter=1000)),
+        ]
+    )
     ours.fit(raw[features], raw[dataset.target])
     plain = plain_pipeline(data.roles.numeric, data.roles.categorical)
     plain.fit(tokens_as_nan[features], tokens_as_nan[dataset.target])
@@ -84,7 +97,10 @@ def seconds(function: Callable[[], object]) -> float:
 
 def step_calls(ours: Pipeline, X: pd.DataFrame) -> dict[str, Callable[[], object]]:
     """One call per step of our pipeline, each on the output of the step before (computed once)."""
-    preprocessor, classifier = ours.named_steps["preprocessor"], ours.named_steps["classifier"]
+    preprocessor, classifier = (
+        ours.named_steps["preprocessor"],
+        ours.named_steps["classifier"],
+    )
     clean, derive, columns = (preprocessor.named_steps[name] for name in ("clean", "derive", "columns"))
     cleaned = clean.transform(X)
     derived = derive.transform(cleaned)
@@ -98,12 +114,22 @@ def step_calls(ours: Pipeline, X: pd.DataFrame) -> dict[str, Callable[[], object
 
 
 def timed_rounds(
-    ours: Pipeline, plain: Pipeline, X_ours: pd.DataFrame, X_plain: pd.DataFrame, rounds: int
+    ours: Pipeline,
+    plain: Pipeline,
+    X_ours: pd.DataFrame,
+    X_plain: pd.DataFrame,
+    rounds: int,
 ) -> dict[str, list[float]]:
     """Seconds per call of each measurement, in interleaved rounds (round 0 warms up and is dropped)."""
-    plain_columns, plain_classifier = plain.named_steps["preprocessor"], plain.named_steps["classifier"]
+    plain_columns, plain_classifier = (
+        plain.named_steps["preprocessor"],
+        plain.named_steps["classifier"],
+    )
     plain_matrix = plain_columns.transform(X_plain)
-    calls = {"ours": lambda: ours.predict_proba(X_ours), "plain": lambda: plain.predict_proba(X_plain)}
+    calls = {
+        "ours": lambda: ours.predict_proba(X_ours),
+        "plain": lambda: plain.predict_proba(X_plain),
+    }
     calls |= {f"ours.{name}": call for name, call in step_calls(ours, X_ours).items()}
     calls |= {
         "plain.columns": lambda: plain_columns.transform(X_plain),
@@ -123,14 +149,22 @@ def report(timings: dict[str, list[float]], rows: int, rounds: int) -> dict:
     """Print the ratio and the breakdown as Markdown tables; return them as a dict."""
     best = {name: min(values) for name, values in timings.items()}
     median = {name: statistics.median(values) for name, values in timings.items()}
-    ratio_best, ratio_median = best["ours"] / best["plain"], median["ours"] / median["plain"]
+    ratio_best, ratio_median = (
+        best["ours"] / best["plain"],
+        median["ours"] / median["plain"],
+    )
     paired = statistics.median(o / p for o, p in zip(timings["ours"], timings["plain"]))  # same round
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"\n`predict_proba` sobre {rows:,} filas; {rounds} rondas intercaladas; {os.cpu_count()} CPU "
-          f"(carga media {load})\n")
+    print(
+        f"\n`predict_proba` sobre {rows:,} filas; {rounds} rondas intercaladas; {os.cpu_count()} CPU "
+        f"(carga media {load})\n"
+    )
     print("| Pipeline | ms (mejor / mediana) |")
     print("|---|---|")
-    labels = {"ours": "nuestro (limpieza + derivadas + ColumnTransformer)", "plain": "scikit-learn simple"}
+    labels = {
+        "ours": "nuestro (limpieza + derivadas + ColumnTransformer)",
+        "plain": "scikit-learn simple",
+    }
     for name, label in labels.items():
         print(f"| {label} | {best[name] * 1000:.1f} / {median[name] * 1000:.1f} |")
     ratios = f"**{ratio_best:.2f} / {ratio_median:.2f}** (objetivo <= {TARGET_RATIO})"

@@ -2,7 +2,8 @@
 
 Everything serving needs (missing-token unification, type coercion, derived features,
 imputation, scaling, encoding) lives in transformers that end up inside the fitted Pipeline, so
-training, the API and the batch scorer can never disagree.
+training, the API and the batch scorer can never disagree. Reading and cleaning (and the two
+cleaning transformers) are in `cleaning.py`.
 
 CLI: ``python mlops_pipeline/src/ft_engineering.py [--config PATH]`` prints a data summary and
 the validation report.
@@ -11,25 +12,45 @@ the validation report.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
-from sklearn.utils import validation as sk_validation
 
 import expressions
-from settings import ConfigError, DatasetConfig, ProjectConfig, SplitConfig, get_settings
+from cleaning import (
+    ColumnCleaner,
+    DerivedFeatures,
+    as_category_column,
+    as_category_text,
+    coerce_types,
+    count_unparseable,
+    read_csv,
+    sniff_csv_format,
+    unify_missing,
+)
+from settings import (
+    ConfigError,
+    DatasetConfig,
+    ProjectConfig,
+    SplitConfig,
+    get_settings,
+)
+
+__all__ = [  # the cleaning functions are defined in cleaning.py; callers reach them here too
+    "ColumnCleaner", "DerivedFeatures", "as_category_column", "as_category_text", "coerce_types",
+    "count_unparseable", "read_csv", "sniff_csv_format", "unify_missing",
+    "Roles", "Dataset", "Split", "infer_roles", "infer_task", "derived_columns", "load_data",
+    "validate_data", "build_preprocessor", "preprocessor_from_config", "split_data", "feature_schema",
+    "load_project_data", "summarize_data", "main",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -41,207 +62,9 @@ MAX_CLASSES_FOR_NUMERIC_TARGET = 10
 
 
 # --------------------------------------------------------------------------- reading
-def sniff_csv_format(sample: str) -> dict[str, str | None]:
-    """`read_csv` options for ``sample``: Spanish Excel's ``;`` with decimal commas and thousands
-    dots, or plain ``,`` with decimal points."""
-    header = sample.lstrip("\ufeff").splitlines()[0] if sample.strip() else ""
-    if header.count(";") > header.count(","):
-        return {"sep": ";", "decimal": ",", "thousands": "."}
-    return {"sep": ",", "decimal": ".", "thousands": None}
-
-
-def read_csv(source: Path | str | IO[str], na_values: list[str] | None = None, **kwargs) -> pd.DataFrame:
-    """Read a comma- or semicolon-separated CSV (with or without a BOM) into a DataFrame.
-
-    Args:
-        source: a path or an open text stream.
-        na_values: extra tokens that mean missing.
-        **kwargs: passed to `pandas.read_csv` (e.g. ``chunksize``).
-
-    Raises:
-        ValueError: for an empty or malformed file, with pandas' reason.
-    """
-    if isinstance(source, (str, Path)):
-        with open(source, encoding="utf-8-sig", newline="") as handle:
-            sample = handle.read(64 * 1024)
-        stream: Path | IO[str] = Path(source)
-    else:
-        sample = source.read(64 * 1024)
-        stream = io.StringIO(sample + source.read()) if not source.seekable() else source
-        if source.seekable():
-            source.seek(0)
-    if not sample.strip():
-        raise ValueError("the CSV is empty")
-    try:
-        return pd.read_csv(
-            stream,
-            **sniff_csv_format(sample),
-            na_values=na_values or [],
-            encoding="utf-8-sig",
-            skipinitialspace=True,
-            **kwargs,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, UnicodeDecodeError) as exc:
-        raise ValueError(f"malformed CSV: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- cleaning
-TEXT_KINDS = {"string", "mixed", "mixed-integer"}
-"""`pandas.api.types.infer_dtype` kinds of columns that hold at least some text."""
-
-FACTORIZABLE_KINDS = {"string", "boolean", "integer", "floating", "mixed-integer-float", "empty"}
-"""Kinds whose equal values spell alike, so that `pandas.factorize` may merge them: unlike a column
-mixing booleans and numbers, where ``True == 1`` and the two must stay ``"True"`` and ``"1"``."""
-
-
-def _may_hold_text(values: pd.Series) -> bool:
-    return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
-
-
-def _text_kind(values: pd.Series) -> str | None:
-    """The `infer_dtype` kind of a column that may hold text, else None (numbers, booleans...)."""
-    return pd.api.types.infer_dtype(values, skipna=True) if _may_hold_text(values) else None
-
-
-def _unify_text(
-    values: pd.Series, lowered: set[str], known: np.ndarray | None = None
-) -> tuple[np.ndarray, bool]:
-    """Strip the text cells of one column and blank its tokens; missing cells become NaN and other
-    cells are kept as they are. Returns the new cells and whether all present ones are text.
-
-    The text work runs once per distinct value, not once per cell, and not at all for cells that
-    hold one of the ``known`` clean spellings (one hash lookup per cell).
-    """
-    array = values.to_numpy()
-    todo = slice(None) if known is None else np.flatnonzero(~np.asarray(values.isin(known), dtype=bool))
-    codes, uniques = pd.factorize(array[todo])  # missing values (None, NaN, pd.NA) get code -1
-    stripped = [value.strip() if isinstance(value, str) else None for value in uniques]
-    spelled = [np.nan if text is None or text.lower() in lowered else text for text in stripped]
-    lookup = np.array([*spelled, np.nan], dtype=object)  # the last one is for code -1
-    cells = lookup[codes]
-    others = np.array([text is None for text in stripped] + [False])  # present values that are not text
-    if others.any():
-        cells = np.where(others[codes], array[todo], cells)
-    if known is not None:
-        cells, done = array.copy(), cells
-        cells[todo] = done
-    return cells, not others.any()
-
-
-def _data(values: pd.Series):
-    """A column's numpy array, or its pandas extension array (nullable integers, categoricals...)."""
-    return values.array if pd.api.types.is_extension_array_dtype(values.dtype) else values.to_numpy()
-
-
-def _with_columns(df: pd.DataFrame, changed: dict, consolidate: bool = False) -> pd.DataFrame:
-    """A new frame with ``df``'s columns, the ``changed`` ones (arrays) replaced or added at the end.
-
-    Unchanged columns are copied: the result never shares memory with ``df``. With ``consolidate``
-    every column is copied into one block per dtype, which costs more here but makes the
-    ColumnTransformer downstream faster (it takes its columns from one float block, not 14).
-    """
-    data = {}
-    for column in df.columns:
-        if column in changed:
-            data[column] = changed[column]
-        else:
-            data[column] = _data(df[column]) if consolidate else _data(df[column]).copy()
-    return pd.DataFrame(data | changed, index=df.index, copy=consolidate)
-
-
-def unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame:
-    """Strip text cells and turn every missing-value token (case-insensitive) into NaN.
-
-    Only columns holding text are touched: a number can never be a token.
-    """
-    lowered = {token.strip().lower() for token in tokens} | {""}
-    text = [column for column in df.columns if _text_kind(df[column]) in TEXT_KINDS]
-    return _with_columns(df, {column: _unify_text(df[column], lowered)[0] for column in text})
-
-
-def as_category_text(value: object) -> object:
-    """One spelling per category: 1, 1.0 and "1" all become "1"; booleans become "True"/"False"."""
-    if not isinstance(value, str) and pd.isna(value):
-        return np.nan
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def as_category_column(values: pd.Series) -> pd.Series:
-    """`as_category_text` over a column, spelled once per distinct value when that is safe."""
-    kind = pd.api.types.infer_dtype(values, skipna=True)
-    if values.dtype == object and kind == "string":
-        return values
-    if values.dtype == object and kind not in FACTORIZABLE_KINDS:
-        return values.map(as_category_text).astype(object)
-    codes, uniques = pd.factorize(values)
-    lookup = np.array([*(as_category_text(value) for value in uniques), np.nan], dtype=object)
-    return pd.Series(lookup[codes], index=values.index, name=values.name)
-
-
-def _float_cells(values: pd.Series) -> np.ndarray | None:
-    """A column as a new float array (unparseable text becomes NaN), or None if it is one already."""
-    if values.dtype == np.float64:
-        return None
-    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":  # plain integers, booleans
-        return values.to_numpy(dtype=np.float64)
-    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
-
-
-def _category_cells(values: pd.Series) -> np.ndarray | None:
-    """A column as one spelling per category, or None if it is spelled so already."""
-    spelled = as_category_column(values)
-    return None if spelled is values else spelled.to_numpy()
-
-
-def coerce_types(df: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
-    """Numeric columns to float (unparseable text becomes NaN), categorical ones to text."""
-    coercions = {column: _float_cells for column in numeric}
-    coercions |= {column: _category_cells for column in categorical}
-    changed = {column: coercions[column](df[column]) for column in coercions if column in df}
-    return _with_columns(df, {column: cells for column, cells in changed.items() if cells is not None})
-
-
-def _clean_frame(
-    df: pd.DataFrame, tokens: list[str], numeric: list[str], categorical: list[str], known: dict | None = None
-) -> pd.DataFrame:
-    """`unify_missing` then `coerce_types`, in one pass over the columns, building the frame once.
-
-    ``known`` maps text columns to clean spellings seen before (`ColumnCleaner.spellings_`).
-    """
-    lowered = {token.strip().lower() for token in tokens} | {""}
-    numbers, categories, known = set(numeric), set(categorical), known or {}
-    changed = {}
-    for column in df.columns:
-        values, all_text = df[column], False
-        # with known spellings the kind scan is not needed: the other cells are checked one by one
-        holds_text = _may_hold_text(values) if column in known else _text_kind(values) in TEXT_KINDS
-        if holds_text:
-            changed[column], all_text = _unify_text(values, lowered, known.get(column))
-            values = pd.Series(changed[column], index=df.index, name=column)
-        if column in numbers:
-            cells = _float_cells(values)
-        elif column in categories and not all_text:  # unified text is already one spelling
-            cells = _category_cells(values)
-        else:
-            continue
-        if cells is not None:
-            changed[column] = cells
-    return _with_columns(df, changed)
-
-
-def count_unparseable(df: pd.DataFrame, numeric: list[str]) -> dict[str, int]:
-    """Per numeric column, how many present values are not numbers (stray tokens)."""
-    counts = {}
-    for column in numeric:
-        if column in df:
-            present = df[column].notna()
-            parsed = pd.to_numeric(df[column], errors="coerce").notna()
-            bad = int((present & ~parsed).sum())
-            if bad:
-                counts[column] = bad
-    return counts
 
 
 # --------------------------------------------------------------------------- roles
@@ -285,14 +108,28 @@ def infer_roles(df: pd.DataFrame, dataset: DatasetConfig) -> Roles:
     is at least 90% numbers) are numeric, the rest categorical; constant columns and ID-like
     columns (a distinct non-float value on every row) are dropped with a reason.
     """
-    missing = [c for c in [*(dataset.numeric or []), *(dataset.categorical or []), *dataset.ordinal] if c not in df]
+    missing = [
+        c
+        for c in [
+            *(dataset.numeric or []),
+            *(dataset.categorical or []),
+            *dataset.ordinal,
+        ]
+        if c not in df
+    ]
     if missing:
         raise ConfigError(f"dataset: configured columns not in the data: {missing}")
     numeric = list(dataset.numeric or [])
     categorical = list(dataset.categorical or [])
     if dataset.numeric is not None and dataset.categorical is not None:
         return Roles(numeric, categorical, dict(dataset.ordinal))
-    taken = {dataset.target, *dataset.drop_columns, *numeric, *categorical, *dataset.ordinal}
+    taken = {
+        dataset.target,
+        *dataset.drop_columns,
+        *numeric,
+        *categorical,
+        *dataset.ordinal,
+    }
     dropped: dict[str, str] = {}
     for column in (c for c in df.columns if c not in taken):
         values = df[column]
@@ -320,7 +157,9 @@ def infer_task(y: pd.Series) -> str:
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return "classification"
     integral = np.all(np.mod(values, 1) == 0)
-    return "classification" if integral and values.nunique() <= MAX_CLASSES_FOR_NUMERIC_TARGET else "regression"
+    return (
+        "classification" if integral and values.nunique() <= MAX_CLASSES_FOR_NUMERIC_TARGET else "regression"
+    )
 
 
 # --------------------------------------------------------------------------- loading
@@ -392,7 +231,9 @@ def load_data(dataset: DatasetConfig) -> Dataset:
         raise ConfigError(f"dataset.path: file not found: {dataset.path}")
     raw = unify_missing(read_csv(dataset.path), dataset.na_values)
     if dataset.target not in raw:
-        raise ConfigError(f"dataset.target '{dataset.target}' is not a column; columns are {list(raw.columns)}")
+        raise ConfigError(
+            f"dataset.target '{dataset.target}' is not a column; columns are {list(raw.columns)}"
+        )
     absent = [c for c in dataset.drop_columns if c not in raw]
     if absent:
         raise ConfigError(f"dataset.drop_columns: not in the data: {absent}")
@@ -400,7 +241,10 @@ def load_data(dataset: DatasetConfig) -> Dataset:
     roles = infer_roles(raw, dataset)
     _check_derived_columns(dataset.derived, roles.features)
     notes = [f"column '{c}' dropped: {reason}" for c, reason in roles.dropped.items()]
-    notes += [f"column '{c}': {n} non-numeric values set to missing" for c, n in count_unparseable(raw, roles.numeric).items()]
+    notes += [
+        f"column '{c}': {n} non-numeric values set to missing"
+        for c, n in count_unparseable(raw, roles.numeric).items()
+    ]
     notes += [
         f"column '{c}' is {share:.0%} numbers but is used as categorical: list its other tokens in "
         "dataset.na_values (or the column in dataset.numeric) if it is a number"
@@ -423,178 +267,50 @@ def load_data(dataset: DatasetConfig) -> Dataset:
 
 
 # --------------------------------------------------------------------------- validation
+REPORT_COLUMNS = ["check", "column", "violations", "share", "detail"]
+
+
+def _range_violations(frame: pd.DataFrame, dataset: DatasetConfig) -> list[tuple[str, str, int, str]]:
+    """(check, column, count, detail) for values outside the configured ranges and categories."""
+    found = []
+    for column, bounds in dataset.validation.ranges.items():
+        if column in frame:
+            values = pd.to_numeric(frame[column], errors="coerce")
+            if bounds.min is not None:
+                found.append(("range", column, (values < bounds.min).sum(), f"below minimum {bounds.min:g}"))
+            if bounds.max is not None:
+                found.append(("range", column, (values > bounds.max).sum(), f"above maximum {bounds.max:g}"))
+    for column, allowed in dataset.validation.categories.items():
+        if column in frame:
+            present = frame[column].dropna().astype(str)
+            unknown = present[~present.isin(allowed)]
+            detail = f"unexpected values: {sorted(unknown.unique())[:5]}"
+            found.append(("allowed_categories", column, len(unknown), detail))
+    return found
+
+
 def validate_data(frame: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
     """Check the validation rules; return one row per violated rule (rows are kept, not dropped).
 
     Columns of the report: ``check, column, violations, share, detail``.
     """
-    rules = dataset.validation
-    rows = []
     n = max(len(frame), 1)
-
-    def add(check: str, column: str, count: int, detail: str) -> None:
-        if count:
-            rows.append({"check": check, "column": column, "violations": int(count), "share": count / n, "detail": detail})
-
+    limit = dataset.validation.max_missing_share
     expected = [*(dataset.numeric or []), *(dataset.categorical or []), *dataset.ordinal, dataset.target]
-    for column in expected:
-        add("required_column", column, 0 if column in frame else n, "column is missing")
-    for column, bounds in rules.ranges.items():
-        if column in frame:
-            values = pd.to_numeric(frame[column], errors="coerce")
-            if bounds.min is not None:
-                add("range", column, (values < bounds.min).sum(), f"below minimum {bounds.min:g}")
-            if bounds.max is not None:
-                add("range", column, (values > bounds.max).sum(), f"above maximum {bounds.max:g}")
-    for column, allowed in rules.categories.items():
-        if column in frame:
-            present = frame[column].dropna().astype(str)
-            unknown = present[~present.isin(allowed)]
-            add("allowed_categories", column, len(unknown), f"unexpected values: {sorted(unknown.unique())[:5]}")
-    for column in frame.columns:
-        share = frame[column].isna().mean()
-        if share > rules.max_missing_share:
-            add("missing_share", column, frame[column].isna().sum(), f"{share:.0%} missing (limit {rules.max_missing_share:.0%})")
-    add("duplicate_rows", "*", frame.duplicated().sum(), "identical rows")
-    return pd.DataFrame(rows, columns=["check", "column", "violations", "share", "detail"])
+    found = [("required_column", c, 0 if c in frame else n, "column is missing") for c in expected]
+    found += _range_violations(frame, dataset)
+    missing = frame.isna().mean()
+    found += [
+        ("missing_share", c, frame[c].isna().sum(), f"{share:.0%} missing (limit {limit:.0%})")
+        for c, share in missing.items()
+        if share > limit
+    ]
+    found.append(("duplicate_rows", "*", frame.duplicated().sum(), "identical rows"))
+    rows = [(check, column, int(count), count / n, detail) for check, column, count, detail in found if count]
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
 # --------------------------------------------------------------------------- transformers
-class ColumnCleaner(TransformerMixin, BaseEstimator):
-    """Unify missing-value tokens and coerce column types, as `load_data` does.
-
-    It is the first step of every fitted pipeline so that a request sending ``"ignore"`` or
-    ``"12"`` is read exactly as the training data was.
-
-    Parameters
-    ----------
-    na_values : list of str, default=None
-        Tokens that mean missing.
-    numeric : list of str, default=None
-        Columns coerced to float.
-    categorical : list of str, default=None
-        Columns coerced to text.
-
-    Attributes
-    ----------
-    spellings_ : dict of str to ndarray
-        The clean values of each categorical text column at fit. A cell holding one of them is
-        kept as it is; only the other cells are stripped and checked against the tokens.
-    """
-
-    def __init__(self, na_values=None, numeric=None, categorical=None):
-        self.na_values = na_values
-        self.numeric = numeric
-        self.categorical = categorical
-
-    def fit(self, X, y=None):
-        frame = _validated_frame(self, X, reset=True)
-        cleaned = _clean_frame(frame, self.na_values or [], self.numeric or [], self.categorical or [])
-        text = [c for c in self.categorical or [] if c in cleaned and _text_kind(cleaned[c]) == "string"]
-        self.spellings_ = {column: cleaned[column].dropna().unique() for column in text}
-        return self
-
-    def transform(self, X):
-        sk_validation.check_is_fitted(self)
-        frame = _validated_frame(self, X, reset=False)
-        tokens, numeric, categorical = self.na_values or [], self.numeric or [], self.categorical or []
-        return _like_input(X, _clean_frame(frame, tokens, numeric, categorical, self.spellings_))
-
-    def get_feature_names_out(self, input_features=None):
-        sk_validation.check_is_fitted(self)
-        return self.feature_names_in_.copy()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        return tags
-
-
-class DerivedFeatures(TransformerMixin, BaseEstimator):
-    """Add columns computed from arithmetic expressions over raw columns (see `expressions`).
-
-    Each expression is parsed once, at fit, and evaluated with numpy on whole columns. An
-    expression may read the features defined before it. Division by zero gives infinity, which
-    becomes NaN for the imputer downstream.
-
-    Parameters
-    ----------
-    expressions : dict of str to str, default=None
-        New column name -> expression, e.g. ``{"loan_to_price": "Amount / Price"}``.
-
-    Attributes
-    ----------
-    parsed_ : dict of str to expressions.Expression
-        The parsed expressions, in order.
-    """
-
-    def __init__(self, expressions=None):
-        self.expressions = expressions
-
-    def fit(self, X, y=None):
-        frame = _validated_frame(self, X, reset=True)
-        available = set(frame.columns)
-        self.parsed_ = {}
-        for name, text in (self.expressions or {}).items():
-            try:
-                parsed = expressions.parse(text)
-            except ValueError as exc:
-                raise ValueError(f"derived feature '{name}' = '{text}' is not valid: {exc}") from None
-            unknown = sorted(parsed.columns - available)
-            if unknown:
-                raise ValueError(f"derived feature '{name}' = '{text}' reads unknown columns: {unknown}")
-            self.parsed_[name] = parsed
-            available.add(name)
-        self.transform(frame)  # a non-numeric column fails here, not at the first prediction
-        return self
-
-    def transform(self, X):
-        sk_validation.check_is_fitted(self)
-        frame = _validated_frame(self, X, reset=False)
-        if not self.parsed_:
-            return _like_input(X, frame)
-        columns: dict = {}  # name -> float array, each converted once
-        derived = {}
-        with np.errstate(all="ignore"):
-            for name, parsed in self.parsed_.items():
-                for column in parsed.columns - columns.keys():
-                    columns[column] = _float_column(frame[column], name, parsed.text, column)
-                values = np.broadcast_to(parsed.evaluate(columns), (len(frame),))
-                derived[name] = columns[name] = np.where(np.isinf(values), np.nan, values)
-        return _like_input(X, _with_columns(frame, derived, consolidate=True))
-
-    def get_feature_names_out(self, input_features=None):
-        sk_validation.check_is_fitted(self)
-        return np.asarray([*self.feature_names_in_, *(self.expressions or {})], dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.string = True
-        return tags
-
-
-def _float_column(values: pd.Series, name: str, text: str, column: object) -> np.ndarray:
-    """One column as floats for the derived feature ``name`` (missing values become NaN)."""
-    try:
-        return values.to_numpy(dtype=np.float64, na_value=np.nan)
-    except (TypeError, ValueError) as exc:
-        message = f"derived feature '{name}' = '{text}': column '{column}' is not numeric ({exc})"
-        raise ValueError(message) from None
-
-
-def _like_input(X, frame: pd.DataFrame):
-    """DataFrames in, DataFrames out; arrays in, arrays out (as scikit-learn transformers do)."""
-    return frame if isinstance(X, pd.DataFrame) else frame.to_numpy()
-
-
-def _validated_frame(estimator: BaseEstimator, X, *, reset: bool) -> pd.DataFrame:
-    """Check ``X`` the scikit-learn way (feature count and names) and return it as a DataFrame."""
-    if isinstance(X, pd.DataFrame):
-        sk_validation.validate_data(estimator, X, reset=reset, skip_check_array=True)
-        return X
-    return pd.DataFrame(sk_validation.validate_data(estimator, X, reset=reset, dtype=None, ensure_all_finite=False))
 
 
 def build_preprocessor(
@@ -612,43 +328,30 @@ def build_preprocessor(
     categories never seen in training go to that group (or to all zeros).
     Ordinal: most-frequent imputation, then the configured order (unknown levels become -1).
     """
-    numeric = [*roles.numeric, *(derived or {})]
-    numeric_steps = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())])
+    numeric_steps = Pipeline(
+        [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
+    )
+    onehot = OneHotEncoder(
+        handle_unknown="infrequent_if_exist",
+        min_frequency=rare_category_share or None,
+        max_categories=max_categories,
+        sparse_output=False,
+    )
     categorical_steps = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-            (
-                "onehot",
-                OneHotEncoder(
-                    handle_unknown="infrequent_if_exist",
-                    min_frequency=rare_category_share or None,
-                    max_categories=max_categories,
-                    sparse_output=False,
-                ),
-            ),
-        ]
+        [("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)), ("onehot", onehot)]
     )
-    transformers = [("numeric", numeric_steps, numeric), ("categorical", categorical_steps, roles.categorical)]
+    transformers = [
+        ("numeric", numeric_steps, [*roles.numeric, *(derived or {})]),
+        ("categorical", categorical_steps, roles.categorical),
+    ]
     if roles.ordinal:
-        ordinal_steps = Pipeline(
-            [
-                ("impute", SimpleImputer(strategy="most_frequent")),
-                (
-                    "encode",
-                    OrdinalEncoder(
-                        categories=list(roles.ordinal.values()), handle_unknown="use_encoded_value", unknown_value=-1
-                    ),
-                ),
-            ]
-        )
+        levels = list(roles.ordinal.values())
+        encode = OrdinalEncoder(categories=levels, handle_unknown="use_encoded_value", unknown_value=-1)
+        ordinal_steps = Pipeline([("impute", SimpleImputer(strategy="most_frequent")), ("encode", encode)])
         transformers.append(("ordinal", ordinal_steps, list(roles.ordinal)))
-    return Pipeline(
-        [
-            ("clean", ColumnCleaner(na_values, roles.numeric, [*roles.categorical, *roles.ordinal])),
-            ("derive", DerivedFeatures(derived or None)),
-            ("columns", ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)),
-        ]
-    )
+    columns = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    cleaner = ColumnCleaner(na_values, roles.numeric, [*roles.categorical, *roles.ordinal])
+    return Pipeline([("clean", cleaner), ("derive", DerivedFeatures(derived or None)), ("columns", columns)])
 
 
 def preprocessor_from_config(roles: Roles, dataset: DatasetConfig) -> Pipeline:
@@ -677,7 +380,11 @@ def split_data(data: Dataset, split: SplitConfig) -> Split:
     """Seeded train/test split, stratified on the target for classification when configured."""
     stratify = data.y if (split.stratify and data.task == "classification") else None
     X_train, X_test, y_train, y_test = train_test_split(
-        data.X, data.y, test_size=split.test_size, random_state=split.seed, stratify=stratify
+        data.X,
+        data.y,
+        test_size=split.test_size,
+        random_state=split.seed,
+        stratify=stratify,
     )
     return Split(X_train, X_test, y_train, y_test)
 
@@ -702,7 +409,12 @@ def feature_schema(X: pd.DataFrame, roles: Roles) -> list[dict]:
             levels = roles.ordinal.get(column) or sorted(values.dropna().astype(str).unique().tolist())
             kind = "ordinal" if column in roles.ordinal else "categorical"
             mode = values.mode(dropna=True)
-            entry |= {"kind": kind, "dtype": "string", "categories": levels, "example": mode.iloc[0] if len(mode) else None}
+            entry |= {
+                "kind": kind,
+                "dtype": "string",
+                "categories": levels,
+                "example": mode.iloc[0] if len(mode) else None,
+            }
         schema.append(entry)
     return schema
 
@@ -711,9 +423,17 @@ def load_project_data(config: ProjectConfig) -> tuple[Dataset, pd.DataFrame]:
     """Load the configured dataset and check its validation rules, logging a summary."""
     data = load_data(config.dataset)
     report = validate_data(data.frame, config.dataset)
-    logger.info("loaded %d rows, %d features, task=%s", len(data.frame), len(data.roles.features), data.task)
+    logger.info(
+        "loaded %d rows, %d features, task=%s",
+        len(data.frame),
+        len(data.roles.features),
+        data.task,
+    )
     if not report.empty:
-        logger.warning("validation found %d rule violations (rows kept)", int(report["violations"].sum()))
+        logger.warning(
+            "validation found %d rule violations (rows kept)",
+            int(report["violations"].sum()),
+        )
     return data, report
 
 
@@ -737,8 +457,14 @@ def summarize_data(data: Dataset) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print a data summary and the validation report."""
-    parser = argparse.ArgumentParser(description="Data summary and validation report for the configured dataset.")
-    parser.add_argument("--config", type=Path, help="config file (default: MLOPS_CONFIG or mlops_pipeline/config.yaml)")
+    parser = argparse.ArgumentParser(
+        description="Data summary and validation report for the configured dataset."
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="config file (default: MLOPS_CONFIG or mlops_pipeline/config.yaml)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -749,7 +475,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with pd.option_context("display.width", 140, "display.max_columns", 20):
         print(f"\nDataset: {config.dataset.path}  ({len(data.frame)} filas)")
-        print(f"Tarea: {data.task}; objetivo: {data.target}; clases: {data.classes or '-'}; positiva: {data.positive_class}")
+        classes = data.classes or "-"
+        print(
+            f"Tarea: {data.task}; objetivo: {data.target}; clases: {classes}; positiva: {data.positive_class}"
+        )
         for note in data.notes:
             print(f"Nota: {note}")
         print("\nResumen de columnas:\n", summarize_data(data).to_string(), sep="")

@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import cleaning
 import ft_engineering as fe
 from conftest import write_config
 from settings import ConfigError, DatasetConfig, Settings, SplitConfig
@@ -47,7 +48,12 @@ def test_empty_or_malformed_csv_raises_value_error(text: str) -> None:
 
 # ----------------------------------------------------------------------------- cleaning
 def test_missing_tokens_are_unified_case_insensitively_and_text_is_stripped() -> None:
-    frame = pd.DataFrame({"Home": [" rent ", "ignore", "IGNORE", "", None, "owner"], "n": [1, 2, 3, 4, 5, 6]})
+    frame = pd.DataFrame(
+        {
+            "Home": [" rent ", "ignore", "IGNORE", "", None, "owner"],
+            "n": [1, 2, 3, 4, 5, 6],
+        }
+    )
     out = fe.unify_missing(frame, ["ignore"])
     assert out["Home"].tolist()[:1] == ["rent"]
     assert out["Home"].isna().tolist() == [False, True, True, True, True, False]
@@ -56,10 +62,20 @@ def test_missing_tokens_are_unified_case_insensitively_and_text_is_stripped() ->
 
 
 def test_type_coercion_parses_numbers_and_normalises_categories() -> None:
-    frame = pd.DataFrame({"Income": ["12", "n/a", 7, None], "Code": [1.0, "1", 2, np.nan], "Flag": [True, False, True, None]})
+    frame = pd.DataFrame(
+        {
+            "Income": ["12", "n/a", 7, None],
+            "Code": [1.0, "1", 2, np.nan],
+            "Flag": [True, False, True, None],
+        }
+    )
     out = fe.coerce_types(frame, numeric=["Income"], categorical=["Code", "Flag"])
     assert out["Income"].dtype == float
-    assert out["Income"].tolist()[:1] == [12.0] and np.isnan(out["Income"].iloc[1]) and out["Income"].iloc[2] == 7.0
+    assert (
+        out["Income"].tolist()[:1] == [12.0]
+        and np.isnan(out["Income"].iloc[1])
+        and out["Income"].iloc[2] == 7.0
+    )
     assert out["Code"].tolist()[:3] == ["1", "1", "2"] and pd.isna(out["Code"].iloc[3])
     assert out["Flag"].tolist()[:3] == ["True", "False", "True"]
     assert fe.count_unparseable(frame, ["Income"]) == {"Income": 1}
@@ -72,7 +88,7 @@ def _per_cell_unify_missing(df: pd.DataFrame, tokens: list[str]) -> pd.DataFrame
     for column in out.columns:
         values = out[column]
         holds_text = values.dtype == object or isinstance(values.dtype, pd.StringDtype)
-        if holds_text and pd.api.types.infer_dtype(values, skipna=True) in fe.TEXT_KINDS:
+        if holds_text and pd.api.types.infer_dtype(values, skipna=True) in cleaning.TEXT_KINDS:
             values = pd.Series(values.to_numpy(dtype=object, na_value=np.nan), index=values.index)
             stripped = values.str.strip()
             is_token = stripped.str.lower().isin(lowered)
@@ -101,20 +117,123 @@ def _tricky_frame() -> pd.DataFrame:
     n = 12
     return pd.DataFrame(
         {
-            "Home": [" rent ", "IGNORE", " Ignore ", "", "  ", None, np.nan, "owner", "na", "N/A", "rent",
-                     "rent\t"],
-            "Income": ["12", " 7.5 ", "n/a", "ignore", None, 3, 4.5, "inf", "", "-1", "1e3", "1,5"],
-            "Code": [1, 1.0, "1", "1.0", 2, True, False, np.nan, None, "True", " 2 ", 2.5],
-            "Flag": [True, False, True, None, True, False, True, False, True, False, True, False],
-            "Float": [1.0, 2.5, np.nan, np.inf, -np.inf, 0.0, -0.0, 1e20, 3.0, 4.0, 5.0, 6.0],
+            "Home": [
+                " rent ",
+                "IGNORE",
+                " Ignore ",
+                "",
+                "  ",
+                None,
+                np.nan,
+                "owner",
+                "na",
+                "N/A",
+                "rent",
+                "rent\t",
+            ],
+            "Income": [
+                "12",
+                " 7.5 ",
+                "n/a",
+                "ignore",
+                None,
+                3,
+                4.5,
+                "inf",
+                "",
+                "-1",
+                "1e3",
+                "1,5",
+            ],
+            "Code": [
+                1,
+                1.0,
+                "1",
+                "1.0",
+                2,
+                True,
+                False,
+                np.nan,
+                None,
+                "True",
+                " 2 ",
+                2.5,
+            ],
+            "Flag": [
+                True,
+                False,
+                True,
+                None,
+                True,
+                False,
+                True,
+                False,
+                True,
+                False,
+                True,
+                False,
+            ],
+            "Float": [
+                1.0,
+                2.5,
+                np.nan,
+                np.inf,
+                -np.inf,
+                0.0,
+                -0.0,
+                1e20,
+                3.0,
+                4.0,
+                5.0,
+                6.0,
+            ],
             "Int": range(n),
             "Level": pd.array(
-                [" low", "HIGH ", pd.NA, "ignore", "mid", "low", "", "high", pd.NA, "low", "x", "Na"],
+                [
+                    " low",
+                    "HIGH ",
+                    pd.NA,
+                    "ignore",
+                    "mid",
+                    "low",
+                    "",
+                    "high",
+                    pd.NA,
+                    "low",
+                    "x",
+                    "Na",
+                ],
                 dtype="string",
             ),
             "Empty": pd.Series([None] * n, dtype=object),
-            "Number": [1.0, 2.0, np.nan, 1.5, 3.0, 1.0, 2.0, np.nan, 1e20, -0.0, 0.0, 7.0],
-            "Other": ["  a", "b  ", None, "ignore", 1, 2.0, "c", "d", "e", "f", "g", "h"],
+            "Number": [
+                1.0,
+                2.0,
+                np.nan,
+                1.5,
+                3.0,
+                1.0,
+                2.0,
+                np.nan,
+                1e20,
+                -0.0,
+                0.0,
+                7.0,
+            ],
+            "Other": [
+                "  a",
+                "b  ",
+                None,
+                "ignore",
+                1,
+                2.0,
+                "c",
+                "d",
+                "e",
+                "f",
+                "g",
+                "h",
+            ],
         }
     )
 
@@ -137,13 +256,31 @@ def test_vectorised_cleaning_matches_per_cell_semantics_on_a_tricky_frame() -> N
     pd.testing.assert_frame_equal(frame, before)  # the input is not modified ...
     assert not np.shares_memory(cleaned["Float"].to_numpy(), frame["Float"].to_numpy())  # ... nor shared
     fitted_on_clean = fe.ColumnCleaner(TOKENS, TRICKY_NUMERIC, TRICKY_CATEGORICAL).fit(expected)
-    assert set(fitted_on_clean.spellings_) == {"Home", "Code", "Flag", "Level", "Number"}
+    assert set(fitted_on_clean.spellings_) == {
+        "Home",
+        "Code",
+        "Flag",
+        "Level",
+        "Number",
+    }
     pd.testing.assert_frame_equal(fitted_on_clean.transform(frame), expected)  # unseen spellings too
 
 
-def test_vectorised_cleaning_matches_per_cell_semantics_on_credit_data(credit_frame: pd.DataFrame) -> None:
+def test_vectorised_cleaning_matches_per_cell_semantics_on_credit_data(
+    credit_frame: pd.DataFrame,
+) -> None:
     frame = credit_frame.drop(columns="Status")
-    numeric = ["Seniority", "Time", "Age", "Expenses", "Income", "Assets", "Debt", "Amount", "Price"]
+    numeric = [
+        "Seniority",
+        "Time",
+        "Age",
+        "Expenses",
+        "Income",
+        "Assets",
+        "Debt",
+        "Amount",
+        "Price",
+    ]
     categorical = ["Home", "Marital", "Records", "Job"]
     expected = _per_cell_coerce_types(_per_cell_unify_missing(frame, TOKENS), numeric, categorical)
     cleaned = fe.ColumnCleaner(TOKENS, numeric, categorical).fit_transform(frame)
@@ -160,7 +297,9 @@ def test_load_data_on_the_shipped_credit_table(small_settings: Settings) -> None
     assert list(data.X.columns) == data.roles.features
 
 
-def test_roles_are_inferred_and_id_like_or_constant_columns_dropped(tmp_path: Path) -> None:
+def test_roles_are_inferred_and_id_like_or_constant_columns_dropped(
+    tmp_path: Path,
+) -> None:
     n = 60
     frame = pd.DataFrame(
         {
@@ -192,7 +331,11 @@ def test_rows_without_target_are_dropped_and_counted(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("values", "task"),
-    [(["a", "b"], "classification"), ([0, 1, 2, 1], "classification"), ([0.5, 1.7, 2.2, 3.1], "regression")],
+    [
+        (["a", "b"], "classification"),
+        ([0, 1, 2, 1], "classification"),
+        ([0.5, 1.7, 2.2, 3.1], "regression"),
+    ],
 )
 def test_task_is_inferred_from_the_target(values: list, task: str) -> None:
     assert fe.infer_task(pd.Series(values)) == task
@@ -210,7 +353,9 @@ def test_wrong_columns_in_config_fail_naming_the_key(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- validation
-def test_validation_reports_violations_without_dropping_rows(small_settings: Settings) -> None:
+def test_validation_reports_violations_without_dropping_rows(
+    small_settings: Settings,
+) -> None:
     dataset = small_settings.config.dataset
     data = fe.load_data(dataset)
     broken = data.frame.copy()
@@ -274,7 +419,10 @@ def test_derived_features_match_pandas_eval_on_a_tricky_frame() -> None:
     out = fe.DerivedFeatures(expressions).fit_transform(frame)
     with np.errstate(all="ignore"):
         quoted = {name: text.replace("\n", " ") for name, text in expressions.items()}
-        expected = frame.eval("\n".join(f"{name} = {text}" for name, text in quoted.items()), engine="python")
+        expected = frame.eval(
+            "\n".join(f"{name} = {text}" for name, text in quoted.items()),
+            engine="python",
+        )
     expected[list(expressions)] = expected[list(expressions)].replace([np.inf, -np.inf], np.nan)
     pd.testing.assert_frame_equal(out, expected)
     assert out["ratio"].isna().tolist() == [False, True, True, True, False, True, False]
@@ -312,16 +460,24 @@ def test_an_expression_outside_the_language_is_rejected_saying_why(expression: s
 
 def test_derived_columns_names_the_raw_columns_an_expression_reads() -> None:
     assert fe.derived_columns("Amount / Time / Income") == {"Amount", "Time", "Income"}
-    assert fe.derived_columns("log1p(`Monthly income`) - 2 * -Debt") == {"Monthly income", "Debt"}
+    assert fe.derived_columns("log1p(`Monthly income`) - 2 * -Debt") == {
+        "Monthly income",
+        "Debt",
+    }
     assert fe.derived_columns("3 ** 2") == set()
 
 
 def test_a_derived_feature_over_a_non_numeric_column_fails_at_fit_naming_it() -> None:
-    with pytest.raises(ValueError, match="derived feature 'bad' = 'Home / 2': column 'Home' is not numeric"):
+    with pytest.raises(
+        ValueError,
+        match="derived feature 'bad' = 'Home / 2': column 'Home' is not numeric",
+    ):
         fe.DerivedFeatures({"bad": "Home / 2"}).fit(pd.DataFrame({"Home": ["rent", "owner"]}))
 
 
-def test_a_derived_feature_over_an_unknown_column_fails_at_load_naming_the_key(tmp_path: Path) -> None:
+def test_a_derived_feature_over_an_unknown_column_fails_at_load_naming_the_key(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "d.csv"
     pd.DataFrame({"x": [1.0, 2.0], "z": [3.0, 4.0], "y": ["a", "b"]}).to_csv(path, index=False)
     derived = {"ok": "x / z", "twice": "ok * 2", "bad": "x / Ghost"}
@@ -342,7 +498,9 @@ def _fitted_pipeline(settings: Settings) -> tuple[Pipeline, fe.Split, fe.Dataset
     return pipeline.fit(split.X_train, split.y_train), split, data
 
 
-def test_derived_features_live_inside_the_fitted_pipeline(small_settings: Settings) -> None:
+def test_derived_features_live_inside_the_fitted_pipeline(
+    small_settings: Settings,
+) -> None:
     pipeline, split, _ = _fitted_pipeline(small_settings)
     names = set(pipeline[:-1].get_feature_names_out())
     assert set(small_settings.config.dataset.derived) <= names
@@ -354,7 +512,9 @@ def test_derived_features_live_inside_the_fitted_pipeline(small_settings: Settin
     assert pipeline.predict_proba(raw_row).shape == (1, 2)
 
 
-def test_imputer_and_scaler_statistics_come_from_the_training_split_only(small_settings: Settings) -> None:
+def test_imputer_and_scaler_statistics_come_from_the_training_split_only(
+    small_settings: Settings,
+) -> None:
     pipeline, split, data = _fitted_pipeline(small_settings)
     numeric = pipeline.named_steps["preprocessor"].named_steps["columns"].named_transformers_["numeric"]
     imputer, scaler = numeric.named_steps["impute"], numeric.named_steps["scale"]
@@ -364,7 +524,9 @@ def test_imputer_and_scaler_statistics_come_from_the_training_split_only(small_s
     assert scaler.mean_[data.roles.numeric.index("Age")] == pytest.approx(split.X_train["Age"].mean())
 
 
-def test_unknown_categories_and_missing_values_are_handled(small_settings: Settings) -> None:
+def test_unknown_categories_and_missing_values_are_handled(
+    small_settings: Settings,
+) -> None:
     pipeline, split, _ = _fitted_pipeline(small_settings)
     row = split.X_test.iloc[[0]].copy()
     row["Job"] = "astronaut"
@@ -374,7 +536,9 @@ def test_unknown_categories_and_missing_values_are_handled(small_settings: Setti
 
 
 # ----------------------------------------------------------------------------- split
-def test_split_is_deterministic_stratified_and_disjoint(small_settings: Settings) -> None:
+def test_split_is_deterministic_stratified_and_disjoint(
+    small_settings: Settings,
+) -> None:
     config = small_settings.config
     data = fe.load_data(config.dataset)
     first, second = fe.split_data(data, config.split), fe.split_data(data, config.split)
@@ -395,7 +559,9 @@ def test_regression_split_is_not_stratified(tmp_path: Path) -> None:
     assert len(split.X_test) == 8
 
 
-def test_feature_schema_describes_types_ranges_and_categories(small_settings: Settings) -> None:
+def test_feature_schema_describes_types_ranges_and_categories(
+    small_settings: Settings,
+) -> None:
     data = fe.load_data(small_settings.config.dataset)
     schema = {entry["name"]: entry for entry in fe.feature_schema(data.X, data.roles)}
     assert schema["Age"]["kind"] == "numeric" and schema["Age"]["dtype"] == "integer"
@@ -405,12 +571,20 @@ def test_feature_schema_describes_types_ranges_and_categories(small_settings: Se
 
 
 # ----------------------------------------------------------------------------- another dataset
-def test_a_second_dataset_runs_through_mlops_config_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_second_dataset_runs_through_mlops_config_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bunch = load_breast_cancer(as_frame=True)
     frame = bunch.frame.rename(columns=lambda c: c.replace(" ", "_"))
     frame["target"] = frame["target"].map({0: "malignant", 1: "benign"})
     frame.loc[frame.index[::7], "mean_radius"] = np.nan
-    config = {"dataset": {"path": "data.csv", "target": "target", "positive_class": "malignant"}}
+    config = {
+        "dataset": {
+            "path": "data.csv",
+            "target": "target",
+            "positive_class": "malignant",
+        }
+    }
     path = write_config(tmp_path / "bc", config, frame)
     monkeypatch.setenv("MLOPS_CONFIG", str(path))
     settings = Settings()
@@ -422,7 +596,9 @@ def test_a_second_dataset_runs_through_mlops_config_alone(tmp_path: Path, monkey
     assert pipeline.score(split.X_test, split.y_test) > 0.9
 
 
-def test_cli_prints_summary_and_validation_report(small_credit_config: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_prints_summary_and_validation_report(
+    small_credit_config: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert fe.main(["--config", str(small_credit_config)]) == 0
     out = capsys.readouterr().out
     assert "Resumen de columnas" in out and "Reporte de validación" in out and "Income" in out

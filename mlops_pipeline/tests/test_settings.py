@@ -9,7 +9,14 @@ import pytest
 import yaml
 
 from conftest import write_config
-from settings import DEFAULT_CONFIG, ConfigError, Settings, get_settings, load_config, normalize_database_url
+from settings import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    Settings,
+    get_settings,
+    load_config,
+    normalize_database_url,
+)
 
 
 def test_shipped_config_is_valid_and_points_at_the_data() -> None:
@@ -32,13 +39,17 @@ def test_environment_variables_choose_config_and_artifacts(
     assert settings.db_url == f"sqlite:///{(tmp_path / 'out' / 'predictions.db').resolve()}"
 
 
-def test_database_url_from_environment_is_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_url_from_environment_is_normalised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://user@db:5432/app")
     assert get_settings().db_url == "postgresql+psycopg://user@db:5432/app"
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
-def test_relative_data_path_resolves_from_the_config_folder(tmp_path: Path, default_config_dict: dict) -> None:
+def test_relative_data_path_resolves_from_the_config_folder(
+    tmp_path: Path, default_config_dict: dict
+) -> None:
     path = write_config(tmp_path / "cfg", default_config_dict)
     raw = yaml.safe_load(path.read_text())
     raw["dataset"]["path"] = "sub/data.csv"
@@ -53,9 +64,18 @@ def test_relative_data_path_resolves_from_the_config_folder(tmp_path: Path, defa
         (lambda c: c["dataset"].pop("target"), "dataset.target"),
         (lambda c: c["training"].update(cv_folds="five"), "training.cv_folds"),
         (lambda c: c["monitoring"].update(windw="1D"), "monitoring.windw"),
-        (lambda c: c["monitoring"]["thresholds"].update(psi=[0.3, 0.1]), "monitoring.thresholds"),
-        (lambda c: c["dataset"].update(categorical=["Home", "Age"]), "more than one role"),
-        (lambda c: c["dataset"]["derived"].update(net_assets="Assets - "), "dataset.derived.net_assets"),
+        (
+            lambda c: c["monitoring"]["thresholds"].update(psi=[0.3, 0.1]),
+            "monitoring.thresholds",
+        ),
+        (
+            lambda c: c["dataset"].update(categorical=["Home", "Age"]),
+            "more than one role",
+        ),
+        (
+            lambda c: c["dataset"]["derived"].update(net_assets="Assets - "),
+            "dataset.derived.net_assets",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, default_config_dict: dict, change, named_key: str) -> None:
@@ -88,7 +108,11 @@ def test_config_edits_are_picked_up_without_restart(tmp_path: Path, default_conf
 
 @pytest.mark.parametrize(
     ("expression", "reason"),
-    [("Assets - ", "syntax error"), ("Income > 1000", "is not allowed"), ("Income.mean()", "is not allowed")],
+    [
+        ("Assets - ", "syntax error"),
+        ("Income > 1000", "is not allowed"),
+        ("Income.mean()", "is not allowed"),
+    ],
 )
 def test_a_derived_expression_that_does_not_parse_is_rejected_in_spanish(
     tmp_path: Path, default_config_dict: dict, expression: str, reason: str
