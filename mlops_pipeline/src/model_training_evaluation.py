@@ -50,7 +50,7 @@ import reports
 import retraining
 import tracking
 from candidates import LabelEncodedClassifier  # noqa: F401 - versions saved before it moved load it from here
-from settings import ConfigError, Costs, ProjectConfig, Settings, TrainingConfig, get_settings
+from settings import ConfigError, Costs, ProjectConfig, Settings, TrainingConfig, get_settings, unknown
 
 logger = logging.getLogger(__name__)
 
@@ -139,9 +139,9 @@ def make_context(
     table = metrics.metric_table(kind, data.classes, data.positive_class)
     primary = primary_metric or training.primary_metric or metrics.DEFAULT_PRIMARY[kind]
     if primary not in table:
-        choices = sorted(table)
+        what = {"binary": "de clasificación binaria", "multiclass": "multiclase"}.get(kind, "de regresión")
         raise ConfigError(
-            f"training.primary_metric '{primary}' is not a {kind} metric; choose from {choices}"
+            f"training.primary_metric: {unknown(primary, sorted(table), f'una métrica {what}')}"
         )
     splitter = KFold if kind == "regression" else StratifiedKFold
     cv = splitter(n_splits=training.cv_folds, shuffle=True, random_state=seed)
@@ -385,13 +385,6 @@ def write_reports(run: TrainingResult, folder: Path) -> dict[str, Path]:
     return paths | {key: plots.save(figure, folder / f"{key}.png") for key, figure in figures.items()}
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write a UTF-8 text file (its folder created if needed); return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 # ----------------------------------------------------------------------------- saving versions
 def candidate_metadata(
     result: CandidateResult, selection: candidates.Selection, y_train: pd.Series, kind: str, promote: bool
@@ -591,10 +584,11 @@ def retrain(
     run.versions = save_candidates(run, config, settings.models_dir)
     baseline = champion_on_holdout(champion, split, run.context)
     shown = reports.shown_metrics(run.context.kind, run.context.primary, run.context.costs)
-    text = reports.retrain_markdown(
-        run.summary, run.versions, run.selection, baseline, run.sources["retrain"], shown
-    )
-    run.reports = {"retrain": write_text(settings.reports_dir / f"retrain_{run.champion_version}.md", text)}
+    text = reports.retrain_markdown(run.summary, run.versions, run.selection, baseline, run.sources, shown)
+    path = settings.reports_dir / f"retrain_{run.champion_version}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    run.reports = {"retrain": path}
     logger.info("retrained %d versions, champion %s kept", len(run.versions), champion.version)
     run.tracking_uri = track_run(settings, run) if config.training.tracking else None
     run.elapsed_s = time.perf_counter() - start
@@ -619,7 +613,7 @@ def training_overrides(training: TrainingConfig, args: argparse.Namespace) -> Tr
     if args.models:
         names = [n.strip() for n in args.models.split(",") if n.strip()]
         values["models"] = {n: values["models"].get(n, {}) for n in names}
-    return TrainingConfig.model_validate(values)
+    return TrainingConfig.checked(values, "training")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -111,10 +111,15 @@ def retrain_markdown(
         versions: the new versions by candidate name.
         selection: the selection rule's pick among the new candidates (on their CV).
         champion: the current champion on the holdout (as `holdout_table` takes it).
-        rows: `retraining.sources`.
+        rows: the run's sources: ``retrain`` holds `retraining.sources`.
         shown: the metrics to show (`shown_metrics`).
     """
-    name, primary, values = selection.champion, selection.primary_metric, champion["metrics"]
+    name, primary, values, rows = (
+        selection.champion,
+        selection.primary_metric,
+        champion["metrics"],
+        rows["retrain"],
+    )
     version, new = versions[name], table.loc[name]
     better = selection.greater_is_better
     comparison = verdict(name, primary, new[f"test_{primary}"], values[primary], better)

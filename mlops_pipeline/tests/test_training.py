@@ -232,7 +232,9 @@ def test_a_primary_metric_of_another_task_is_a_config_error(
 ) -> None:
     settings = small_project(tmp_path, default_config_dict, credit_sample)
     data, _ = ft_engineering.load_project_data(settings.config)
-    with pytest.raises(ConfigError, match="training.primary_metric 'rmse'"):
+    with pytest.raises(
+        ConfigError, match=r"^training\.primary_metric: 'rmse' no es una métrica de clasificación binaria; "
+    ):
         model_training_evaluation.make_context(data, settings.config, primary_metric="rmse")
 
 
