@@ -59,7 +59,7 @@ EXAMPLES = sorted(make_example_data.EXAMPLES)
 
 
 def quick_training(training: dict) -> dict:
-    """The config's training section shrunk for a test: cheap candidates only, 3 folds, no tuning or tracking."""
+    """The config's training section shrunk for a test: cheap candidates, 3 folds, no tuning or tracking."""
     models = {
         name: dict(params or {})
         for name, params in training.get("models", {}).items()
@@ -78,7 +78,7 @@ def quick_training(training: dict) -> dict:
 
 
 def example_project(name: str, folder: Path) -> Path:
-    """Write an example's CSV and config into ``folder`` with the quick training section; return the config."""
+    """Write an example's CSV and config (quick training section) into ``folder``; return the config."""
     path = make_example_data.write_example(name, folder)
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw["training"] = quick_training(raw.get("training", {}))
@@ -131,24 +131,25 @@ def test_example_data_is_reproducible_and_written_where_asked(tmp_path: Path) ->
 
 
 def test_messy_columns_are_dropped_repaired_and_reported(tmp_path: Path) -> None:
-    """The perturbed regression example: ID, constant, stray text, boolean, mostly-missing, missing targets."""
+    """The perturbed regression example: ID, constant, stray text, boolean, mostly missing, no targets."""
     settings = Settings(mlops_config=example_project("saratoga_houses", tmp_path))
     raw = pd.read_csv(settings.config.dataset.path)
     data, report = ft_engineering.load_project_data(settings.config)
     notes = " | ".join(data.notes)
     assert data.task == "regression"
-    assert "'rownames' dropped: id-like" in notes and "'county' dropped: constant" in notes
+    assert "'rownames' descartada: parece un identificador" in notes
+    assert "'county' descartada: constante" in notes
     assert raw["lotSize"].dtype == object and "lotSize" in data.roles.numeric
-    assert "'lotSize': 12 non-numeric values set to missing" in notes
+    assert "'lotSize': 12 valores no numéricos pasan a faltantes" in notes
     assert (
         "fireplaces" in data.roles.categorical
-        and "'fireplaces' is 67% numbers but is used as categorical" in notes
+        and "'fireplaces' tiene 67% de números pero se usa como categórica" in notes
     )
     assert data.frame["lotSize"].dtype == float
     assert raw["centralAir"].dtype == bool and "centralAir" in data.roles.categorical
     assert set(data.frame["centralAir"]) == {"True", "False"}
     missing_targets = int(raw["price"].isna().sum())
-    assert missing_targets > 0 and f"{missing_targets} rows without a target value dropped" in notes
+    assert missing_targets > 0 and f"se descartaron {missing_targets} filas sin valor" in notes
     assert len(data.frame) == len(raw) - missing_targets
     mostly_missing = report[report["check"] == "missing_share"]
     assert mostly_missing["column"].tolist() == ["pctCollege"]
