@@ -9,12 +9,18 @@ split, so the CV columns, the test columns and the champion choice agree.
 Steps: load and split the configured data; K-fold CV on the training split (stratified for
 classification) giving mean and standard deviation of each metric, fit time and per-row predict
 time; an Optuna search for the leading candidates; the decision threshold (binary only) chosen on
-out-of-fold predictions; test-set metrics; the selection rule (`candidates.select_champion`); every
-candidate saved as a registry version, the champion marked; the summary table, comparison plots
-(`plots`) and MLflow runs.
+out-of-fold predictions, with the expected cost of its decisions when ``training.costs`` is set;
+test-set metrics; the selection rule (`candidates.select_champion`); every candidate saved as a
+registry version, the champion marked; the summary table and notes (`reports`), comparison plots
+(`plots`) and MLflow runs (`tracking`).
+
+``--retrain`` (`retrain`) trains the same candidates on the original data plus the prediction
+log's labelled rows, holds out the newest of those rows (`retraining`), registers the versions
+without promoting any and writes ``reports/retrain_<version>.md`` against the champion.
 
 CLI: ``python mlops_pipeline/src/model_training_evaluation.py [--config PATH] [--artifacts DIR]
-[--no-tuning] [--no-tracking] [--trials N] [--timeout S] [--models a,b] [--primary-metric M]``.
+[--no-tuning] [--no-tracking] [--trials N] [--timeout S] [--models a,b] [--primary-metric M]
+[--retrain] [--quiet]``.
 """
 
 from __future__ import annotations

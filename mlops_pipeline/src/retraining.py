@@ -55,8 +55,7 @@ def labelled_rows(log: pd.DataFrame, data: ft_engineering.Dataset, dataset: Data
         target (classification) or not a number (regression) are left out; a feature the log
         lacks is missing on every row (the pipeline imputes it).
     """
-    known = log[log["actual"].notna()] if len(log) else log
-    roles = data.roles
+    known, roles = log[log["actual"].notna()], data.roles
     sources = {c: LOG_PREFIX + c if LOG_PREFIX + c in known else c for c in roles.features}
     raw = known.reindex(columns=list(sources.values())).set_axis(list(sources), axis=1)
     raw = ft_engineering.unify_missing(raw, dataset.na_values)
