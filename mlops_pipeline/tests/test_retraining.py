@@ -162,3 +162,21 @@ def test_retrain_without_a_champion_or_feedback_says_so_in_one_line(
     out = capsys.readouterr().out.strip()
     assert out.startswith("Error: el registro de predicciones tiene 0 filas con resultado real")
     assert "\n" not in out
+
+
+def test_labelled_rows_of_a_regression_keep_numeric_outcomes(credit_data: ft_engineering.Dataset) -> None:
+    regression = ft_engineering.Dataset(
+        credit_data.frame, credit_data.roles, "Status", "regression", [], None, []
+    )
+    log = log_frame(3).assign(actual=["1250.5", "unknown", "90"])
+    rows = retraining.labelled_rows(log, regression, DATASET)
+    assert sorted(rows["Status"]) == [90.0, 1250.5]
+
+
+def test_the_verdict_follows_the_metric_direction() -> None:
+    from reports import verdict
+
+    assert verdict("ridge", "rmse", 10.0, 12.0, greater_is_better=False).endswith("(mejor)")
+    assert verdict("xgboost", "roc_auc", 0.70, 0.75, greater_is_better=True) == (
+        "xgboost tiene roc_auc 0.7000 frente a 0.7500 del campeón (peor)"
+    )
