@@ -31,7 +31,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import validation as sk_validation
 from xgboost import XGBClassifier, XGBRegressor
 
-from settings import ConfigError, SearchParam, TrainingConfig
+from settings import ConfigError, SearchParam, TrainingConfig, unknown
 
 TUNED_SUFFIX = "_tuned"  # the name of a family's tuned candidate: xgboost -> xgboost_tuned
 
@@ -146,9 +146,10 @@ def candidate_params(task: str, training: TrainingConfig) -> dict[str, dict]:
     known = CANDIDATES[task]
     configured = training.models or {name: {} for name in known}
     for key, names in (("models", configured), ("search_spaces", training.search_spaces)):
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            raise ConfigError(f"training.{key}: {unknown} are not {task} models; choose from {sorted(known)}")
+        absent = [name for name in names if name not in known]
+        if absent:
+            what = "un modelo de " + ("regresión" if task == "regression" else "clasificación")
+            raise ConfigError(f"training.{key}: {unknown(absent[0], sorted(known), what)}")
     return {name: {**known[name].defaults, **(params or {})} for name, params in configured.items()}
 
 
@@ -157,7 +158,7 @@ def make_estimator(task: str, name: str, params: dict, seed: int) -> BaseEstimat
     try:
         estimator = CANDIDATES[task][base_name(name)].factory(**params)
     except TypeError as exc:
-        raise ConfigError(f"training.models.{base_name(name)}: {exc}") from exc
+        raise ConfigError(f"training.models.{base_name(name)}: parámetro no válido ({exc})") from exc
     seeds = {key: seed for key in estimator.get_params() if key.endswith("random_state")}
     return estimator.set_params(**seeds)
 

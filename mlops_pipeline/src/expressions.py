@@ -38,7 +38,7 @@ BINARY = {
     ast.Mod: np.mod,
 }
 UNARY = {ast.USub: np.negative, ast.UAdd: np.positive}
-ALLOWED = "numbers, column names, + - * / ** // %, parentheses and the functions " + ", ".join(FUNCTIONS)
+ALLOWED = "números, nombres de columna, + - * / ** // %, paréntesis y las funciones " + ", ".join(FUNCTIONS)
 
 _BACKTICKED = re.compile(r"`([^`]*)`")
 
@@ -73,11 +73,11 @@ def parse(text: str) -> Expression:
 
     source = " ".join(_BACKTICKED.sub(placeholder, text).split())  # YAML may fold lines
     if not source:
-        raise ValueError("the expression is empty")
+        raise ValueError("la expresión está vacía")
     try:
         tree = ast.parse(source, mode="eval").body
-    except SyntaxError as exc:
-        raise ValueError(f"syntax error: {exc.msg}") from None
+    except SyntaxError:
+        raise ValueError("error de sintaxis: revise los operadores y los paréntesis") from None
     columns: set[str] = set()
     _check(tree, quoted, columns)
     return Expression(text, tree, frozenset(columns))
@@ -101,11 +101,11 @@ def _check(node: ast.expr, quoted: dict[str, str], columns: set[str]) -> None:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS:
         arity = 2 if node.func.id == "arctan2" else 1
         if node.keywords or len(node.args) != arity:
-            raise ValueError(f"{node.func.id}() takes {arity} argument(s), without names")
+            raise ValueError(f"{node.func.id}() recibe {arity} argumento(s), sin nombres")
         for argument in node.args:
             _check(argument, quoted, columns)
         return
-    raise ValueError(f"'{ast.unparse(node)}' is not allowed; use only {ALLOWED}")
+    raise ValueError(f"'{ast.unparse(node)}' no está permitido; use solo {ALLOWED}")
 
 
 def _evaluate(node: ast.expr, columns: Mapping[str, np.ndarray]) -> np.ndarray | float:

@@ -42,6 +42,7 @@ from settings import (
     ProjectConfig,
     SplitConfig,
     get_settings,
+    unknown,
 )
 
 __all__ = [  # the cleaning functions are defined in cleaning.py; callers reach them here too
@@ -108,17 +109,10 @@ def infer_roles(df: pd.DataFrame, dataset: DatasetConfig) -> Roles:
     is at least 90% numbers) are numeric, the rest categorical; constant columns and ID-like
     columns (a distinct non-float value on every row) are dropped with a reason.
     """
-    missing = [
-        c
-        for c in [
-            *(dataset.numeric or []),
-            *(dataset.categorical or []),
-            *dataset.ordinal,
-        ]
-        if c not in df
-    ]
-    if missing:
-        raise ConfigError(f"dataset: configured columns not in the data: {missing}")
+    for key in ("numeric", "categorical", "ordinal"):
+        absent = [column for column in getattr(dataset, key) or [] if column not in df]
+        if absent:
+            raise ConfigError(f"dataset.{key}: {unknown(absent[0], df.columns)}")
     numeric = list(dataset.numeric or [])
     categorical = list(dataset.categorical or [])
     if dataset.numeric is not None and dataset.categorical is not None:
@@ -134,20 +128,21 @@ def infer_roles(df: pd.DataFrame, dataset: DatasetConfig) -> Roles:
     for column in (c for c in df.columns if c not in taken):
         values = df[column]
         if values.nunique(dropna=True) <= 1:
-            dropped[column] = "constant"
+            dropped[column] = "constante"
         elif (
             len(values) >= ID_LIKE_MIN_ROWS
             and values.nunique(dropna=False) == len(values)
             and not pd.api.types.is_float_dtype(values)
         ):
-            dropped[column] = "id-like (unique on every row)"
+            dropped[column] = "parece un identificador (un valor distinto en cada fila)"
         else:
             kind = "numeric" if _is_numeric_column(values) else "categorical"
             inferred = numeric if kind == "numeric" else categorical
             if getattr(dataset, kind) is None:
                 inferred.append(column)
             else:
-                dropped[column] = f"looks {kind} but dataset.{kind} does not list it"
+                word = "numérica" if kind == "numeric" else "categórica"
+                dropped[column] = f"parece {word} pero dataset.{kind} no la lista"
     return Roles(numeric, categorical, dict(dataset.ordinal), dropped)
 
 
@@ -196,7 +191,7 @@ def _resolve_positive_class(classes: list[str], configured: str | None) -> str |
     if configured is None:
         return classes[1]
     if configured not in classes:
-        raise ConfigError(f"dataset.positive_class '{configured}' is not a target value; found {classes}")
+        raise ConfigError(f"dataset.positive_class: {unknown(configured, classes, 'una clase del objetivo')}")
     return configured
 
 
@@ -213,13 +208,67 @@ def _check_derived_columns(derived: dict[str, str], features: list[str]) -> None
     """Each derived expression reads only features, or derived features defined before it."""
     available = set(features)
     for name, expression in derived.items():
-        unknown = sorted(derived_columns(expression) - available)
-        if unknown:
+        absent = sorted(derived_columns(expression) - available)
+        if absent:
             raise ConfigError(
-                f"dataset.derived.{name}: la expresión '{expression}' usa columnas que no son variables "
-                f"del modelo: {unknown}"
+                f"dataset.derived.{name}: en la expresión '{expression}', "
+                f"{unknown(absent[0], sorted(available), 'una variable del modelo')}"
             )
         available.add(name)
+
+
+def _check_rules(dataset: DatasetConfig, roles: Roles, task: str) -> None:
+    """Each validation rule names a feature (or the target) of the right kind: ranges for numbers,
+    allowed categories for categories."""
+    numbers = [*roles.numeric, *([dataset.target] if task == "regression" else [])]
+    categories = [*roles.categorical, *roles.ordinal, *([dataset.target] if task != "regression" else [])]
+    rules = dataset.validation
+    for key, named, fitting, other in (
+        ("ranges", rules.ranges, numbers, "categories"),
+        ("categories", rules.categories, categories, "ranges"),
+    ):
+        for column in named:
+            if column in fitting:
+                continue
+            if column in [*numbers, *categories]:
+                kind = "numérica" if column in numbers else "categórica"
+                raise ConfigError(
+                    f"dataset.validation.{key}.{column}: '{column}' es {kind}; su regla va en "
+                    f"dataset.validation.{other}"
+                )
+            raise ConfigError(
+                f"dataset.validation.{key}.{column}: {unknown(column, [*numbers, *categories])}"
+            )
+
+
+def _read_dataset(path: Path) -> pd.DataFrame:
+    """The configured CSV, or a Spanish `ConfigError` naming ``dataset.path``."""
+    if not path.is_file():
+        raise ConfigError(
+            f"dataset.path: no existe el archivo {path}; escriba la ruta del CSV (relativa al config)"
+        )
+    try:
+        return read_csv(path)
+    except ValueError as exc:  # empty, malformed or not text
+        logger.info("cannot read %s: %s", path, exc)
+        raise ConfigError(f"dataset.path: {path} no se puede leer como CSV (vacío o mal formado)") from exc
+
+
+def _load_notes(raw: pd.DataFrame, roles: Roles) -> list[str]:
+    """What loading did to the columns, for the user (Spanish): dropped columns, stray text, and
+    categorical columns that are mostly numbers."""
+    notes = [f"columna '{c}' descartada: {reason}" for c, reason in roles.dropped.items()]
+    notes += [
+        f"columna '{c}': {n} valores no numéricos pasan a faltantes"
+        for c, n in count_unparseable(raw, roles.numeric).items()
+    ]
+    notes += [
+        f"la columna '{c}' tiene {share:.0%} de números pero se usa como categórica: si es un número, "
+        "liste sus otros tokens en dataset.na_values (o la columna en dataset.numeric)"
+        for c in roles.categorical
+        if (share := numeric_share(raw[c])) >= MOSTLY_NUMERIC_SHARE
+    ]
+    return notes
 
 
 def load_data(dataset: DatasetConfig) -> Dataset:
@@ -227,36 +276,29 @@ def load_data(dataset: DatasetConfig) -> Dataset:
 
     Rows whose target is missing are dropped (and counted in ``notes``); no other row is dropped.
     """
-    if not dataset.path.is_file():
-        raise ConfigError(f"dataset.path: file not found: {dataset.path}")
-    raw = unify_missing(read_csv(dataset.path), dataset.na_values)
+    raw = unify_missing(_read_dataset(dataset.path), dataset.na_values)
     if dataset.target not in raw:
-        raise ConfigError(
-            f"dataset.target '{dataset.target}' is not a column; columns are {list(raw.columns)}"
-        )
+        raise ConfigError(f"dataset.target: {unknown(dataset.target, raw.columns)}")
     absent = [c for c in dataset.drop_columns if c not in raw]
     if absent:
-        raise ConfigError(f"dataset.drop_columns: not in the data: {absent}")
+        raise ConfigError(f"dataset.drop_columns: {unknown(absent[0], raw.columns)}")
     raw = raw.drop(columns=dataset.drop_columns)
     roles = infer_roles(raw, dataset)
+    if not roles.features:
+        raise ConfigError(
+            "dataset: ninguna columna quedó como variable (descartadas: "
+            f"{', '.join(f'{c} por {why}' for c, why in roles.dropped.items()) or 'ninguna'}); "
+            "liste las variables en dataset.numeric y dataset.categorical"
+        )
     _check_derived_columns(dataset.derived, roles.features)
-    notes = [f"column '{c}' dropped: {reason}" for c, reason in roles.dropped.items()]
-    notes += [
-        f"column '{c}': {n} non-numeric values set to missing"
-        for c, n in count_unparseable(raw, roles.numeric).items()
-    ]
-    notes += [
-        f"column '{c}' is {share:.0%} numbers but is used as categorical: list its other tokens in "
-        "dataset.na_values (or the column in dataset.numeric) if it is a number"
-        for c in roles.categorical
-        if (share := numeric_share(raw[c])) >= MOSTLY_NUMERIC_SHARE
-    ]
     task = dataset.task or infer_task(raw[dataset.target])
+    _check_rules(dataset, roles, task)
+    notes = _load_notes(raw, roles)
     frame = coerce_types(raw, roles.numeric, [*roles.categorical, *roles.ordinal])
     frame[dataset.target] = _clean_target(frame[dataset.target], task)
     no_target = int(frame[dataset.target].isna().sum())
     if no_target:
-        notes.append(f"{no_target} rows without a target value dropped")
+        notes.append(f"se descartaron {no_target} filas sin valor en la variable objetivo")
         frame = frame[frame[dataset.target].notna()].reset_index(drop=True)
     frame = frame[[*roles.features, dataset.target]]
     classes = sorted(frame[dataset.target].unique().tolist()) if task == "classification" else []
@@ -277,14 +319,18 @@ def _range_violations(frame: pd.DataFrame, dataset: DatasetConfig) -> list[tuple
         if column in frame:
             values = pd.to_numeric(frame[column], errors="coerce")
             if bounds.min is not None:
-                found.append(("range", column, (values < bounds.min).sum(), f"below minimum {bounds.min:g}"))
+                found.append(
+                    ("range", column, (values < bounds.min).sum(), f"por debajo del mínimo {bounds.min:g}")
+                )
             if bounds.max is not None:
-                found.append(("range", column, (values > bounds.max).sum(), f"above maximum {bounds.max:g}"))
+                found.append(
+                    ("range", column, (values > bounds.max).sum(), f"por encima del máximo {bounds.max:g}")
+                )
     for column, allowed in dataset.validation.categories.items():
         if column in frame:
             present = frame[column].dropna().astype(str)
             unknown = present[~present.isin(allowed)]
-            detail = f"unexpected values: {sorted(unknown.unique())[:5]}"
+            detail = f"valores no permitidos: {sorted(unknown.unique())[:5]}"
             found.append(("allowed_categories", column, len(unknown), detail))
     return found
 
@@ -292,20 +338,21 @@ def _range_violations(frame: pd.DataFrame, dataset: DatasetConfig) -> list[tuple
 def validate_data(frame: pd.DataFrame, dataset: DatasetConfig) -> pd.DataFrame:
     """Check the validation rules; return one row per violated rule (rows are kept, not dropped).
 
-    Columns of the report: ``check, column, violations, share, detail``.
+    Columns of the report: ``check, column, violations, share, detail`` (``check`` is a code,
+    ``detail`` Spanish text for the user).
     """
     n = max(len(frame), 1)
     limit = dataset.validation.max_missing_share
     expected = [*(dataset.numeric or []), *(dataset.categorical or []), *dataset.ordinal, dataset.target]
-    found = [("required_column", c, 0 if c in frame else n, "column is missing") for c in expected]
+    found = [("required_column", c, 0 if c in frame else n, "falta la columna") for c in expected]
     found += _range_violations(frame, dataset)
     missing = frame.isna().mean()
     found += [
-        ("missing_share", c, frame[c].isna().sum(), f"{share:.0%} missing (limit {limit:.0%})")
+        ("missing_share", c, frame[c].isna().sum(), f"{share:.0%} de faltantes (límite {limit:.0%})")
         for c, share in missing.items()
         if share > limit
     ]
-    found.append(("duplicate_rows", "*", frame.duplicated().sum(), "identical rows"))
+    found.append(("duplicate_rows", "*", frame.duplicated().sum(), "filas idénticas"))
     rows = [(check, column, int(count), count / n, detail) for check, column, count, detail in found if count]
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
@@ -457,13 +504,11 @@ def summarize_data(data: Dataset) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print a data summary and the validation report."""
-    parser = argparse.ArgumentParser(
-        description="Data summary and validation report for the configured dataset."
-    )
+    parser = argparse.ArgumentParser(description="Resumen de los datos configurados y reporte de validación.")
     parser.add_argument(
         "--config",
         type=Path,
-        help="config file (default: MLOPS_CONFIG or mlops_pipeline/config.yaml)",
+        help="archivo de configuración (por defecto MLOPS_CONFIG o mlops_pipeline/config.yaml)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -23,6 +23,7 @@ from sklearn.metrics import (
     average_precision_score,
     balanced_accuracy_score,
     brier_score_loss,
+    confusion_matrix_at_thresholds,
     f1_score,
     log_loss,
     make_scorer,
@@ -39,6 +40,7 @@ from sklearn.metrics import (
 from sklearn.preprocessing import label_binarize
 
 import registry
+from settings import Costs
 
 KINDS = ("binary", "multiclass", "regression")
 INTERVAL_LEVEL = 0.9
@@ -50,6 +52,7 @@ HEADLINE = {  # the few metrics a summary shows first, per kind
 }
 # Alert metrics for a window without the primary one (multiclass logs no probability matrix).
 LABEL_FALLBACKS = ("f1_macro", "balanced_accuracy")
+EXPECTED_COST = "expected_cost"  # the decision cost per row, beside the table's metrics when costs are set
 
 
 def task_kind(task: str, classes: Sequence) -> str:
@@ -196,16 +199,63 @@ def evaluate(table: dict[str, Metric], y_true, y_pred, y_score=None) -> dict[str
     return {name: metric(y_true, y_pred, y_score) for name, metric in table.items()}
 
 
+# ----------------------------------------------------------------------------- decision costs
+def error_counts(y_true, y_pred, pos_label) -> dict[str, int]:
+    """How many positives were predicted negative (false negatives) and negatives positive
+    (false positives)."""
+    positive, flagged = is_positive(y_true, pos_label), np.asarray(y_pred) == pos_label
+    return {
+        "false_negatives": int(np.sum(positive & ~flagged)),
+        "false_positives": int(np.sum(~positive & flagged)),
+    }
+
+
+def expected_cost(y_true, y_pred, pos_label, costs: Costs) -> float:
+    """The mean cost per row of the decisions ``y_pred``: (c_FN * FN + c_FP * FP) / n."""
+    errors = error_counts(y_true, y_pred, pos_label)
+    fn_cost = costs.false_negative * errors["false_negatives"]
+    total = fn_cost + costs.false_positive * errors["false_positives"]
+    return float(total / len(y_pred)) if len(y_pred) else math.nan
+
+
+def fold_costs(y_true, y_pred, fold_sizes: Sequence[int], pos_label, costs: Costs) -> np.ndarray:
+    """The expected cost of each block of consecutive rows, ``fold_sizes`` long (one per CV fold)."""
+    bounds = np.cumsum(fold_sizes)[:-1]
+    blocks = zip(np.split(np.asarray(y_true), bounds), np.split(np.asarray(y_pred), bounds))
+    return np.array([expected_cost(y, p, pos_label, costs) for y, p in blocks])
+
+
+def cost_threshold(y_true, y_score, pos_label, costs: Costs) -> float:
+    """The threshold on the positive-class probability with the lowest mean cost on these rows.
+
+    Every distinct score is a candidate (a row is predicted positive when its score is at least
+    the threshold), plus one just above the highest score (predict every row negative). On a tie
+    the highest threshold wins.
+    """
+    _, fps, fns, tps, thresholds = confusion_matrix_at_thresholds(is_positive(y_true, pos_label), y_score)
+    thresholds = np.concatenate([[np.nextafter(thresholds[0], np.inf)], thresholds])
+    fps, fns = np.concatenate([[0], fps]), np.concatenate([[tps[-1]], fns])  # above the top: no positives
+    costs_at = costs.false_negative * fns + costs.false_positive * fps
+    return float(thresholds[int(np.argmin(costs_at))])
+
+
 # ----------------------------------------------------------------------------- from out-of-fold predictions
-def select_threshold(y_true, y_score, rule: str, pos_label: Any, fixed: float = 0.5) -> float:
+def select_threshold(
+    y_true, y_score, rule: str, pos_label: Any, fixed: float = 0.5, costs: Costs | None = None
+) -> float:
     """The decision threshold on the positive-class probability, by ``rule``.
 
     ``f1``: the threshold with the best F1 of the positive class; ``youden``: the one maximising
-    TPR - FPR; ``fixed``: ``fixed``. Call it on out-of-fold predictions, never on test rows.
+    TPR - FPR; ``cost``: the one with the lowest expected cost under ``costs`` (`cost_threshold`);
+    ``fixed``: ``fixed``. Call it on out-of-fold predictions, never on test rows.
     """
     positive = is_positive(y_true, pos_label)
     if rule == "fixed" or positive.all() or not positive.any():
         return float(fixed)
+    if rule == "cost":
+        if costs is None:
+            raise ValueError("the cost threshold rule needs costs")
+        return cost_threshold(y_true, y_score, pos_label, costs)
     if rule == "f1":
         precision, recall, thresholds = precision_recall_curve(positive, y_score)
         precision, recall = precision[:-1], recall[:-1]
@@ -217,7 +267,7 @@ def select_threshold(y_true, y_score, rule: str, pos_label: Any, fixed: float = 
     if rule == "youden":
         fpr, tpr, thresholds = roc_curve(positive, y_score)
         return float(min(thresholds[int(np.argmax(tpr - fpr))], 1.0))
-    raise ValueError(f"threshold rule '{rule}' is not one of f1, youden, fixed")
+    raise ValueError(f"threshold rule '{rule}' is not one of f1, youden, cost, fixed")
 
 
 def prediction_interval(y_true, y_pred, level: float = INTERVAL_LEVEL) -> dict:

@@ -9,29 +9,30 @@ split, so the CV columns, the test columns and the champion choice agree.
 Steps: load and split the configured data; K-fold CV on the training split (stratified for
 classification) giving mean and standard deviation of each metric, fit time and per-row predict
 time; an Optuna search for the leading candidates; the decision threshold (binary only) chosen on
-out-of-fold predictions; test-set metrics; the selection rule (`candidates.select_champion`); every
-candidate saved as a registry version, the champion marked; the summary table, comparison plots
-(`plots`) and MLflow runs.
+out-of-fold predictions, with the expected cost of its decisions when ``training.costs`` is set;
+test-set metrics; the selection rule (`candidates.select_champion`); every candidate saved as a
+registry version, the champion marked; the summary table and notes (`reports`), comparison plots
+(`plots`) and MLflow runs (`tracking`).
+
+``--retrain`` (`retrain`) trains the same candidates on the original data plus the prediction
+log's labelled rows, holds out the newest of those rows (`retraining`), registers the versions
+without promoting any and writes ``reports/retrain_<version>.md`` against the champion.
 
 CLI: ``python mlops_pipeline/src/model_training_evaluation.py [--config PATH] [--artifacts DIR]
-[--no-tuning] [--no-tracking] [--trials N] [--timeout S] [--models a,b] [--primary-metric M]``.
+[--no-tuning] [--no-tracking] [--trials N] [--timeout S] [--models a,b] [--primary-metric M]
+[--retrain] [--quiet]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
-import math
-import os
-import platform
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +52,17 @@ import ft_engineering
 import metrics
 import plots
 import registry
-import scoring
+import reports
+import retraining
+import tracking
 from candidates import LabelEncodedClassifier  # noqa: F401 - versions saved before it moved load it from here
-from settings import ConfigError, ProjectConfig, Settings, TrainingConfig, get_settings
+from settings import ConfigError, Costs, ProjectConfig, Settings, TrainingConfig, get_settings, unknown
 
 logger = logging.getLogger(__name__)
 
 PARALLEL_BACKEND = "threading"
-LIBRARIES = ["scikit-learn", "xgboost", "pandas", "numpy", "scipy", "optuna", "mlflow", "joblib"]
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 TABLE_FILES = {"summary_csv": "summary.csv", "summary_md": "summary.md", "selection": "selection.json"}
-BINARY_NOTE = (
-    "En CV, las métricas de etiqueta (accuracy, precision, recall, F1, balanced accuracy) usan la "
-    "clase más probable (umbral 0.5); en prueba usan el umbral de cada modelo, elegido sobre sus "
-    "predicciones fuera de pliegue."
-)
 
 
 # ----------------------------------------------------------------------------- the one model builder
@@ -132,6 +129,12 @@ class TrainingContext:
     def greater_is_better(self) -> bool:
         return self.metrics[self.primary].greater_is_better
 
+    @property
+    def costs(self) -> Costs | None:
+        """The decision costs of a binary task (``training.costs``); other tasks ignore them, as they
+        ignore ``training.threshold_rule``."""
+        return self.training.costs if self.kind == "binary" else None
+
 
 def make_context(
     data: ft_engineering.Dataset, config: ProjectConfig, primary_metric: str | None = None
@@ -142,9 +145,9 @@ def make_context(
     table = metrics.metric_table(kind, data.classes, data.positive_class)
     primary = primary_metric or training.primary_metric or metrics.DEFAULT_PRIMARY[kind]
     if primary not in table:
-        choices = sorted(table)
+        what = {"binary": "de clasificación binaria", "multiclass": "multiclase"}.get(kind, "de regresión")
         raise ConfigError(
-            f"training.primary_metric '{primary}' is not a {kind} metric; choose from {choices}"
+            f"training.primary_metric: {unknown(primary, sorted(table), f'una métrica {what}')}"
         )
     splitter = KFold if kind == "regression" else StratifiedKFold
     cv = splitter(n_splits=training.cv_folds, shuffle=True, random_state=seed)
@@ -230,13 +233,18 @@ def out_of_fold_scores(
 
 
 def holdout_metrics(y_true, predictions: np.ndarray, scores: np.ndarray, context: TrainingContext) -> dict:
-    """The run's metrics on the test split."""
+    """The run's metrics on the test split, and the expected cost of the decisions when costs are set."""
     if context.kind == "regression":
         return summarize_regression(y_true, predictions)
     data = context.data
-    return summarize_classification(
+    values = summarize_classification(
         y_true, predictions, scores, labels=data.classes, pos_label=data.positive_class
     )
+    if context.costs:
+        values[metrics.EXPECTED_COST] = metrics.expected_cost(
+            y_true, predictions, data.positive_class, context.costs
+        )
+    return values
 
 
 def evaluate_candidate(
@@ -257,16 +265,22 @@ def evaluate_candidate(
         start = time.perf_counter()
         test_scores = model_scores(pipeline, split.X_test, kind, data.positive_class)
         predict_time = (time.perf_counter() - start) / max(len(split.X_test), 1)
-    threshold = None
+    threshold, cv_scores = None, {m: np.asarray(cv_result[f"test_{m}"], dtype=float) for m in context.metrics}
     if kind == "binary":
         rule, fixed, y_oof = training.threshold_rule, training.fixed_threshold, split.y_train.loc[oof_index]
-        threshold = metrics.select_threshold(y_oof, oof_scores, rule, data.positive_class, fixed)
+        positive, costs = data.positive_class, training.costs
+        threshold = metrics.select_threshold(y_oof, oof_scores, rule, positive, fixed, costs)
+        if context.costs:  # per fold, at the threshold chosen on all of them: a little optimistic
+            decided = predictions_from_scores(oof_scores, kind, data.classes, positive, threshold)
+            sizes = [len(rows) for rows in cv_result["indices"]["test"]]
+            cv_scores[metrics.EXPECTED_COST] = metrics.fold_costs(y_oof, decided, sizes, positive, costs)
     predictions = predictions_from_scores(test_scores, kind, data.classes, data.positive_class, threshold)
+    logger.info("%s: CV %s = %.4f", name, context.primary, np.nanmean(cv_scores[context.primary]))
     return CandidateResult(
         name=name,
         params=params,
         pipeline=pipeline,
-        cv_scores={m: np.asarray(cv_result[f"test_{m}"], dtype=float) for m in context.metrics},
+        cv_scores=cv_scores,
         fit_time=float(np.mean(cv_result["fit_time"])),
         predict_time_per_row=predict_time,
         test_metrics=holdout_metrics(split.y_test, predictions, test_scores, context),
@@ -325,10 +339,23 @@ def leading_candidates(
 
 
 # ----------------------------------------------------------------------------- summary table and reports
-def summary_table(results: dict[str, CandidateResult], context: TrainingContext) -> pd.DataFrame:
-    """One row per candidate: CV mean and std of each metric, times, test metrics, threshold."""
+def test_errors(result: CandidateResult, y_test: pd.Series, context: TrainingContext) -> dict[str, int]:
+    """A candidate's ``test_false_negatives`` and ``test_false_positives``, when costs are set."""
+    if not context.costs:
+        return {}
+    counts = metrics.error_counts(y_test, result.test_predictions, context.data.positive_class)
+    return {f"test_{name}": count for name, count in counts.items()}
+
+
+def summary_table(
+    results: dict[str, CandidateResult], context: TrainingContext, y_test: pd.Series
+) -> pd.DataFrame:
+    """One row per candidate: CV mean and std of each metric, times, test metrics, threshold and,
+    with costs, the test errors of each kind."""
     rows = {
-        name: result.flat_metrics() | {"threshold": result.threshold, "complexity": result.complexity}
+        name: result.flat_metrics()
+        | {"threshold": result.threshold, "complexity": result.complexity}
+        | test_errors(result, y_test, context)
         for name, result in results.items()
     }
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
@@ -336,97 +363,37 @@ def summary_table(results: dict[str, CandidateResult], context: TrainingContext)
     return table.sort_values(f"cv_{context.primary}_mean", ascending=ascending, kind="stable")
 
 
-def summary_text(run: TrainingResult) -> str:
-    """The summary table as Markdown, for people."""
-    context = run.context
-    shown = metrics.headline(context.kind, context.primary)
-    return plots.comparison_table(run.summary, shown, context.kind == "binary").to_markdown(index=False)
-
-
 def diagnostic_figure(result: CandidateResult, y_test: pd.Series, context: TrainingContext) -> Figure:
-    """One candidate's test diagnostic: predicted vs actual (regression) or its confusion matrix."""
-    if context.kind == "regression":
-        return plots.regression(y_test, result.test_predictions, result.name)
-    return plots.confusion(y_test, result.test_predictions, context.data.classes, result.name)
-
-
-def report_figures(
-    table: pd.DataFrame, results: dict[str, CandidateResult], champion: str, y_test, context: TrainingContext
-) -> dict[str, Figure]:
-    """The comparison plots of a run, by report name."""
-    best, data = results[champion], context.data
-    figures = {
-        "metric_bars": plots.metric_bars(table, metrics.headline(context.kind, context.primary), champion)
-    }
-    if context.kind == "regression":
-        return figures | {"predicted_vs_actual": diagnostic_figure(best, y_test, context)}
-    positive = data.positive_class if context.kind == "binary" else None
-    scores = {name: result.test_scores for name, result in results.items()}
-    return figures | {
-        "roc_pr_curves": plots.curves(y_test, scores, data.classes, positive),
-        "confusion_matrix": diagnostic_figure(best, y_test, context),
-        "calibration": plots.calibration(y_test, best.test_scores, champion, positive, best.test_predictions),
-    }
+    """One candidate's test diagnostic (`plots.diagnostic`)."""
+    return plots.diagnostic(y_test, result.test_predictions, context.data.classes, result.name, context.kind)
 
 
 def write_reports(run: TrainingResult, folder: Path) -> dict[str, Path]:
     """The summary table (CSV, Markdown), the selection note and the comparison plots under ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     context, selection = run.context, run.selection
-    reports = {key: folder / name for key, name in TABLE_FILES.items()}
-    run.summary.to_csv(reports["summary_csv"])
-    markdown = summary_text(run)
-    notes = f"**Regla:** {selection.rule}\n\n**Elección:** {selection.reason}\n"
-    notes += f"\n{BINARY_NOTE}\n" if context.kind == "binary" else ""
-    reports["summary_md"].write_text(f"{markdown}\n\n{notes}", encoding="utf-8")
+    paths = {key: folder / name for key, name in TABLE_FILES.items()}
+    run.summary.to_csv(paths["summary_csv"])
+    markdown = reports.summary_markdown(run.summary, selection, context.kind, context.primary, context.costs)
+    if context.costs:
+        positive, rule = context.data.positive_class, context.training.threshold_rule
+        markdown += reports.cost_section(run.summary, context.costs, rule, run.split.y_test, positive)
+    paths["summary_md"].write_text(markdown, encoding="utf-8")
     selection_json = json.dumps(selection.as_dict(), indent=2, ensure_ascii=False)
-    reports["selection"].write_text(selection_json, encoding="utf-8")
-    figures = report_figures(run.summary, run.results, selection.champion, run.split.y_test, context)
-    return reports | {key: plots.save(figure, folder / f"{key}.png") for key, figure in figures.items()}
+    paths["selection"].write_text(selection_json, encoding="utf-8")
+    data, champion = context.data, (selection.champion, run.results[selection.champion].test_predictions)
+    scores = {name: result.test_scores for name, result in run.results.items()}
+    positive = data.positive_class if context.kind == "binary" else None
+    shown = metrics.headline(context.kind, context.primary)
+    figures = plots.run_figures(
+        run.summary, shown, run.split.y_test, scores, champion, data.classes, positive, context.kind
+    )
+    return paths | {key: plots.save(figure, folder / f"{key}.png") for key, figure in figures.items()}
 
 
 # ----------------------------------------------------------------------------- saving versions
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries a saved model depends on."""
-    versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def run_metadata(
-    split: ft_engineering.Split, context: TrainingContext, config: ProjectConfig, when: datetime
-) -> dict:
-    """The metadata every version of one run shares: task, data, schema, config, libraries."""
-    data, roles, path = context.data, context.data.roles, config.dataset.path
-    return {
-        "created_at": when.isoformat(),
-        "task": data.task,
-        "target": data.target,
-        "classes": [str(c) for c in data.classes],
-        "positive_class": data.positive_class,
-        "na_values": list(config.dataset.na_values),
-        "features": ft_engineering.feature_schema(split.X_train, roles),
-        "roles": {"numeric": roles.numeric, "categorical": roles.categorical, "ordinal": roles.ordinal},
-        "dataset": {"path": str(path), "rows": len(data.frame), "sha256": file_sha256(path)},
-        "config": config.model_dump(mode="json"),
-        "library_versions": library_versions(),
-        "primary_metric": context.primary,
-        "split": {"train_rows": len(split.X_train), "test_rows": len(split.X_test)},
-    }
-
-
 def candidate_metadata(
-    result: CandidateResult, selection: candidates.Selection, y_train: pd.Series, kind: str
+    result: CandidateResult, selection: candidates.Selection, y_train: pd.Series, kind: str, promote: bool
 ) -> dict:
     """What one version adds to the run's metadata: its threshold or interval, params, metrics, times."""
     interval = None
@@ -439,91 +406,69 @@ def candidate_metadata(
         "params": result.params,
         "metrics": {"cv": result.cv_summary(), "test": result.test_metrics},
         "timings": {"fit_time_s": result.fit_time, "predict_us_per_row": result.predict_time_per_row * 1e6},
-        "selection": {**selection.as_dict(), "is_champion": result.name == selection.champion},
+        "selection": {**selection.as_dict(), "is_champion": promote and result.name == selection.champion},
     }
 
 
-def reference_sample(
-    model: registry.LoadedModel, X_train: pd.DataFrame, size: int, seed: int
-) -> pd.DataFrame:
-    """Up to ``size`` raw training rows with the version's outputs as serving makes them
-    (`scoring.predict_frame`) in ``__prediction__`` and ``__score__``: the drift reference."""
-    rows = X_train.sample(n=size, random_state=seed) if size < len(X_train) else X_train
-    outputs = scoring.predict_frame(model, rows, flat=True)
-    reference = rows.reset_index(drop=True)
-    kind = float if model.task == "regression" else str
-    reference["__prediction__"] = outputs["prediction"].to_numpy().astype(kind)
-    reference["__score__"] = outputs["score"].to_numpy(dtype=float)
-    return reference
-
-
 def save_candidates(run: TrainingResult, config: ProjectConfig, models_dir: Path) -> dict[str, str]:
-    """Save every candidate as a registry version and mark the champion; return {name: version}."""
-    when, split, context = datetime.now(UTC), run.split, run.context
-    shared = run_metadata(split, context, config, when)
+    """Save every candidate as a registry version and, after training (not retraining), mark the
+    selected one as champion; return {name: version}."""
+    when, split, context, promote = datetime.now(UTC), run.split, run.context, run.mode == "train"
+    shared = tracking.run_metadata(context.data, split, config, context.primary, when, run.sources)
     size = min(context.training.reference_sample_size, len(split.X_train))
     versions = {}
     for name, result in run.results.items():
         version = registry.new_version_id(name, when)
-        values = shared | candidate_metadata(result, run.selection, split.y_train, context.kind)
+        values = shared | candidate_metadata(result, run.selection, split.y_train, context.kind, promote)
         metadata = registry.ModelMetadata.model_validate(registry.json_safe(values))
         model = registry.LoadedModel(version, result.pipeline, metadata)
-        reference = reference_sample(model, split.X_train, size, context.seed)
+        reference = tracking.reference_sample(model, split.X_train, size, context.seed)
         registry.save_version(models_dir, version, result.pipeline, metadata, reference)
         drift.load_or_build_profile(models_dir, version, config.monitoring.bins)
         versions[name] = version
-    registry.set_champion(models_dir, versions[run.selection.champion])
+    if promote:
+        registry.set_champion(models_dir, versions[run.selection.champion])
     return versions
 
 
 # ----------------------------------------------------------------------------- MLflow
-def tracking_uri(settings: Settings) -> str:
-    """``MLFLOW_TRACKING_URI`` when set, else a SQLite store under the artifacts folder."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{settings.artifacts_dir / 'mlflow.db'}"
-
-
-def candidate_run_values(result: CandidateResult) -> tuple[dict, dict[str, float]]:
-    """A candidate's MLflow parameters (plain values only) and its finite metrics."""
-    params = {k: v for k, v in result.params.items() if isinstance(v, (str, int, float, bool))}
-    values = result.flat_metrics() | ({"threshold": result.threshold} if result.threshold is not None else {})
-    return params, {k: float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
+def decision_params(context: TrainingContext) -> dict:
+    """The threshold rule and the decision costs of a binary run, as MLflow parameters."""
+    if context.kind != "binary":
+        return {}
+    costs = context.costs
+    cost_params = {"cost_false_negative": costs.false_negative, "cost_false_positive": costs.false_positive}
+    return {"threshold_rule": context.training.threshold_rule} | (cost_params if costs else {})
 
 
 def track_run(settings: Settings, run: TrainingResult) -> str | None:
-    """Log one parent run (selection, table, plots) and one nested run per candidate to MLflow.
-
-    Each candidate run has its parameters, CV and test metrics, a diagnostic plot and the saved
-    model files. A tracking failure is logged, not raised: the versions are already saved.
-    """
-    import mlflow
-
-    uri, context, selection = tracking_uri(settings), run.context, run.selection
+    """Log the run to MLflow (`tracking.log_run`): a parent run with the selection and the reports,
+    one nested run per candidate with its parameters, CV and test metrics, threshold, diagnostic
+    plot and saved model files. Returns the tracking URI, or None when tracking failed."""
+    context, selection, champion = run.context, run.selection, run.champion_version
+    children = [
+        tracking.CandidateRun(
+            name,
+            result.params,
+            result.flat_metrics() | {"threshold": result.threshold},
+            {"version": run.versions[name], "champion": str(name == selection.champion)},
+            diagnostic_figure(result, run.split.y_test, context),
+            settings.models_dir / run.versions[name],
+        )
+        for name, result in run.results.items()
+    ]
+    params = {"primary_metric": context.primary, "cv_folds": context.cv.n_splits, "seed": context.seed}
     experiment = f"{settings.config.dataset.path.stem}-{context.data.target}"
-    try:
-        mlflow.set_tracking_uri(uri)
-        if mlflow.get_experiment_by_name(experiment) is None:
-            mlflow.create_experiment(experiment, (settings.artifacts_dir / "mlflow-artifacts").as_uri())
-        mlflow.set_experiment(experiment)
-        with mlflow.start_run(run_name=f"training-{run.champion_version.split('-')[0]}"):
-            folds = context.cv.n_splits
-            mlflow.log_params({"primary_metric": context.primary, "cv_folds": folds, "seed": context.seed})
-            mlflow.set_tags({"champion": selection.champion, "champion_version": run.champion_version})
-            mlflow.log_dict(selection.as_dict(), "selection.json")
-            for path in run.reports.values():
-                mlflow.log_artifact(str(path), "reports")
-            for name, result in run.results.items():
-                with mlflow.start_run(run_name=name, nested=True):
-                    params, values = candidate_run_values(result)
-                    mlflow.log_params(params)
-                    mlflow.log_metrics(values)
-                    is_champion = str(name == selection.champion)
-                    mlflow.set_tags({"version": run.versions[name], "champion": is_champion})
-                    mlflow.log_figure(diagnostic_figure(result, run.split.y_test, context), "diagnostic.png")
-                    mlflow.log_artifacts(str(settings.models_dir / run.versions[name]), "model")
-    except Exception as exc:  # noqa: BLE001 - tracking is optional; the saved versions stand
-        logger.error("MLflow tracking to %s failed: %s", uri, exc)
-        return None
-    return uri
+    return tracking.log_run(
+        tracking.tracking_uri(settings.artifacts_dir),
+        (experiment, settings.artifacts_dir / "mlflow-artifacts"),
+        f"{run.mode}-{champion.split('-')[0]}",
+        params | decision_params(context),
+        {"champion": selection.champion, "champion_version": champion},
+        {"selection.json": selection.as_dict()},
+        list(run.reports.values()),
+        children,
+    )
 
 
 # ----------------------------------------------------------------------------- the whole run
@@ -536,6 +481,8 @@ class TrainingResult:
     results: dict[str, CandidateResult]
     context: TrainingContext
     split: ft_engineering.Split
+    mode: str = "train"  # or "retrain": nothing promoted, holdout = the newest labelled log rows
+    sources: dict = field(default_factory=dict)  # rows from elsewhere than the dataset file
     versions: dict[str, str] = field(default_factory=dict)
     reports: dict[str, Path] = field(default_factory=dict)
     tracking_uri: str | None = None
@@ -544,15 +491,6 @@ class TrainingResult:
     @property
     def champion_version(self) -> str:
         return self.versions[self.selection.champion]
-
-
-def evaluate_logged(
-    name: str, params: dict, split: ft_engineering.Split, context: TrainingContext
-) -> CandidateResult:
-    """`evaluate_candidate`, logging the candidate's CV primary metric."""
-    result = evaluate_candidate(name, params, split, context)
-    logger.info("%s: CV %s = %.4f", name, context.primary, result.cv_summary()[context.primary]["mean"])
-    return result
 
 
 def evaluate_all(
@@ -566,15 +504,36 @@ def evaluate_all(
     with tqdm(total=len(params) + n_tuned, desc="Entrenando", disable=not show_progress) as bar:
         for name, candidate_config in params.items():
             bar.set_postfix_str(name)
-            results[name] = evaluate_logged(name, candidate_config, split, context)
+            results[name] = evaluate_candidate(name, candidate_config, split, context)
             bar.update()
         for name in leading_candidates(results, context, n_tuned):
             bar.set_postfix_str(f"optuna {name}")
             tuned, timeout = name + candidates.TUNED_SUFFIX, tuning.timeout_seconds / n_tuned
             best = tune_candidate(name, results[name].params, split, context, timeout)
-            results[tuned] = evaluate_logged(tuned, best, split, context)
+            results[tuned] = evaluate_candidate(tuned, best, split, context)
             bar.update()
     return results
+
+
+def compare_candidates(
+    config: ProjectConfig, data: ft_engineering.Dataset, split: ft_engineering.Split, show_progress: bool
+) -> TrainingResult:
+    """Evaluate and tune the configured candidates on ``split`` and select the best (nothing saved)."""
+    context = make_context(data, config)
+    params = candidates.candidate_params(data.task, config.training)
+    described = (data.task, context.kind, len(params), context.cv.n_splits, context.primary)
+    logger.info("task=%s (%s), %d candidates, %d-fold CV, primary metric %s", *described)
+    results = evaluate_all(params, split, context, show_progress)
+    table = summary_table(results, context, split.y_test)
+    tolerance = config.training.selection_tolerance
+    selection = candidates.select_champion(table, context.primary, context.greater_is_better, tolerance)
+    table["champion"] = table.index == selection.champion
+    return TrainingResult(table, selection, results, context, split)
+
+
+def with_training(config: ProjectConfig, training: TrainingConfig | None) -> ProjectConfig:
+    """The config with its ``training`` section replaced (the CLI's overrides), when given."""
+    return config if training is None else config.model_copy(update={"training": training})
 
 
 def train(
@@ -585,24 +544,58 @@ def train(
     ``training`` replaces the config's ``training`` section (the CLI's overrides). Returns the
     summary table, the selection, the saved versions, the report paths and the tracking URI.
     """
-    start, config = time.perf_counter(), settings.config
-    if training is not None:
-        config = config.model_copy(update={"training": training})
+    start, config = time.perf_counter(), with_training(settings.config, training)
     data, _ = ft_engineering.load_project_data(config)
-    split = ft_engineering.split_data(data, config.split)
-    context = make_context(data, config)
-    params = candidates.candidate_params(data.task, config.training)
-    described = (data.task, context.kind, len(params), context.cv.n_splits, context.primary)
-    logger.info("task=%s (%s), %d candidates, %d-fold CV, primary metric %s", *described)
-    results = evaluate_all(params, split, context, show_progress)
-    table = summary_table(results, context)
-    tolerance = config.training.selection_tolerance
-    selection = candidates.select_champion(table, context.primary, context.greater_is_better, tolerance)
-    table["champion"] = table.index == selection.champion
-    run = TrainingResult(table, selection, results, context, split)
+    run = compare_candidates(config, data, ft_engineering.split_data(data, config.split), show_progress)
     run.versions = save_candidates(run, config, settings.models_dir)
     run.reports = write_reports(run, settings.reports_dir)
-    logger.info("champion %s saved as %s", selection.champion, run.champion_version)
+    logger.info("champion %s saved as %s", run.selection.champion, run.champion_version)
+    run.tracking_uri = track_run(settings, run) if config.training.tracking else None
+    run.elapsed_s = time.perf_counter() - start
+    return run
+
+
+# ----------------------------------------------------------------------------- retraining
+def champion_on_holdout(
+    champion: registry.LoadedModel, split: ft_engineering.Split, context: TrainingContext
+) -> dict:
+    """The current champion's version, threshold and metrics on the retraining holdout."""
+    data, X = context.data, split.X_test.reindex(columns=champion.feature_names)
+    scores = model_scores(champion.pipeline, X, context.kind, data.positive_class)
+    threshold = champion.metadata.threshold
+    decided = predictions_from_scores(scores, context.kind, data.classes, data.positive_class, threshold)
+    values = holdout_metrics(split.y_test, decided, scores, context)
+    return {"version": champion.version, "threshold": threshold, "metrics": values}
+
+
+def retrain(
+    settings: Settings, training: TrainingConfig | None = None, show_progress: bool = False
+) -> TrainingResult:
+    """Retrain on the original data plus the labelled log rows; register the new versions unpromoted.
+
+    The newest labelled rows are held out (`retraining.time_holdout`); the new candidates and the
+    current champion are compared on them in ``reports/retrain_<version>.md``.
+
+    Raises:
+        registry.ModelNotFoundError: when there is no champion to compare with.
+        ValueError: (Spanish) when the log cannot be read or has too few labelled rows.
+    """
+    start, config = time.perf_counter(), with_training(settings.config, training)
+    champion = registry.load_model(settings.models_dir)
+    data, _ = ft_engineering.load_project_data(config)
+    labelled = retraining.labelled_rows(retraining.read_log(settings.db_url), data, config.dataset)
+    split = retraining.time_holdout(data, labelled, config.training.retrain)
+    run = compare_candidates(config, data, split, show_progress)
+    run.mode, run.sources = "retrain", {"retrain": retraining.sources(data, labelled, split)}
+    run.versions = save_candidates(run, config, settings.models_dir)
+    baseline = champion_on_holdout(champion, split, run.context)
+    shown = reports.shown_metrics(run.context.kind, run.context.primary, run.context.costs)
+    text = reports.retrain_markdown(run.summary, run.versions, run.selection, baseline, run.sources, shown)
+    path = settings.reports_dir / f"retrain_{run.champion_version}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    run.reports = {"retrain": path}
+    logger.info("retrained %d versions, champion %s kept", len(run.versions), champion.version)
     run.tracking_uri = track_run(settings, run) if config.training.tracking else None
     run.elapsed_s = time.perf_counter() - start
     return run
@@ -626,7 +619,7 @@ def training_overrides(training: TrainingConfig, args: argparse.Namespace) -> Tr
     if args.models:
         names = [n.strip() for n in args.models.split(",") if n.strip()]
         values["models"] = {n: values["models"].get(n, {}) for n in names}
-    return TrainingConfig.model_validate(values)
+    return TrainingConfig.checked(values, "training")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -641,6 +634,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     flag("--timeout", type=float, help="presupuesto total de tiempo de Optuna en segundos")
     flag("--no-tracking", action="store_true", help="no registra las corridas en MLflow")
     flag("--quiet", action="store_true", help="sin barra de progreso ni registros informativos")
+    flag(
+        "--retrain",
+        action="store_true",
+        help="reentrena con los datos originales y las predicciones con resultado real; registra las "
+        "versiones sin promoverlas y escribe reports/retrain_<versión>.md",
+    )
     return parser.parse_args(argv)
 
 
@@ -649,11 +648,16 @@ def print_summary(run: TrainingResult, settings: Settings) -> None:
     context, selection, champion = run.context, run.selection, run.results[run.selection.champion]
     print(f"\nResumen de candidatos ({context.kind}, métrica principal: {context.primary}; ", end="")
     print("CV = media ± desviación estándar):\n")
-    print(summary_text(run))
+    shown = reports.shown_metrics(context.kind, context.primary, context.costs)
+    print(plots.comparison_table(run.summary, shown, context.kind == "binary").to_markdown(index=False))
     print(f"\nRegla de selección: {selection.rule}\nElección: {selection.reason}")
     if champion.threshold is not None:
         rule = context.training.threshold_rule
         print(f"Umbral de decisión ({rule}, sobre predicciones fuera de pliegue): {champion.threshold:.3f}")
+    if context.costs:
+        cv, test = champion.cv_summary()[metrics.EXPECTED_COST], champion.test_metrics[metrics.EXPECTED_COST]
+        costs = f"FN = {context.costs.false_negative:g}, FP = {context.costs.false_positive:g}"
+        print(f"Costo esperado por fila ({costs}): CV {cv['mean']:.4f} ± {cv['std']:.4f}, prueba {test:.4f}")
     print(f"Campeón: {selection.champion} -> versión {run.champion_version} en {settings.models_dir}")
     print(f"Reportes: {settings.reports_dir}")
     if run.tracking_uri:
@@ -670,14 +674,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings(mlops_config=args.config, mlops_artifacts_dir=args.artifacts)
         overrides = training_overrides(settings.config.training, args)
-        run = train(settings, overrides, show_progress=not args.quiet)
+        run = (retrain if args.retrain else train)(settings, overrides, show_progress=not args.quiet)
     except ConfigError as exc:
         print(f"Error de configuración: {exc}")
+        return 2
+    except registry.ModelNotFoundError:
+        print(f"Error: no hay un modelo campeón en {settings.models_dir}; entrene primero (sin --retrain)")
         return 2
     except ValueError as exc:
         print(f"Error: {exc}")
         return 2
-    print_summary(run, settings)
+    if args.retrain:
+        print(run.reports["retrain"].read_text(encoding="utf-8"))
+        print(f"Reporte: {run.reports['retrain']}\nTiempo total: {run.elapsed_s:.1f} s")
+    else:
+        print_summary(run, settings)
     return 0
 
 

@@ -31,6 +31,11 @@ def save(figure: Figure, path: Path) -> Path:
     return path
 
 
+def number_text(value: Any, digits: int = 4) -> str:
+    """A number for a table: ``digits`` decimals, or "-" when it is missing."""
+    return "-" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
 def comparison_table(table: pd.DataFrame, metrics: Sequence[str], threshold: bool = False) -> pd.DataFrame:
     """The candidates' summary for people: CV as "mean ± std", test values, times; Spanish headings.
 
@@ -45,11 +50,31 @@ def comparison_table(table: pd.DataFrame, metrics: Sequence[str], threshold: boo
         pairs = zip(table[f"cv_{metric}_mean"], table[f"cv_{metric}_std"])
         out[f"CV {metric}"] = [f"{mean:.4f} ± {std:.4f}" for mean, std in pairs]
     for metric in metrics:
-        out[f"Prueba {metric}"] = table[f"test_{metric}"].map(lambda v: "-" if pd.isna(v) else f"{v:.4f}")
+        out[f"Prueba {metric}"] = table[f"test_{metric}"].map(number_text)
     out["Ajuste (s)"] = table["fit_time_s"].map("{:.2f}".format)
     out["Predicción (µs/fila)"] = table["predict_us_per_row"].map("{:.1f}".format)
     if threshold:
         out["Umbral"] = table["threshold"].map("{:.3f}".format)
+    out["Campeón"] = table["champion"].map({True: "★", False: ""})
+    return out.reset_index()
+
+
+def cost_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The candidates' decisions in cost, for people: threshold, expected cost per row (CV as
+    "mean ± std", test) and the test errors of each kind.
+
+    Args:
+        table: one row per model (index = name) with ``threshold``, ``cv_expected_cost_mean`` /
+            ``_std``, ``test_expected_cost``, ``test_false_negatives``, ``test_false_positives``
+            and ``champion``.
+    """
+    out = pd.DataFrame(index=table.index.rename("Modelo"))
+    out["Umbral"] = table["threshold"].map("{:.3f}".format)
+    pairs = zip(table["cv_expected_cost_mean"], table["cv_expected_cost_std"])
+    out["Costo esperado CV"] = [f"{mean:.4f} ± {std:.4f}" for mean, std in pairs]
+    out["Costo esperado prueba"] = table["test_expected_cost"].map("{:.4f}".format)
+    out["Falsos negativos (prueba)"] = table["test_false_negatives"].astype(int)
+    out["Falsos positivos (prueba)"] = table["test_false_positives"].astype(int)
     out["Campeón"] = table["champion"].map({True: "★", False: ""})
     return out.reset_index()
 
@@ -142,6 +167,46 @@ def calibration(y_true, scores: np.ndarray, name: str, pos_label: Any = None, y_
     CalibrationDisplay.from_predictions(hits, confidence, n_bins=10, strategy="quantile", name=name, ax=ax)
     ax.set(title=f"{title} ({name})", xlabel="Probabilidad media predicha", ylabel=observed)
     return figure
+
+
+def diagnostic(y_true, y_pred, classes: Sequence, name: str, kind: str) -> Figure:
+    """One model's test diagnostic: predicted vs actual (``kind`` regression) or its confusion matrix."""
+    return (
+        regression(y_true, y_pred, name) if kind == "regression" else confusion(y_true, y_pred, classes, name)
+    )
+
+
+def run_figures(
+    table: pd.DataFrame,
+    metrics: Sequence[str],
+    y_true,
+    scores: Mapping[str, np.ndarray],
+    champion: tuple[str, np.ndarray],
+    classes: Sequence,
+    pos_label: Any,
+    kind: str,
+) -> dict[str, Figure]:
+    """The comparison plots of a training run, by report name.
+
+    Args:
+        table: the summary table (`metric_bars`), one row per model.
+        metrics: the metrics of the bars.
+        y_true: the test labels or values.
+        scores: each model's test scores (as `curves` takes them).
+        champion: the champion's name and test predictions (labels or values).
+        classes: every class (empty for regression).
+        pos_label: the positive class (binary), else None.
+        kind: ``binary``, ``multiclass`` or ``regression``.
+    """
+    name, predictions = champion
+    figures = {"metric_bars": metric_bars(table, metrics, name)}
+    if kind == "regression":
+        return figures | {"predicted_vs_actual": regression(y_true, predictions, name)}
+    return figures | {
+        "roc_pr_curves": curves(y_true, scores, classes, pos_label),
+        "confusion_matrix": confusion(y_true, predictions, classes, name),
+        "calibration": calibration(y_true, scores[name], name, pos_label, predictions),
+    }
 
 
 def regression(y_true, y_pred, name: str) -> Figure:

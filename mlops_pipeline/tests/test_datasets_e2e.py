@@ -138,18 +138,19 @@ def test_messy_columns_are_dropped_repaired_and_reported(tmp_path: Path) -> None
     data, report = ft_engineering.load_project_data(settings.config)
     notes = " | ".join(data.notes)
     assert data.task == "regression"
-    assert "'rownames' dropped: id-like" in notes and "'county' dropped: constant" in notes
+    assert "'rownames' descartada: parece un identificador" in notes
+    assert "'county' descartada: constante" in notes
     assert raw["lotSize"].dtype == object and "lotSize" in data.roles.numeric
-    assert "'lotSize': 12 non-numeric values set to missing" in notes
+    assert "'lotSize': 12 valores no numéricos pasan a faltantes" in notes
     assert (
         "fireplaces" in data.roles.categorical
-        and "'fireplaces' is 67% numbers but is used as categorical" in notes
+        and "'fireplaces' tiene 67% de números pero se usa como categórica" in notes
     )
     assert data.frame["lotSize"].dtype == float
     assert raw["centralAir"].dtype == bool and "centralAir" in data.roles.categorical
     assert set(data.frame["centralAir"]) == {"True", "False"}
     missing_targets = int(raw["price"].isna().sum())
-    assert missing_targets > 0 and f"{missing_targets} rows without a target value dropped" in notes
+    assert missing_targets > 0 and f"se descartaron {missing_targets} filas sin valor" in notes
     assert len(data.frame) == len(raw) - missing_targets
     mostly_missing = report[report["check"] == "missing_share"]
     assert mostly_missing["column"].tolist() == ["pctCollege"]

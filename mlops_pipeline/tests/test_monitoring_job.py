@@ -217,7 +217,9 @@ def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
     last = runs["summary"].iloc[-1]
     actions = {r["action"] for r in last["recommendations"]}
     assert {"retrain", "review_feature", "check_pipeline"} <= actions
-    assert last["performance"]["accuracy"] < runs["summary"].iloc[0]["performance"]["accuracy"]
+    # ROC-AUC, not accuracy: the shipped cost threshold (0.19) flags most rows as "bad", so label
+    # noise barely moves accuracy (0.515 -> 0.519 here) while ROC-AUC falls (0.78 -> 0.59)
+    assert last["performance"]["roc_auc"] < runs["summary"].iloc[0]["performance"]["roc_auc"]
     first_drift = runs.set_index("window_start").loc[drift_days[0], "summary"]
     assert any(c["abrupt"] for c in first_drift["changes"])
     # Re-running the backfill replaces the windows instead of duplicating them.

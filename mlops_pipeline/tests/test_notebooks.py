@@ -20,10 +20,12 @@ from nbclient import NotebookClient
 from settings import DEFAULT_CONFIG, load_config
 
 SRC_DIR = Path(__file__).resolve().parents[1] / "src"
+REPO_ROOT = SRC_DIR.parents[1]
 NOTEBOOKS = ["Cargar_datos.ipynb", "comprension_eda.ipynb"]
 EDA = "comprension_eda.ipynb"
 MAX_BYTES = 3 * 1024 * 1024
 DEPLOY_VARIABLES = ("MLOPS_CONFIG", "DATABASE_URL", "API_KEY", "MODEL_VERSION", "PORT")
+FINDER_END = "# Los mensajes de los módulos"  # the setup cell: the src/ finder, then logging and imports
 REGENERATE = "re-run it: jupyter execute --inplace mlops_pipeline/src/<notebook>.ipynb"
 
 DERIVED_HEADING = "### Atributos derivados propuestos"
@@ -190,3 +192,44 @@ def test_notebooks_call_project_code_instead_of_copying_it(name: str) -> None:
         if literal in cell.source.replace("'", '"')
     ]
     assert copied == [], "feature expressions or missing tokens typed in a code cell; read them from config"
+
+
+def finder_source(name: str) -> str:
+    """The part of a notebook's first code cell that finds src/ and puts it on sys.path."""
+    setup = code_cells(read_notebook(name))[0].source
+    assert FINDER_END in setup, f"{name}: the setup cell no longer has '{FINDER_END}'"
+    return setup[: setup.index(FINDER_END)]
+
+
+def run_finder(folder: Path, **env: str) -> nbformat.NotebookNode:
+    """Run the src/ finder and an import of the project in a kernel whose working directory is ``folder``."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(finder_source(NOTEBOOKS[0])),
+        nbformat.v4.new_code_cell("import ft_engineering\nprint(ft_engineering.__file__)"),
+    ]
+    kernel_env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_SRC", "JPY_SESSION_NAME")}
+    client = NotebookClient(notebook, timeout=60, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(folder)}})  # fmt: skip
+    client.execute(env={**kernel_env, **env})
+    return notebook
+
+
+def test_both_notebooks_find_src_the_same_way() -> None:
+    assert finder_source(NOTEBOOKS[0]) == finder_source(NOTEBOOKS[1])
+
+
+@pytest.mark.parametrize("where", ["repo_root", "docs_folder", "copied_out"])
+def test_notebooks_find_src_from_any_working_directory(where: str, tmp_path: Path) -> None:
+    folder = {"repo_root": REPO_ROOT, "docs_folder": SRC_DIR.parent / "docs", "copied_out": tmp_path}[where]
+    env = {"MLOPS_SRC": str(SRC_DIR)} if where == "copied_out" else {}
+    notebook = run_finder(folder, **env)
+    printed = text_outputs(notebook)[1].strip()
+    assert printed == str(SRC_DIR / "ft_engineering.py"), [cell.outputs for cell in notebook.cells]
+
+
+def test_a_notebook_outside_the_repository_says_how_to_point_at_src(tmp_path: Path) -> None:
+    errors = [o for o in run_finder(tmp_path).cells[0].outputs if o.output_type == "error"]
+    assert len(errors) == 1 and errors[0].ename == "FileNotFoundError"
+    assert f"No se encontró mlops_pipeline/src desde {tmp_path}" in errors[0].evalue
+    assert "MLOPS_SRC=<repositorio>/mlops_pipeline/src" in errors[0].evalue

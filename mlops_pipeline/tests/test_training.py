@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from pytest import approx
 from sklearn.base import clone
@@ -26,7 +28,7 @@ import model_training_evaluation
 import plots
 import registry
 from conftest import write_config
-from settings import ConfigError, Settings, TrainingConfig
+from settings import ConfigError, Costs, Settings, TrainingConfig
 
 TINY_TRAINING = {
     "cv_folds": 3,
@@ -230,7 +232,9 @@ def test_a_primary_metric_of_another_task_is_a_config_error(
 ) -> None:
     settings = small_project(tmp_path, default_config_dict, credit_sample)
     data, _ = ft_engineering.load_project_data(settings.config)
-    with pytest.raises(ConfigError, match="training.primary_metric 'rmse'"):
+    with pytest.raises(
+        ConfigError, match=r"^training\.primary_metric: 'rmse' no es una métrica de clasificación binaria; "
+    ):
         model_training_evaluation.make_context(data, settings.config, primary_metric="rmse")
 
 
@@ -295,6 +299,72 @@ def test_threshold_rules_on_hand_checked_scores(rule: str, expected: float) -> N
     assert metrics.select_threshold(y, scores, rule, "p") == approx(expected)
 
 
+# ----------------------------------------------------------------------------- decision costs
+HAND_Y = ["n", "p", "n", "n", "p"]
+HAND_SCORES = [0.1, 0.2, 0.3, 0.4, 0.9]
+# (FN, FP) when the threshold is above every score, then at 0.9, 0.4, 0.3, 0.2, 0.1:
+# (2, 0), (1, 0), (1, 1), (1, 2), (0, 2), (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("false_negative", "false_positive", "expected", "cost_per_row"),
+    [
+        (5, 1, 0.2, 2 / 5),  # costs 10, 5, 6, 7, 2, 3: flag the two lowest-scored positives too
+        (1, 1, 0.9, 1 / 5),  # costs 2, 1, 2, 3, 2, 3
+        (1, 3, 0.9, 1 / 5),  # costs 2, 1, 4, 7, 6, 9
+    ],
+)
+def test_cost_threshold_minimises_expected_cost_on_a_hand_checked_case(
+    false_negative: float, false_positive: float, expected: float, cost_per_row: float
+) -> None:
+    costs = Costs(false_negative=false_negative, false_positive=false_positive)
+    threshold = metrics.select_threshold(HAND_Y, HAND_SCORES, "cost", "p", costs=costs)
+    assert threshold == approx(expected)
+    decided = np.where(np.asarray(HAND_SCORES) >= threshold, "p", "n")
+    assert metrics.expected_cost(HAND_Y, decided, "p", costs) == approx(cost_per_row)
+
+
+def test_cost_threshold_can_flag_nobody() -> None:
+    # Above 0.8: one FN (cost 1); at 0.8: FN + FP (2); at 0.3: one FP (1). On a tie the highest wins.
+    threshold = metrics.cost_threshold(["p", "n"], [0.3, 0.8], "p", Costs(false_negative=1, false_positive=1))
+    assert 0.8 < threshold < 0.8 + 1e-12
+
+
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 20)), min_size=2, max_size=40),
+    st.floats(0.1, 10),
+    st.floats(0.1, 10),
+)
+def test_cost_threshold_is_the_brute_force_minimum(
+    rows, false_negative: float, false_positive: float
+) -> None:
+    y = ["p" if positive else "n" for positive, _ in rows]
+    scores = np.array([step / 20 for _, step in rows])  # ties on purpose
+    costs = Costs(false_negative=false_negative, false_positive=false_positive)
+    if len(set(y)) < 2:
+        return
+
+    def cost_at(threshold: float) -> float:
+        return metrics.expected_cost(y, np.where(scores >= threshold, "p", "n"), "p", costs)
+
+    best = min(cost_at(t) for t in [*scores, np.inf])
+    assert cost_at(metrics.select_threshold(y, scores, "cost", "p", costs=costs)) == approx(best)
+
+
+def test_expected_cost_and_error_counts_per_fold() -> None:
+    y, decided, costs = ["p", "n", "p", "n"], ["p", "p", "n", "n"], Costs(false_negative=5, false_positive=1)
+    assert metrics.error_counts(y, decided, "p") == {"false_negatives": 1, "false_positives": 1}
+    assert metrics.expected_cost(y, decided, "p", costs) == approx((5 + 1) / 4)
+    np.testing.assert_allclose(metrics.fold_costs(y, decided, [2, 2], "p", costs), [1 / 2, 5 / 2])
+
+
+def test_the_cost_rule_needs_costs() -> None:
+    with pytest.raises(ValidationError, match="costs: {false_negative: 5, false_positive: 1}"):
+        TrainingConfig(threshold_rule="cost")
+    with pytest.raises(ValueError, match="needs costs"):
+        metrics.select_threshold(HAND_Y, HAND_SCORES, "cost", "p")
+
+
 def test_threshold_and_cv_never_see_test_rows(
     credit_sample: pd.DataFrame, default_config_dict: dict, tmp_path: Path
 ) -> None:
@@ -315,11 +385,13 @@ def test_threshold_and_cv_never_see_test_rows(
     assert set(original.oof_index) == set(split.X_train.index)
     assert not set(original.oof_index) & set(split.X_test.index)
     assert tampered.threshold == original.threshold
+    training = settings.config.training
+    assert training.threshold_rule == "cost"  # the shipped rule
     expected = metrics.select_threshold(
-        split.y_train.loc[original.oof_index], original.oof_scores, "f1", "bad"
+        split.y_train.loc[original.oof_index], original.oof_scores, "cost", "bad", costs=training.costs
     )
     assert original.threshold == expected
-    for name in context.metrics:
+    for name in [*context.metrics, "expected_cost"]:
         np.testing.assert_array_equal(tampered.cv_scores[name], original.cv_scores[name])
     assert tampered.test_metrics["roc_auc"] != approx(original.test_metrics["roc_auc"])
 
@@ -370,7 +442,7 @@ def test_metadata_has_the_contract_keys(
     assert 0 < metadata.threshold < 1
     assert metadata.threshold == binary_run.results[metadata.model_name].threshold
     assert [f.name for f in metadata.features] == binary_run.context.data.roles.features
-    assert set(metadata.metrics["test"]) == set(binary_run.context.metrics)
+    assert set(metadata.metrics["test"]) == {*binary_run.context.metrics, "expected_cost"}
     assert set(metadata.metrics["cv"]["roc_auc"]) == {"mean", "std"}
     assert metadata.dataset["rows"] == len(credit_sample) and len(metadata.dataset["sha256"]) == 64
     assert metadata.selection["is_champion"] is True and metadata.selection["reason"]
@@ -429,6 +501,55 @@ def test_reports_and_summary_table_are_written(binary_run: model_training_evalua
     } <= set(table.columns)
     markdown = binary_run.reports["summary_md"].read_text(encoding="utf-8")
     assert "★" in markdown and binary_run.selection.reason in markdown
+
+
+def test_run_reports_the_expected_cost_of_every_candidate(
+    binary_run: model_training_evaluation.TrainingResult,
+) -> None:
+    costs, split, table = binary_run.context.costs, binary_run.split, binary_run.summary
+    assert (costs.false_negative, costs.false_positive) == (5, 1)
+    for name, result in binary_run.results.items():
+        y_oof = split.y_train.loc[result.oof_index]
+        oof_decided = np.where(result.oof_scores >= result.threshold, "bad", "good")
+        # 480 training rows in 3 folds of 160: the mean of the fold costs is the pooled cost
+        assert table.loc[name, "cv_expected_cost_mean"] == approx(
+            metrics.expected_cost(y_oof, oof_decided, "bad", costs)
+        )
+        for rule in ("f1", "youden"):  # the cost rule's threshold is never costlier on these rows
+            other = metrics.select_threshold(y_oof, result.oof_scores, rule, "bad")
+            other_decided = np.where(result.oof_scores >= other, "bad", "good")
+            assert metrics.expected_cost(y_oof, oof_decided, "bad", costs) <= metrics.expected_cost(
+                y_oof, other_decided, "bad", costs
+            )
+        errors = metrics.error_counts(split.y_test, result.test_predictions, "bad")
+        assert table.loc[name, "test_false_negatives"] == errors["false_negatives"]
+        assert table.loc[name, "test_expected_cost"] == approx(
+            (5 * errors["false_negatives"] + errors["false_positives"]) / len(split.y_test)
+        )
+    trivial = min(5 * (split.y_test == "bad").mean(), (split.y_test == "good").mean())
+    assert table.loc["dummy", "test_expected_cost"] == approx(trivial)  # the dummy picks a trivial policy
+    markdown = binary_run.reports["summary_md"].read_text(encoding="utf-8")
+    assert "### Costo de las decisiones" in markdown and "Costo esperado prueba" in markdown
+    assert "CV expected_cost" in markdown and f"{trivial:.4f}" in markdown
+
+
+def test_mlflow_runs_record_the_threshold_rule_and_expected_costs(
+    binary_run: model_training_evaluation.TrainingResult,
+) -> None:
+    import mlflow
+
+    artifacts = binary_run.reports["summary_csv"].parents[1]
+    settings = Settings(
+        mlops_config=artifacts.parent / "project" / "config.yaml", mlops_artifacts_dir=artifacts
+    )
+    assert model_training_evaluation.track_run(settings, binary_run)
+    runs = mlflow.search_runs(search_all_experiments=True).set_index("tags.mlflow.runName")
+    parent = runs.loc[runs.index.str.startswith("train-")].iloc[0]
+    assert parent["params.threshold_rule"] == "cost" and parent["params.cost_false_negative"] == "5.0"
+    for name in binary_run.results:
+        row = binary_run.summary.loc[name]
+        assert runs.loc[name, "metrics.test_expected_cost"] == approx(row["test_expected_cost"])
+        assert runs.loc[name, "metrics.cv_expected_cost_mean"] == approx(row["cv_expected_cost_mean"])
 
 
 def test_plots_draw_from_plain_predictions(tmp_path: Path) -> None:
