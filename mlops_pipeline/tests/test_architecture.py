@@ -6,16 +6,22 @@ Imports inside functions count too: a lazy import is still a dependency.
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 SRC_DIR = Path(__file__).resolve().parents[1] / "src"
 MODULES = {path.stem: path for path in SRC_DIR.glob("*.py")}
-COURSE_SCRIPTS = {"model_training_evaluation", "model_deploy", "model_monitoring", "dashboard"}
+COURSE_SCRIPTS = {"model_training_evaluation", "model_deploy", "model_monitoring"} | {
+    name
+    for name in MODULES
+    if name.startswith("dashboard")  # the dashboard and its pages
+}
 HEAVY_FOR_WORKERS = {"fastapi", "uvicorn", "streamlit", "mlflow", "optuna", "matplotlib", "plotly"}
 
 
+@cache
 def imported_names(path: Path) -> set[str]:
     """Top-level package names a module imports anywhere in its body."""
     names: set[str] = set()

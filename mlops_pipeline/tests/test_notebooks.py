@@ -96,6 +96,7 @@ def bound(values: str, label: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_without_errors_or_warnings(run: dict, name: str) -> None:
     notebook = run["notebooks"][name]
@@ -111,6 +112,7 @@ def test_notebook_runs_without_errors_or_warnings(run: dict, name: str) -> None:
     assert all(cell.execution_count for cell in code_cells(notebook))
 
 
+@pytest.mark.e2e
 def test_notebooks_write_nothing_to_artifacts(run: dict) -> None:
     artifacts: Path = run["artifacts"]
     written = (
@@ -133,6 +135,7 @@ def test_committed_notebook_is_small_executed_and_has_plots(name: str) -> None:
     assert images, f"{name} carries no plots; {REGENERATE}"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_outputs_match_a_fresh_run(run: dict, name: str) -> None:
     committed = text_outputs(read_notebook(name))
@@ -168,6 +171,7 @@ def test_eda_proposed_validation_rules_are_the_config_ones() -> None:
     assert categories == rules.categories
 
 
+@pytest.mark.e2e
 def test_eda_outputs_show_the_config_rules_and_features(run: dict) -> None:
     outputs = "\n".join(text_outputs(run["notebooks"][EDA]))
     dataset = load_config(DEFAULT_CONFIG).dataset
@@ -219,6 +223,7 @@ def test_both_notebooks_find_src_the_same_way() -> None:
     assert finder_source(NOTEBOOKS[0]) == finder_source(NOTEBOOKS[1])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("where", ["repo_root", "docs_folder", "copied_out"])
 def test_notebooks_find_src_from_any_working_directory(where: str, tmp_path: Path) -> None:
     folder = {"repo_root": REPO_ROOT, "docs_folder": SRC_DIR.parent / "docs", "copied_out": tmp_path}[where]
@@ -228,6 +233,7 @@ def test_notebooks_find_src_from_any_working_directory(where: str, tmp_path: Pat
     assert printed == str(SRC_DIR / "ft_engineering.py"), [cell.outputs for cell in notebook.cells]
 
 
+@pytest.mark.e2e
 def test_a_notebook_outside_the_repository_says_how_to_point_at_src(tmp_path: Path) -> None:
     errors = [o for o in run_finder(tmp_path).cells[0].outputs if o.output_type == "error"]
     assert len(errors) == 1 and errors[0].ename == "FileNotFoundError"

@@ -580,6 +580,7 @@ def test_plots_draw_from_plain_predictions(tmp_path: Path) -> None:
     assert shown.iloc[1]["Prueba f1"] == "-"
 
 
+@pytest.mark.e2e
 def test_same_seed_gives_the_same_metrics_through_the_cli(
     binary_run: model_training_evaluation.TrainingResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -620,6 +621,7 @@ def test_cli_reports_a_bad_config_without_a_traceback(
 
 
 # ----------------------------------------------------------------------------- other tasks
+@pytest.mark.e2e
 def test_multiclass_run_with_tuning(
     tmp_path: Path, default_config_dict: dict, credit_sample: pd.DataFrame
 ) -> None:
@@ -662,6 +664,7 @@ def test_multiclass_run_with_tuning(
     assert result.reports["confusion_matrix"].is_file()
 
 
+@pytest.mark.e2e
 def test_regression_run_with_mlflow_tracking(
     tmp_path: Path, default_config_dict: dict, credit_sample: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
