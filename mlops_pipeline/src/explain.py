@@ -20,6 +20,7 @@ positive class (binary), the score of the predicted class (multiclass) or the pr
   derived features stay as they are); the score of a class is its clipped log-odds. All
   features of all rows go through the model in one batch. Interactions are not split, so the
   contributions need not add up to the score minus the base value (the typical row's score).
+  An input already at its typical value contributes 0 and is not scored again.
 
 `feature_contributions` gives every input's contribution; `explain` keeps each row's ``top_k``
 largest in absolute value as ``reason_<k>_feature`` / ``_value`` / ``_contribution`` columns
@@ -199,13 +200,16 @@ def _scores(estimator, task: str, Z: np.ndarray) -> np.ndarray:
 def _replacement(estimator, task, Z, z0, groups, classes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Score of each row minus its score with one input at the typical value, for every input at once:
     the rows, the typical row and one copy of the rows per input (that input's columns from ``z0``)
-    go through the model as one batch."""
+    go through the model as one batch. A copy whose input already has the typical value would score
+    the same as the row (a contribution of 0), so it is left out of the batch."""
     n, n_inputs = len(Z), groups.shape[1]
-    replaced = np.where(groups.T[:, None, :] > 0, z0, Z[None, :, :]).reshape(n_inputs * n, -1)
+    moved = ((Z != z0).astype(float) @ groups > 0).T  # (inputs, rows): the input is not at its typical value
+    replaced = np.where(groups.T[:, None, :] > 0, z0, Z[None, :, :])[moved]
     scores = _scores(estimator, task, np.vstack([Z, z0[None, :], replaced]))
     score, base = _pick(scores[:n], classes), scores[n, classes]
-    without = _pick(scores[n + 1 :], np.tile(classes, n_inputs)).reshape(n_inputs, n).T
-    return score[:, None] - without, base, score
+    without = np.tile(score, (n_inputs, 1))
+    without[moved] = _pick(scores[n + 1 :], np.broadcast_to(classes, moved.shape)[moved])
+    return score[:, None] - without.T, base, score
 
 
 def _chunked_replacement(estimator, task, Z, z0, groups, classes) -> tuple:
@@ -229,9 +233,11 @@ def feature_contributions(model: registry.LoadedModel, frame: pd.DataFrame) -> C
         The contributions, the input values, the base value and the explained score per row.
     """
     prepare, columns, estimator = _stages(model.pipeline)
-    prepared = prepare.transform(frame.reindex(columns=model.feature_names))
-    Z = np.asarray(columns.transform(prepared), dtype=float)
-    z0 = np.asarray(columns.transform(prepare.transform(typical_row(model.metadata))), dtype=float)[0]
+    # the typical row goes last through the same transform calls (each row is transformed alone)
+    rows = pd.concat([frame.reindex(columns=model.feature_names), typical_row(model.metadata)])
+    prepared = prepare.transform(rows.reset_index(drop=True))
+    matrix = np.asarray(columns.transform(prepared), dtype=float)
+    Z, z0 = matrix[:-1], matrix[-1]
     features, groups = _group_matrix(output_sources(columns))
     classes, kind = _explained_class(model, estimator, Z), explainer_kind(model)
     if kind == LINEAR_EXACT:
@@ -242,7 +248,7 @@ def feature_contributions(model: registry.LoadedModel, frame: pd.DataFrame) -> C
         values, base, score = _chunked_replacement(estimator, model.task, Z, z0, groups, classes)
     return Contributions(
         pd.DataFrame(values, index=frame.index, columns=features),
-        prepared[features].set_axis(frame.index),
+        prepared[features].iloc[:-1].set_axis(frame.index),
         np.asarray(base, dtype=float),
         np.asarray(score, dtype=float),
         kind,
