@@ -295,7 +295,7 @@ def explain(model: registry.LoadedModel, frame: pd.DataFrame, top_k: int) -> pd.
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_REASONS:
         raise ValueError(f"top_k must be an integer from 1 to {MAX_REASONS}, not {top_k!r}")
-    if frame.empty:
+    if not len(frame):
         return pd.DataFrame(columns=reason_columns(top_k), index=frame.index)
     return top_reasons(feature_contributions(model, frame), top_k)
 
