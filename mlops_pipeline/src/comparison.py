@@ -27,6 +27,7 @@ import sklearn
 import metrics
 import registry
 import scoring
+from settings import Costs
 
 EXPECTED_COST = "expected_cost"
 LEVEL = 0.95
@@ -45,27 +46,10 @@ TABLE_COLUMNS = [
 metric's direction and how many bootstrap resamples defined it."""
 
 
-@dataclass(frozen=True)
-class DecisionCosts:
-    """What each wrong decision of a binary classifier costs (``training.costs`` in config.yaml)."""
-
-    false_negative: float = 1.0
-    false_positive: float = 1.0
-
-
-def costs_of(metadata: registry.ModelMetadata) -> DecisionCosts:
+def costs_of(metadata: registry.ModelMetadata) -> Costs:
     """The decision costs a version was trained with (``training.costs``), else 1 and 1."""
     recorded = (metadata.config.get("training") or {}).get("costs") or {}
-    return DecisionCosts(**{name: float(value) for name, value in recorded.items()})
-
-
-def expected_cost(y_true, y_pred, *, pos_label, costs: DecisionCosts) -> float:
-    """The mean cost per row of the decisions: (c_FN * false negatives + c_FP * false positives) / n."""
-    positive, flagged = np.asarray(y_true) == pos_label, np.asarray(y_pred) == pos_label
-    total = costs.false_negative * np.sum(positive & ~flagged) + costs.false_positive * np.sum(
-        ~positive & flagged
-    )
-    return float(total / len(positive)) if len(positive) else math.nan
+    return Costs(**{"false_negative": 1.0, "false_positive": 1.0, **recorded})
 
 
 @dataclass(frozen=True)
@@ -204,7 +188,7 @@ def _outputs(model: registry.LoadedModel, features: pd.DataFrame) -> Outputs:
     return Outputs(codes, proba)
 
 
-def _metric_table(metadata: registry.ModelMetadata, costs: DecisionCosts) -> dict[str, metrics.Metric]:
+def _metric_table(metadata: registry.ModelMetadata, costs: Costs) -> dict[str, metrics.Metric]:
     """The task's metrics over class codes, plus the expected cost for a binary task."""
     kind = metrics.task_kind(metadata.task, metadata.classes)
     codes = list(range(len(metadata.classes)))
@@ -212,7 +196,7 @@ def _metric_table(metadata: registry.ModelMetadata, costs: DecisionCosts) -> dic
         return metrics.metric_table(kind, codes)
     positive = metadata.classes.index(metadata.positive_class)
     cost = metrics.Metric(
-        expected_cost, greater_is_better=False, kwargs={"pos_label": positive, "costs": costs}
+        metrics.expected_cost, greater_is_better=False, kwargs={"pos_label": positive, "costs": costs}
     )
     return metrics.metric_table(kind, codes, positive) | {EXPECTED_COST: cost}
 
@@ -224,7 +208,7 @@ def compare_models(
     actual: pd.Series,
     *,
     names: list[str] | None = None,
-    costs: DecisionCosts | None = None,
+    costs: Costs | None = None,
     n_boot: int = 1000,
     seed: int = 0,
     level: float = LEVEL,

@@ -19,7 +19,7 @@ import metrics
 import registry
 import simulation
 import store
-from settings import Settings
+from settings import Costs, Settings
 from test_explain import example_project, fit_version
 
 BINARY = metrics.metric_table("binary", [0, 1], 1)
@@ -35,19 +35,19 @@ def binary_outputs(y_true: np.ndarray, right: np.ndarray) -> comparison.Outputs:
 
 # ----------------------------------------------------------------------------- hand cases
 def test_expected_cost_counts_each_error_at_its_price() -> None:
-    costs = comparison.DecisionCosts(false_negative=5, false_positive=1)
+    costs = Costs(false_negative=5, false_positive=1)
     y_true, y_pred = ["bad", "bad", "good", "good"], ["bad", "good", "bad", "good"]
-    assert comparison.expected_cost(y_true, y_pred, pos_label="bad", costs=costs) == (5 + 1) / 4
-    assert comparison.expected_cost(y_true, y_true, pos_label="bad", costs=costs) == 0
+    assert metrics.expected_cost(y_true, y_pred, "bad", costs) == (5 + 1) / 4
+    assert metrics.expected_cost(y_true, y_true, "bad", costs) == 0
 
 
 def test_costs_come_from_the_training_config_else_one_and_one() -> None:
     metadata = registry.ModelMetadata(task="classification", features=[])
-    assert comparison.costs_of(metadata) == comparison.DecisionCosts(1.0, 1.0)
+    assert comparison.costs_of(metadata) == Costs(false_negative=1.0, false_positive=1.0)
     configured = metadata.model_copy(
         update={"config": {"training": {"costs": {"false_negative": 5, "false_positive": 2}}}}
     )
-    assert comparison.costs_of(configured) == comparison.DecisionCosts(5.0, 2.0)
+    assert comparison.costs_of(configured) == Costs(false_negative=5.0, false_positive=2.0)
 
 
 def test_a_challenger_right_everywhere_is_better_on_every_resample() -> None:
