@@ -28,6 +28,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+import calibration
 import dashboard_drift
 import dashboard_history
 import dashboard_overview
@@ -100,13 +101,12 @@ def load_history(db_url: str, model_version: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)
 def load_changes(
-    db_url: str, model_version: str, run_ids: tuple[int, ...], thresholds: Mapping, windows: int
+    db_url: str, model_version: str, run_ids: tuple[int, ...], windows: int, p_value: float
 ) -> pd.DataFrame:
     """The drift history of the runs ``run_ids`` with the trend and jump flags of
-    ``model_monitoring.detect_changes``."""
+    ``calibration.detect_changes``."""
     history = load_history(db_url, model_version)
-    history = history[history["run_id"].isin(run_ids)]
-    return model_monitoring.detect_changes(history, {k: tuple(v) for k, v in thresholds.items()}, windows)
+    return calibration.detect_changes(history[history["run_id"].isin(run_ids)], windows, p_value)
 
 
 @st.cache_data(ttl=LOG_TTL, show_spinner=False)
@@ -277,7 +277,9 @@ def show_over_time(settings: Settings, runs: pd.DataFrame) -> None:
     """The over-time page of the windows in range: their history with its trend and jump marks."""
     monitoring, version = settings.config.monitoring, runs["model_version"].iloc[-1]
     thresholds = run_thresholds(runs.iloc[-1], monitoring)
-    changes = load_changes(settings.db_url, version, tuple(runs["id"]), thresholds, monitoring.trend_windows)
+    changes = load_changes(
+        settings.db_url, version, tuple(runs["id"]), monitoring.trend_windows, monitoring.change_p_value
+    )
     metadata = load_metadata(str(settings.models_dir), version)
     dashboard_history.over_time_page(changes, runs, thresholds, monitoring.p_value, metadata)
 

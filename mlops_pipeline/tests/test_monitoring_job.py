@@ -130,7 +130,7 @@ def test_configured_bins_apply_to_a_version_saved_with_other_bins(
     [(start, end)] = model_monitoring.monitoring_windows("1D", first, last, backfill=True)
     four = config.model_copy(update={"bins": 4})
 
-    target = model_monitoring.monitored_version(models_dir, None, four.bins)
+    target = model_monitoring.monitored_version(models_dir, None, four)
     with_four = model_monitoring.monitor_window(sqlite_engine, models_dir, start, end, four, write=False)
     with_ten = model_monitoring.monitor_window(sqlite_engine, models_dir, start, end, config, write=False)
 
