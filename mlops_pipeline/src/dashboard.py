@@ -37,7 +37,7 @@ import drift
 import model_monitoring
 import registry
 import store
-from dashboard_shared import window_label
+from dashboard_shared import default_window, run_limits, window_label
 from settings import ConfigError, MonitoringConfig, Settings, get_settings
 
 # Cache lifetimes in seconds: the history changes once per monitoring window, the log constantly.
@@ -210,20 +210,27 @@ def date_range_ui(runs: pd.DataFrame, version: str | None) -> tuple[date | None,
         return None, None
     first, last = runs["window_start"].min().date(), runs["window_start"].max().date()
     chosen = st.sidebar.date_input(
-        "Rango de fechas", (first, last), min_value=first, max_value=last, key=f"dates_{version}"
+        "Rango de fechas",
+        (first, last),
+        min_value=first,
+        max_value=last,
+        format="DD/MM/YYYY",
+        key=f"dates_{version}",
     )
     chosen = tuple(chosen) if isinstance(chosen, (tuple, list)) else (chosen,)
     return (chosen[0], chosen[-1]) if chosen else (first, last)
 
 
 def window_ui(runs: pd.DataFrame, version: str | None) -> int | None:
-    """Monitoring window to inspect (default: the latest); one widget per model version."""
+    """Monitoring window to inspect (default: ``default_window``, the latest complete one with a
+    verdict); one widget per model version."""
     if runs.empty:
         return None
     labels = {int(run["id"]): window_label(run) for run in runs.to_dict("records")}
     options = list(labels)
+    index = options.index(default_window(runs))
     return st.sidebar.selectbox(
-        "Ventana", options, index=len(options) - 1, format_func=labels.get, key=f"window_{version}"
+        "Ventana", options, index=index, format_func=labels.get, key=f"window_{version}"
     )
 
 
@@ -261,16 +268,21 @@ def run_thresholds(run: Mapping, monitoring: MonitoringConfig) -> Mapping:
     return (run["summary"] or {}).get("thresholds") or monitoring.thresholds
 
 
+def window_rows(settings: Settings, run: Mapping) -> tuple[pd.DataFrame, Mapping]:
+    """A run's drift rows and the limits they were judged by (``run_limits``)."""
+    history = load_history(settings.db_url, run["model_version"])
+    limits = run_limits(run["summary"], run_thresholds(run, settings.config.monitoring))
+    return history[history["run_id"] == run["id"]], limits
+
+
 def show_drift(settings: Settings, run: Mapping) -> None:
     """The drift page of a window: its drift rows, the version's reference and the window's sample."""
     db_url, models_dir, version = settings.db_url, str(settings.models_dir), run["model_version"]
-    history = load_history(db_url, version)
     metadata, reference = load_metadata(models_dir, version), load_reference(models_dir, version)
     on_disk = metadata is not None and reference is not None
     sample = window_sample(db_url, models_dir, settings.config.monitoring, run) if on_disk else pd.DataFrame()
-    window = history[history["run_id"] == run["id"]]
-    thresholds = run_thresholds(run, settings.config.monitoring)
-    dashboard_drift.drift_page(run, window, thresholds, metadata, reference, sample)
+    window, limits = window_rows(settings, run)
+    dashboard_drift.drift_page(run, window, limits, metadata, reference, sample)
 
 
 def show_over_time(settings: Settings, runs: pd.DataFrame) -> None:
@@ -297,8 +309,9 @@ def show_predictions(settings: Settings, version: str, run: Mapping | None) -> N
     stored = dashboard_predictions.predictions_page(
         version, metadata, recent, load_reference(models_dir, version), sample, api
     )
-    if stored:
+    if stored:  # the table above was drawn before the API stored it: draw the page again
         load_recent_predictions.clear()
+        st.rerun()
 
 
 def empty_message(db_url: str, controls: Controls) -> str:
@@ -318,7 +331,8 @@ def show_page(settings: Settings, controls: Controls, runs: pd.DataFrame) -> Non
         st.info(empty_message(settings.db_url, controls))
     elif controls.page == OVERVIEW:
         metadata = load_metadata(str(settings.models_dir), controls.version)
-        dashboard_overview.overview_page(controls.run, metadata)
+        window, limits = window_rows(settings, controls.run)
+        dashboard_overview.overview_page(controls.run, window, limits, metadata)
     elif controls.page == DRIFT:
         show_drift(settings, controls.run)
     else:

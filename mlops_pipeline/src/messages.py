@@ -64,7 +64,7 @@ ALERTS = {
     "trend": "Tendencia creciente de {method} en {feature} frente a las ventanas anteriores.",
     "jump": "Salto brusco de {method} en {feature} frente a las ventanas anteriores.",
     "performance_drop": (
-        "El desempeño cayó: {metric} = {value:.3f} (intervalo de {level:.0%}: {low:.3f} a {high:.3f}), "
+        "El desempeño cayó: {metric} = {value:.3f} (intervalo de {confidence:.0%}: {low:.3f} a {high:.3f}), "
         "peor que lo esperado ({expected:.3f}, {expected_from}) incluso en el mejor caso del intervalo."
     ),
     "no_data": "Sin datos: no hay predicciones del modelo {version} entre {start} y {end}.",
@@ -201,7 +201,7 @@ def realized_text(realized: Mapping | None) -> str:
     interval = ""
     if realized.get("low") is not None:
         low, high, expected = (_number(realized.get(key)) for key in ("low", "high", "expected"))
-        interval = f" (intervalo de {realized['level']:.0%}: {low} a {high}; esperado {expected})"
+        interval = f" (intervalo de {realized['confidence']:.0%}: {low} a {high}; esperado {expected})"
     return f"{realized['primary']} {_number(realized.get('value'))}{interval} con {realized['n']} resultados"
 
 

@@ -207,7 +207,7 @@ def _performance_alerts(realized: dict | None) -> list[dict]:
     """The red alert of a performance drop, with the interval and the expected value behind it."""
     if not performance_drops(realized):
         return []
-    numbers = {key: realized[key] for key in ("value", "low", "high", "level", "expected", "expected_from")}
+    numbers = {key: realized[key] for key in ("value", "low", "high", "confidence", "expected", "expected_from")}
     return [
         {
             "level": "red",

@@ -149,7 +149,7 @@ def realized_performance(
     """The window's realized performance, or None below ``config.min_feedback`` outcomes.
 
     Returns:
-        ``{"metrics": {name: value}, "primary", "value", "low", "high", "level", "expected",
+        ``{"metrics": {name: value}, "primary", "value", "low", "high", "confidence", "expected",
         "expected_from" ("cv" / "test"), "n", "drop"}``; ``drop`` is how much worse than expected
         the interval's best bound is beyond the margin (the window is red), else None.
     """
@@ -162,7 +162,7 @@ def realized_performance(
         return result
     low, high = interval(metadata, primary, _labelled(outcomes, metadata), config, seed)
     expected, source = expected_value(metadata, primary)
-    result |= {"value": values[primary], "low": low, "high": high, "level": config.performance_ci}
+    result |= {"value": values[primary], "low": low, "high": high, "confidence": config.performance_ci}
     result |= {"expected": expected, "expected_from": source}
     if expected is not None and np.isfinite([low, high]).all():
         best = low if primary in metrics.LOWER_IS_BETTER else high

@@ -501,7 +501,7 @@ def test_alerts_and_recommendations(halves) -> None:
     assert "Deriva" not in stored and "Revise" not in stored, "the history holds codes, not sentences"
     quiet = drift.compute_drift(reference, current, NUMERIC, CATEGORICAL)
     realized = {"primary": "roc_auc", "drop": 0.1, "value": 0.62, "low": 0.55, "high": 0.69}
-    realized |= {"level": 0.95, "expected": 0.84, "expected_from": "cv"}
+    realized |= {"confidence": 0.95, "expected": 0.84, "expected_from": "cv"}
     alerts, recommendations = model_monitoring.alerts_and_recommendations(
         quiet, pd.DataFrame(), realized, model_monitoring.MonitoringConfig()
     )
@@ -510,10 +510,12 @@ def test_alerts_and_recommendations(halves) -> None:
         "Reentrene el modelo con datos recientes: cayó el desempeño con los resultados reales."
     )
     [drop] = [a for a in alerts if a["code"] == "performance_drop"]
+    numbers = {k: realized[k] for k in ("value", "low", "high", "confidence", "expected", "expected_from")}
     assert drop == {"level": "red", "code": "performance_drop", "feature": None, "metric": "roc_auc"} | {
         "worsening": 0.1,
-        **{k: realized[k] for k in ("value", "low", "high", "level", "expected", "expected_from")},
+        **numbers,
     }
+    assert drop["level"] == "red"
     assert messages.alert_text(drop) == (
         "El desempeño cayó: roc_auc = 0.620 (intervalo de 95%: 0.550 a 0.690), peor que lo esperado "
         "(0.840, validación cruzada) incluso en el mejor caso del intervalo."
