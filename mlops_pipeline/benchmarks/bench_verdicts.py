@@ -21,7 +21,7 @@ the same functions the monitoring job runs (``model_monitoring.judge``, ``window
    realized ROC-AUC by more than 0.01 the estimate moves the same way.
 
 Usage: python mlops_pipeline/benchmarks/bench_verdicts.py [--models-dir DIR] [--windows 200]
-       [--histories 100] [--seed 0] [--json results.json]
+       [--histories 100] [--seed 0] [--parts no_drift histories ...] [--min-rows N] [--json out.json]
 Without a champion in ``--models-dir`` (default: the project's artifacts), the shipped config is
 trained first, into a temporary folder (about a minute).
 """
@@ -217,6 +217,37 @@ def cbpe(target, model, data: ft_engineering.Dataset, windows: int, rng) -> dict
     return out
 
 
+PARTS = ("no_drift", "histories", "scenarios", "performance", "cbpe")
+
+
+def run_parts(parts: list[str], settings: Settings, config, models_dir: Path, args) -> dict:
+    """The chosen measurements (``PARTS``) for the champion of ``models_dir``."""
+    rng = np.random.default_rng(args.seed)
+    target = model_monitoring.monitored_version(models_dir, None, config)
+    model = registry.load_model(models_dir, target.version)
+    data = ft_engineering.load_data(settings.config.dataset)
+    scored = logged(model, data.X)
+    print(f"champion {target.version}; monitoring min_rows {config.min_rows}", flush=True)
+    few = max(args.windows // 2, 20)
+    steps = {
+        "no_drift": lambda: no_drift(target, scored, config, args.windows, rng),
+        "histories": lambda: noise_histories(target, scored, config, args.histories, rng),
+        "scenarios": lambda: scenarios(
+            target, model, data, registry.load_reference(models_dir, target.version), config, few, rng
+        ),
+        "performance": lambda: performance_alerts(
+            model, ft_engineering.split_data(data, settings.config.split), config, args.windows, rng
+        ),
+        "cbpe": lambda: cbpe(target, model, data, few, rng),
+    }
+    results = {"version": target.version, "min_rows": config.min_rows}
+    for number, part in enumerate(parts, start=1):
+        print(f"{number}. {part}:", flush=True)
+        results[part] = steps[part]()
+    print(f"  {results.get('histories', '')}", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -225,35 +256,18 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=200)
     parser.add_argument("--histories", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--min-rows", type=int, help="another monitoring.min_rows (default: the config's)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     started = time.perf_counter()
-    rng = np.random.default_rng(args.seed)
     settings = get_settings()
     config = settings.config.monitoring
+    if args.min_rows:
+        config = config.model_copy(update={"min_rows": args.min_rows})
     with tempfile.TemporaryDirectory() as scratch:
         models_dir = champion_dir(args.models_dir, Path(scratch))
-        target = model_monitoring.monitored_version(models_dir, None, config)
-        model = registry.load_model(models_dir, target.version)
-        data = ft_engineering.load_data(settings.config.dataset)
-        split = ft_engineering.split_data(data, settings.config.split)
-        reference = registry.load_reference(models_dir, target.version)
-        scored = logged(model, data.X)
-        print(f"champion {target.version}; shipped monitoring defaults", flush=True)
-        results = {"version": target.version}
-        print("1. no-drift windows:", flush=True)
-        results["no_drift"] = no_drift(target, scored, config, args.windows, rng)
-        print("2. noise-only histories:", flush=True)
-        results["histories"] = noise_histories(target, scored, config, args.histories, rng)
-        print(f"  {results['histories']}", flush=True)
-        print("3. simulated drifts, 300 rows a window:", flush=True)
-        results["scenarios"] = scenarios(
-            target, model, data, reference, config, max(args.windows // 2, 20), rng
-        )
-        print("4. performance alerts without drift:", flush=True)
-        results["performance"] = performance_alerts(model, split, config, args.windows, rng)
-        print("5. CBPE, 2,000 rows a window:", flush=True)
-        results["cbpe"] = cbpe(target, model, data, max(args.windows // 2, 20), rng)
+        results = run_parts(args.parts, settings, config, models_dir, args)
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(f"done in {results['seconds']} s", flush=True)
     if args.json:

@@ -15,6 +15,7 @@ import drift
 import messages
 import registry
 from dashboard_shared import (
+    JUDGED,
     STATUS_COLORS,
     STATUS_ORDER,
     expected_metrics,
@@ -54,12 +55,12 @@ def performance_history(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def limits_history(runs: pd.DataFrame, thresholds: Mapping) -> pd.DataFrame:
-    """The (yellow, red) limits of every feature and effect size per window (``run_limits``):
+    """The (yellow, red) limits of every feature and effect size per judged window (``run_limits``):
     ``window_start``, ``feature``, ``method``, ``yellow``, ``red``; ``*`` stands for every feature
     of a window stored before limits existed."""
     rows = [
         (run.window_start, feature, method, float(values[0]), float(values[1]))
-        for run in runs.itertuples()
+        for run in runs[runs["status"].isin(JUDGED)].itertuples()
         for feature, methods in run_limits(run.summary, thresholds).items()
         for method, values in methods.items()
     ]

@@ -65,7 +65,7 @@ def _offset(window: str) -> pd.DateOffset:
     try:
         return pd.tseries.frequencies.to_offset(window)
     except ValueError as exc:
-        raise ValueError(f"'{window}' is not a pandas offset such as 1D, 12h or 1W") from exc
+        raise ValueError(f"'{window}' no es un intervalo de pandas como 1D, 12h o 1W") from exc
 
 
 def _utc(when: datetime | pd.Timestamp) -> pd.Timestamp:
@@ -207,7 +207,9 @@ def _performance_alerts(realized: dict | None) -> list[dict]:
     """The red alert of a performance drop, with the interval and the expected value behind it."""
     if not performance_drops(realized):
         return []
-    numbers = {key: realized[key] for key in ("value", "low", "high", "confidence", "expected", "expected_from")}
+    numbers = {
+        key: realized[key] for key in ("value", "low", "high", "confidence", "expected", "expected_from")
+    }
     return [
         {
             "level": "red",
@@ -511,7 +513,7 @@ def _pairs(values: list[str] | None, cast: Callable[[str], Any]) -> dict[str, An
     for item in values:
         column, sep, value = item.partition("=")
         if not sep or not column:
-            raise ValueError(f"expected COLUMN=VALUE, got '{item}'")
+            raise ValueError(f"se esperaba COLUMNA=VALOR y llegó '{item}'")
         parsed[column] = cast(value)
     return parsed
 

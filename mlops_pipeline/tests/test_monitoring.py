@@ -430,7 +430,7 @@ def test_windows_of_a_run_and_of_a_backfill_share_one_grid() -> None:
     )
     assert len(quarter_days) == 4
     assert model_monitoring.monitoring_windows("1D", None, None, backfill=True) == []
-    with pytest.raises(ValueError, match="pandas offset"):
+    with pytest.raises(ValueError, match="intervalo de pandas"):
         model_monitoring.monitoring_windows("every tuesday", None, None)
 
 
