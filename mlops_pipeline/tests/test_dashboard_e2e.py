@@ -87,7 +87,7 @@ def simulate_and_backfill(settings: Settings, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.e2e
-def test_every_page_opens_on_the_simulated_drift_and_a_prediction_refreshes_the_table(
+def test_every_page_opens_on_the_simulated_drift_and_sends_a_prediction(
     trained_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
