@@ -28,6 +28,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+import calibration
 import dashboard_drift
 import dashboard_history
 import dashboard_overview
@@ -36,7 +37,7 @@ import drift
 import model_monitoring
 import registry
 import store
-from dashboard_shared import window_label
+from dashboard_shared import default_window, run_limits, window_label
 from settings import ConfigError, MonitoringConfig, Settings, get_settings
 
 # Cache lifetimes in seconds: the history changes once per monitoring window, the log constantly.
@@ -98,13 +99,12 @@ def load_history(db_url: str, model_version: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)
 def load_changes(
-    db_url: str, model_version: str, run_ids: tuple[int, ...], thresholds: Mapping, windows: int
+    db_url: str, model_version: str, run_ids: tuple[int, ...], windows: int, p_value: float
 ) -> pd.DataFrame:
     """The drift history of the runs ``run_ids`` with the trend and jump flags of
-    ``model_monitoring.detect_changes``."""
+    ``calibration.detect_changes``."""
     history = load_history(db_url, model_version)
-    history = history[history["run_id"].isin(run_ids)]
-    return model_monitoring.detect_changes(history, {k: tuple(v) for k, v in thresholds.items()}, windows)
+    return calibration.detect_changes(history[history["run_id"].isin(run_ids)], windows, p_value)
 
 
 @st.cache_data(ttl=LOG_TTL, show_spinner=False)
@@ -208,20 +208,27 @@ def date_range_ui(runs: pd.DataFrame, version: str | None) -> tuple[date | None,
         return None, None
     first, last = runs["window_start"].min().date(), runs["window_start"].max().date()
     chosen = st.sidebar.date_input(
-        "Rango de fechas", (first, last), min_value=first, max_value=last, key=f"dates_{version}"
+        "Rango de fechas",
+        (first, last),
+        min_value=first,
+        max_value=last,
+        format="DD/MM/YYYY",
+        key=f"dates_{version}",
     )
     chosen = tuple(chosen) if isinstance(chosen, (tuple, list)) else (chosen,)
     return (chosen[0], chosen[-1]) if chosen else (first, last)
 
 
 def window_ui(runs: pd.DataFrame, version: str | None) -> int | None:
-    """Monitoring window to inspect (default: the latest); one widget per model version."""
+    """Monitoring window to inspect (default: ``default_window``, the latest complete one with a
+    verdict); one widget per model version."""
     if runs.empty:
         return None
     labels = {int(run["id"]): window_label(run) for run in runs.to_dict("records")}
     options = list(labels)
+    index = options.index(default_window(runs))
     return st.sidebar.selectbox(
-        "Ventana", options, index=len(options) - 1, format_func=labels.get, key=f"window_{version}"
+        "Ventana", options, index=index, format_func=labels.get, key=f"window_{version}"
     )
 
 
@@ -259,23 +266,30 @@ def run_thresholds(run: Mapping, monitoring: MonitoringConfig) -> Mapping:
     return (run["summary"] or {}).get("thresholds") or monitoring.thresholds
 
 
+def window_rows(settings: Settings, run: Mapping) -> tuple[pd.DataFrame, Mapping]:
+    """A run's drift rows and the limits they were judged by (``run_limits``)."""
+    history = load_history(settings.db_url, run["model_version"])
+    limits = run_limits(run["summary"], run_thresholds(run, settings.config.monitoring))
+    return history[history["run_id"] == run["id"]], limits
+
+
 def show_drift(settings: Settings, run: Mapping) -> None:
     """The drift page of a window: its drift rows, the version's reference and the window's sample."""
     db_url, models_dir, version = settings.db_url, str(settings.models_dir), run["model_version"]
-    history = load_history(db_url, version)
     metadata, reference = load_metadata(models_dir, version), load_reference(models_dir, version)
     on_disk = metadata is not None and reference is not None
     sample = window_sample(db_url, models_dir, settings.config.monitoring, run) if on_disk else pd.DataFrame()
-    window = history[history["run_id"] == run["id"]]
-    thresholds = run_thresholds(run, settings.config.monitoring)
-    dashboard_drift.drift_page(run, window, thresholds, metadata, reference, sample)
+    window, limits = window_rows(settings, run)
+    dashboard_drift.drift_page(run, window, limits, metadata, reference, sample)
 
 
 def show_over_time(settings: Settings, runs: pd.DataFrame) -> None:
     """The over-time page of the windows in range: their history with its trend and jump marks."""
     monitoring, version = settings.config.monitoring, runs["model_version"].iloc[-1]
     thresholds = run_thresholds(runs.iloc[-1], monitoring)
-    changes = load_changes(settings.db_url, version, tuple(runs["id"]), thresholds, monitoring.trend_windows)
+    changes = load_changes(
+        settings.db_url, version, tuple(runs["id"]), monitoring.trend_windows, monitoring.change_p_value
+    )
     metadata = load_metadata(str(settings.models_dir), version)
     dashboard_history.over_time_page(changes, runs, thresholds, monitoring.p_value, metadata)
 
@@ -293,8 +307,9 @@ def show_predictions(settings: Settings, version: str, run: Mapping | None) -> N
     stored = dashboard_predictions.predictions_page(
         version, metadata, recent, load_reference(models_dir, version), sample, api
     )
-    if stored:
+    if stored:  # the table above was drawn before the API stored it: draw the page again
         load_recent_predictions.clear()
+        st.rerun()
 
 
 def empty_message(db_url: str, controls: Controls) -> str:
@@ -314,7 +329,8 @@ def show_page(settings: Settings, controls: Controls, runs: pd.DataFrame) -> Non
         st.info(empty_message(settings.db_url, controls))
     elif controls.page == OVERVIEW:
         metadata = load_metadata(str(settings.models_dir), controls.version)
-        dashboard_overview.overview_page(controls.run, metadata)
+        window, limits = window_rows(settings, controls.run)
+        dashboard_overview.overview_page(controls.run, window, limits, metadata)
     elif controls.page == DRIFT:
         show_drift(settings, controls.run)
     else:

@@ -1,127 +1,99 @@
 """Dashboard page "Deriva por variable": every feature's statistics and risk in one window, and
-one feature's reference vs current distribution with its statistics."""
+one feature's reference vs current distribution with its statistics and the limits they met."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
+import drift
 import messages
 import registry
 from dashboard_shared import (
-    STATUS_COLORS,
-    colored_status,
+    TABLE_COLUMNS,
     draw_distribution,
+    draw_risk_bars,
     feature_kinds,
     feature_table,
     feature_ui,
+    styled,
     window_label,
 )
 
-RISK_HELP = "Mayor efecto (PSI, Jensen-Shannon, % faltantes...) dividido por su umbral rojo: 1 = rojo."
+RISK_HELP = (
+    "Mayor efecto (PSI, Jensen-Shannon, % faltantes...) dividido por su límite rojo en esta ventana "
+    "(el umbral del config, o más alto si el tamaño de la ventana lo exige): 1 = rojo."
+)
+P_HELP = "p-valor de la prueba de la variable (KS si es numérica, chi-cuadrado si es categórica), corregido."
 
 
 def draw_feature_table(table: pd.DataFrame) -> None:
-    """The per-feature statistics with a colored status and a risk bar; every column sortable."""
+    """The per-feature statistics, status and risk painted in the feature's status color; sortable."""
     shown = table.assign(
-        Variable=table["feature"].map(messages.feature_label),
-        Estado=table["status"].map(messages.status_text),
-    )
-    methods = [c for c in table.columns if c in messages.METHOD_LABELS]
-    p_columns = [f"{m}_p" for m in methods if f"{m}_p" in table.columns]
-    names = {m: messages.METHOD_LABELS[m] for m in methods} | {
-        f"{m}_p": f"p-valor {messages.METHOD_LABELS[m]}" for m in methods
-    }
-    shown = shown[["Variable", "Estado", "risk", *methods, *p_columns]].rename(
-        columns={"risk": "Riesgo", **names}
-    )
-    risk = st.column_config.ProgressColumn(
-        "Riesgo", help=RISK_HELP, min_value=0.0, max_value=1.0, format="%.2f"
-    )
+        feature=table["feature"].map(messages.feature_label),
+        status=table["status"].map(messages.status_text),
+    ).rename(columns=TABLE_COLUMNS)
     st.dataframe(
-        colored_status(shown),
+        styled(shown, table["status"], [TABLE_COLUMNS["status"], TABLE_COLUMNS["risk"]]),
         hide_index=True,
         width="stretch",
         column_config={
-            "Riesgo": risk,
-            **{name: st.column_config.NumberColumn(name, format="%.3g") for name in names.values()},
+            TABLE_COLUMNS["risk"]: st.column_config.Column(help=RISK_HELP),
+            TABLE_COLUMNS["test_p"]: st.column_config.Column(help=P_HELP),
         },
     )
 
 
-def draw_risk_bars(table: pd.DataFrame, axis_max: float = 3.0) -> None:
-    """Risk per feature as colored bars; the axis stops at ``axis_max`` times the red threshold and
-    each bar is labelled with its value, so one huge drift does not flatten the others."""
-    data = table.dropna(subset=["risk"]).sort_values("risk")
-    top = max(min(float(data["risk"].max()) if len(data) else 1.0, axis_max), 1.2)
-    figure = go.Figure(
-        go.Bar(
-            x=data["risk"].clip(upper=top),
-            y=data["feature"].map(messages.feature_label),
-            orientation="h",
-            marker_color=[STATUS_COLORS.get(s, STATUS_COLORS["no_data"]) for s in data["status"]],
-            text=[f"{v:.2f}" for v in data["risk"]],
-            textposition="auto",
-            customdata=data["risk"],
-            hovertemplate="%{y}: %{customdata:.2f}<extra></extra>",
-        )
-    )
-    figure.add_vline(
-        x=1.0,
-        line_dash="dash",
-        line_color=STATUS_COLORS["red"],
-        annotation_text="umbral rojo",
-        annotation_position="bottom right",
-    )
-    figure.update_layout(
-        title="Riesgo por variable",
-        xaxis_title="efecto / umbral rojo",
-        height=max(300, 28 * len(data)),
-        xaxis_range=[0, top * 1.05],
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    )
-    st.plotly_chart(figure, width="stretch")
-
-
-def draw_feature_detail(rows: pd.DataFrame) -> None:
-    """One feature's statistics in the window: value, p-value, status and the detail note."""
-    detail = pd.DataFrame(
+def detail_table(rows: pd.DataFrame, limits: Mapping) -> pd.DataFrame:
+    """One feature's statistics in the window: value, p-value, the limits it was judged by, status
+    and the detail note (tests have no limits: their p-value decides)."""
+    none = [float("nan"), float("nan")]
+    bounds = [
+        list((limits.get(feature) or limits.get("*") or {}).get(method) or none)
+        for feature, method in zip(rows["feature"], rows["method"], strict=True)
+    ]
+    return pd.DataFrame(
         {
-            "Estadístico": rows["method"].map(messages.method_text),
-            "Valor": rows["statistic"],
-            "p-valor": rows["p_value"],
-            "Estado": rows["status"].map(messages.status_text),
-            "Detalle": rows["detail"].map(messages.detail_text),
+            "Estadístico": rows["method"].map(messages.method_text).to_numpy(),
+            "Valor": rows["statistic"].to_numpy(dtype=float),
+            "p-valor": rows["p_value"].to_numpy(dtype=float),
+            "Límite amarillo": [b[0] for b in bounds],
+            "Límite rojo": [b[1] for b in bounds],
+            "Estado": rows["status"].map(messages.status_text).to_numpy(),
+            "Detalle": rows["detail"].map(messages.detail_text).to_numpy(),
         }
     )
+
+
+def draw_feature_detail(rows: pd.DataFrame, limits: Mapping) -> None:
     st.dataframe(
-        colored_status(detail),
+        styled(detail_table(rows, limits), rows["status"].reset_index(drop=True), ["Estado"]),
         hide_index=True,
         width="stretch",
-        column_config={
-            name: st.column_config.NumberColumn(name, format="%.3g") for name in ("Valor", "p-valor")
-        },
+    )
+    st.caption(
+        "p-valor de las pruebas: corregido por comparaciones múltiples; de los demás estadísticos: "
+        "la probabilidad de un valor así de alto sin deriva, con ventanas del mismo tamaño."
     )
 
 
 def drift_page(
     run: Mapping,
     window: pd.DataFrame,
-    thresholds: Mapping[str, Iterable[float]],
+    limits: Mapping,
     metadata: registry.ModelMetadata | None,
     reference: pd.DataFrame | None,
     sample: pd.DataFrame,
 ) -> None:
     """The page for one window: ``window`` holds its drift rows (``store.read_drift_history``),
-    ``sample`` the window's sample as the job cleaned it; ``metadata`` and ``reference`` are None
-    when the version is not on disk."""
+    ``limits`` the limits they were judged by (``run_limits``), ``sample`` the window's sample as
+    the job cleaned it; ``metadata`` and ``reference`` are None when the version is not on disk."""
     if window.empty:
-        st.info("Esta ventana no tiene resultados por variable (no hubo predicciones en ella).")
+        st.info(messages.VERDICTS.get(run["status"], "Esta ventana no tiene resultados por variable."))
         return
-    table = feature_table(window, thresholds)
+    table = feature_table(window, limits)
     sampled = f"muestra de {int(run['n_sampled'])} de {int(run['n_rows'])} predicciones"
     st.caption(f"Ventana {window_label(run)} · {sampled}")
     draw_feature_table(table)
@@ -138,4 +110,6 @@ def drift_page(
     reference_values = reference[feature] if feature in reference else pd.Series(dtype=float)
     current_values = sample[feature] if feature in sample else pd.Series(dtype=float)
     draw_distribution(reference_values, current_values, feature, kind)
-    draw_feature_detail(window[window["feature"] == feature])
+    rows = window[window["feature"] == feature]
+    order = {s.name: i for i, s in enumerate(drift.STATISTICS)}
+    draw_feature_detail(rows.sort_values("method", key=lambda m: m.map(order)), limits)

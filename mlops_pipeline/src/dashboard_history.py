@@ -1,11 +1,11 @@
 """Dashboard page "Evolución temporal": the status of every feature per window, each statistic of
-one feature over time with its bands and its trend and jump marks, and performance over time."""
+one feature over time with the limits it was judged by and its trend and jump marks, and the
+model's performance over time (realized, estimated without labels and expected)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -14,38 +14,57 @@ from plotly.subplots import make_subplots
 import drift
 import messages
 import registry
-from dashboard_shared import STATUS_COLORS, STATUS_ORDER, feature_table, feature_ui, holdout_metrics
+from dashboard_shared import (
+    JUDGED,
+    STATUS_COLORS,
+    STATUS_ORDER,
+    expected_metrics,
+    feature_table,
+    feature_ui,
+    run_limits,
+    spanish_dates,
+)
 
 MARKS = (("trend", "triangle-up", "Tendencia"), ("abrupt", "x", "Salto brusco"))
-"""The change flags of ``model_monitoring.detect_changes``: column, marker symbol, legend name."""
+"""The change flags of ``calibration.detect_changes``: column, marker symbol, legend name."""
+SOURCES = {
+    "real": ("Real (con resultados)", "#37474f"),
+    "estimado": ("Estimado sin etiquetas (CBPE)", "#1f77b4"),
+}
 
 
 # ----------------------------------------------------------------------------- plain logic
 def performance_history(runs: pd.DataFrame) -> pd.DataFrame:
-    """The model's metrics per window where feedback allowed computing them (long format:
-    ``window_start``, ``metric``, ``value``, ``n_feedback``)."""
+    """The model's metrics per window, long format: ``window_start``, ``metric``, ``source``
+    (``real`` where feedback allowed computing them, ``estimado`` for CBPE), ``value`` and, for the
+    realized primary metric, its interval ``low`` / ``high``."""
+    rows = []
+    for run in runs.itertuples():
+        summary = run.summary or {}
+        realized = summary.get("realized") or {}
+        for metric, value in (summary.get("performance") or {}).items():
+            interval = metric == realized.get("primary")
+            low, high = (realized.get("low"), realized.get("high")) if interval else (None, None)
+            rows.append((run.window_start, metric, "real", value, low, high))
+        estimated = summary.get("estimated") or {}
+        for metric, value in (estimated.get("metrics") or {}).items():
+            rows.append((run.window_start, metric, "estimado", value, None, None))
+    columns = ["window_start", "metric", "source", "value", "low", "high"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.dropna(subset=["value"]).astype({"value": float, "low": float, "high": float})
+
+
+def limits_history(runs: pd.DataFrame, thresholds: Mapping) -> pd.DataFrame:
+    """The (yellow, red) limits of every feature and effect size per judged window (``run_limits``):
+    ``window_start``, ``feature``, ``method``, ``yellow``, ``red``; ``*`` stands for every feature
+    of a window stored before limits existed."""
     rows = [
-        {
-            "window_start": run.window_start,
-            "metric": metric,
-            "value": float(value),
-            "n_feedback": run.summary.get("n_feedback"),
-        }
-        for run in runs.itertuples()
-        for metric, value in ((run.summary or {}).get("performance") or {}).items()
-        if value is not None
+        (run.window_start, feature, method, float(values[0]), float(values[1]))
+        for run in runs[runs["status"].isin(JUDGED)].itertuples()
+        for feature, methods in run_limits(run.summary, thresholds).items()
+        for method, values in methods.items()
     ]
-    return pd.DataFrame(rows, columns=["window_start", "metric", "value", "n_feedback"])
-
-
-def metric_panels(performance: pd.DataFrame, unit_scale: float = 1.5) -> list[list[str]]:
-    """Metrics grouped into plot panels: those on a 0-1 scale (accuracy, ROC-AUC, R², MAPE...) share
-    one; each other metric (an error in the target's units, such as MAE or RMSE) gets its own."""
-    largest = performance.groupby("metric", sort=False)["value"].apply(lambda v: v.abs().max())
-    shared = [metric for metric, value in largest.items() if value <= unit_scale]
-    return ([shared] if shared else []) + [
-        [metric] for metric, value in largest.items() if value > unit_scale
-    ]
+    return pd.DataFrame(rows, columns=["window_start", "feature", "method", "yellow", "red"])
 
 
 def panel_title(method: str) -> str:
@@ -79,7 +98,7 @@ def draw_status_heatmap(history: pd.DataFrame) -> None:
             zmax=len(levels) - 1,
             showscale=False,
             text=text,
-            hovertemplate="%{y}<br>%{x}<br>%{text}<extra></extra>",
+            hovertemplate="%{y}<br>%{x|%d/%m/%Y}<br>%{text}<extra></extra>",
             xgap=2,
             ygap=2,
         )
@@ -90,24 +109,31 @@ def draw_status_heatmap(history: pd.DataFrame) -> None:
         margin={"t": 40, "b": 10},
         yaxis_autorange="reversed",
     )
-    st.plotly_chart(figure, width="stretch")
+    st.plotly_chart(spanish_dates(figure), width="stretch")
 
 
-def _add_bands(
-    figure: go.Figure, row: int, method: str, top: float, thresholds: Mapping, alpha: float
-) -> None:
-    """The significance band of a test, or the green / yellow / red bands of an effect size."""
+def _add_limits(figure: go.Figure, row: int, method: str, limits: pd.DataFrame, alpha: float) -> None:
+    """The significance level of a test, or the yellow and red limits of an effect size in each window."""
     if method in drift.TEST_METHODS:
         figure.add_hrect(
             y0=0, y1=alpha, fillcolor=STATUS_COLORS["yellow"], opacity=0.2, line_width=0, row=row, col=1
         )
         return
-    if method not in thresholds:
-        return
-    yellow, red = (float(v) for v in thresholds[method])
-    for y0, y1, status in ((0, yellow, "green"), (yellow, red, "yellow"), (red, max(top, red) * 1.15, "red")):
-        figure.add_hrect(
-            y0=y0, y1=y1, fillcolor=STATUS_COLORS[status], opacity=0.15, line_width=0, row=row, col=1
+    in_legend = {trace.name for trace in figure.data if trace.showlegend is not False}
+    for status in ("yellow", "red"):
+        name = f"límite {messages.status_text(status).lower()}"
+        figure.add_trace(
+            go.Scatter(
+                x=limits["window_start"],
+                y=limits[status],
+                mode="lines",
+                line={"color": STATUS_COLORS[status], "dash": "dash", "shape": "hv"},
+                name=name,
+                legendgroup=status,
+                showlegend=name not in in_legend,
+            ),
+            row=row,
+            col=1,
         )
 
 
@@ -126,18 +152,24 @@ def _add_marks(figure: go.Figure, row: int, data: pd.DataFrame) -> None:
                 name=name,
                 marker={"symbol": symbol, "size": 14, "color": STATUS_COLORS["red"]},
                 legendgroup=flag,
-                showlegend=row == 1 or name not in shown,
+                showlegend=name not in shown,
             ),
             row=row,
             col=1,
         )
 
 
+def _feature_limits(limits: pd.DataFrame, feature: str, method: str) -> pd.DataFrame:
+    """One feature's limits of ``method`` per window (a legacy window's ``*`` limits included)."""
+    rows = limits[limits["feature"].isin([feature, "*"]) & (limits["method"] == method)]
+    return rows.sort_values("window_start").drop_duplicates("window_start", keep="first")
+
+
 def draw_history(
-    changes: pd.DataFrame, methods: list[str], thresholds: Mapping, alpha: float, feature: str
+    changes: pd.DataFrame, limits: pd.DataFrame, methods: list[str], alpha: float, feature: str
 ) -> None:
-    """One panel per statistic across windows, with the green/yellow/red bands and the trend
-    (▲) and abrupt-change (✖) marks; tests are drawn as p-values against the significance level."""
+    """One panel per statistic across windows, with the yellow and red limits of each window and
+    the trend (▲) and abrupt-change (✖) marks; tests are drawn as p-values against the level."""
     titles = [panel_title(m) for m in methods]
     figure = make_subplots(
         rows=len(methods), cols=1, shared_xaxes=True, vertical_spacing=0.06, subplot_titles=titles
@@ -154,7 +186,7 @@ def draw_history(
             showlegend=False,
         )
         figure.add_trace(line, row=row, col=1)
-        _add_bands(figure, row, method, float(np.nanmax([*y.to_numpy(dtype=float), 0.0])), thresholds, alpha)
+        _add_limits(figure, row, method, _feature_limits(limits, feature, method), alpha)
         _add_marks(figure, row, data)
     figure.update_layout(
         height=230 * len(methods) + 60,
@@ -162,40 +194,57 @@ def draw_history(
         margin={"t": 70, "b": 10},
         legend={"orientation": "h", "y": 1.08},
     )
-    st.plotly_chart(figure, width="stretch")
+    st.plotly_chart(spanish_dates(figure), width="stretch")
 
 
-def draw_performance_history(performance: pd.DataFrame, metadata: registry.ModelMetadata | None) -> None:
-    """Each metric per window (errors in the target's units in panels of their own), with its test value."""
-    st.subheader("Desempeño del modelo en el tiempo")
-    if performance.empty:
-        st.info("Aún no hay suficientes resultados reales (feedback) para calcular métricas por ventana.")
-        return
-    test = holdout_metrics(metadata)
-    panels = metric_panels(performance)
-    figure = make_subplots(
-        rows=len(panels),
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.08,
-        subplot_titles=[", ".join(panel) for panel in panels],
+def metric_ui(performance: pd.DataFrame, primary: str | None) -> str | None:
+    """The metric the performance chart shows (default: the primary one)."""
+    metrics = list(dict.fromkeys(performance["metric"]))
+    if not metrics:
+        return None
+    index = metrics.index(primary) if primary in metrics else 0
+    return st.selectbox("Métrica", metrics, index=index, key="performance_metric")
+
+
+def draw_performance_history(performance: pd.DataFrame, metric: str, expected: float | None) -> None:
+    """One metric per window: realized (with its interval where there is one), estimated without
+    labels (CBPE) and the expected value (out-of-fold cross-validation)."""
+    figure = go.Figure()
+    for source, (name, color) in SOURCES.items():
+        data = performance[(performance["metric"] == metric) & (performance["source"] == source)]
+        if data.empty:
+            continue
+        error = None
+        if data["high"].notna().any():
+            error = {"type": "data", "symmetric": False, "color": color}
+            error |= {"array": data["high"] - data["value"], "arrayminus": data["value"] - data["low"]}
+        figure.add_trace(
+            go.Scatter(
+                x=data["window_start"],
+                y=data["value"],
+                mode="lines+markers",
+                name=name,
+                line={"color": color, "dash": "solid" if source == "real" else "dot"},
+                error_y=error,
+            )
+        )
+    if expected is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=performance["window_start"].drop_duplicates().sort_values(),
+                y=[expected] * performance["window_start"].nunique(),
+                mode="lines",
+                name="Esperado (validación cruzada)",
+                line={"color": "#9e9e9e", "dash": "dash"},
+            )
+        )
+    figure.update_layout(
+        title=f"{metric} por ventana",
+        height=380,
+        margin={"t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
     )
-    for row, panel in enumerate(panels, start=1):
-        for metric in panel:
-            data = performance[performance["metric"] == metric]
-            line = go.Scatter(x=data["window_start"], y=data["value"], mode="lines+markers", name=metric)
-            figure.add_trace(line, row=row, col=1)
-            if isinstance(test.get(metric), (int, float)):
-                figure.add_hline(
-                    y=test[metric],
-                    line_dash="dot",
-                    line_color="#9e9e9e",
-                    annotation_text=f"{metric} en prueba",
-                    row=row,
-                    col=1,
-                )
-    figure.update_layout(height=max(380, 220 * len(panels) + 60), margin={"t": 40, "b": 10})
-    st.plotly_chart(figure, width="stretch")
+    st.plotly_chart(spanish_dates(figure), width="stretch")
 
 
 # ----------------------------------------------------------------------------- the page
@@ -207,12 +256,14 @@ def over_time_page(
     metadata: registry.ModelMetadata | None,
 ) -> None:
     """The page for the windows ``runs`` of one version: ``changes`` is their drift history with
-    the ``trend`` / ``abrupt`` flags of ``model_monitoring.detect_changes``."""
+    the ``trend`` / ``abrupt`` flags of ``calibration.detect_changes``."""
     if changes.empty:
         st.info("No hay resultados por variable en el rango elegido.")
         return
     draw_status_heatmap(changes)
-    latest = feature_table(changes[changes["run_id"] == changes["run_id"].iloc[-1]], thresholds)
+    latest_run = runs[runs["id"] == changes["run_id"].iloc[-1]]
+    latest_limits = run_limits(latest_run["summary"].iloc[0] if len(latest_run) else {}, thresholds)
+    latest = feature_table(changes[changes["run_id"] == changes["run_id"].iloc[-1]], latest_limits)
     features = [*latest["feature"], *sorted(set(changes["feature"]) - set(latest["feature"]))]
     feature = feature_ui(features, "Variable", key="time_feature")
     rows = changes[changes["feature"] == feature]
@@ -221,5 +272,13 @@ def over_time_page(
         "Estadísticos", available, default=available, format_func=panel_title, key="time_methods"
     )
     if methods:
-        draw_history(rows, methods, thresholds, alpha, feature)
-    draw_performance_history(performance_history(runs), metadata)
+        draw_history(rows, limits_history(runs, thresholds), methods, alpha, feature)
+    st.subheader("Desempeño del modelo en el tiempo")
+    performance = performance_history(runs)
+    if performance.empty:
+        st.info(
+            "Aún no hay suficientes resultados reales (feedback) ni estimaciones para mostrar el desempeño."
+        )
+        return
+    metric = metric_ui(performance, metadata.primary_metric if metadata else None)
+    draw_performance_history(performance, metric, expected_metrics(metadata).get(metric))

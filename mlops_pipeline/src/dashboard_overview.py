@@ -1,5 +1,6 @@
-"""Dashboard page "Resumen": the window's traffic light and verdict, the features by status,
-alerts, recommendations and the model's performance with feedback."""
+"""Dashboard page "Resumen": the window's traffic light and verdict, the risk of every feature in
+one chart, the features by status, alerts, recommendations and the model's performance: realized
+with feedback (with its interval) next to the estimate without labels (CBPE)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import registry
 from dashboard_shared import (
     STATUS_COLORS,
     STATUS_ORDER,
-    holdout_metrics,
+    draw_risk_bars,
+    expected_metrics,
+    feature_table,
     status_badge,
     traffic_light,
     window_label,
@@ -72,8 +75,7 @@ def draw_recommendations(recommendations: list[Mapping]) -> None:
     if not recommendations:
         st.markdown("Ninguna: siga monitoreando.")
     for item in recommendations:
-        action = messages.action_text(item.get("action"))
-        st.markdown(f"- **{action}**: {messages.recommendation_text(item)}")
+        st.markdown(f"- {messages.recommendation_text(item)}")
 
 
 def draw_alerts(alerts: list[Mapping]) -> None:
@@ -91,32 +93,61 @@ def draw_alerts(alerts: list[Mapping]) -> None:
                 (st.warning if alert.get("level") == "yellow" else st.info)(messages.alert_text(alert))
 
 
+def _delta(value: float | None, expected: float | None) -> str | None:
+    if value is None or expected is None:
+        return None
+    return f"{value - expected:+.3f} vs esperado"
+
+
 def draw_performance_now(summary: Mapping, metadata: registry.ModelMetadata | None) -> None:
-    """The window's metrics on predictions with feedback, against the test-set ones."""
-    performance = summary.get("performance")
-    if not performance:
+    """The window's realized metrics (with the primary one's interval) next to the estimate without
+    labels (CBPE), each against its expected value (out-of-fold cross-validation)."""
+    realized, estimated = summary.get("realized"), summary.get("estimated") or {}
+    performance = summary.get("performance") or {}
+    if not performance and not estimated:
         return
-    st.subheader("Desempeño con resultados reales")
-    test = holdout_metrics(metadata)
-    cols = st.columns(min(len(performance), 6))
-    for col, (metric, value) in zip(cols, list(performance.items())[:6], strict=False):
-        reference = test.get(metric)
-        delta = f"{value - reference:+.3f} vs prueba" if isinstance(reference, (int, float)) else None
-        col.metric(metric, f"{value:.3f}", delta)
-    st.caption(f"Calculado sobre {summary.get('n_feedback', 0)} predicciones con resultado real.")
+    st.subheader("Desempeño del modelo")
+    expected, estimates = expected_metrics(metadata), estimated.get("metrics") or {}
+    primary = (realized or {}).get("primary") or "roc_auc"
+    names = dict.fromkeys([primary, *performance, *estimates])  # the primary metric first
+    shown = [name for name in names if name in performance or name in estimates][:5]
+    cols = st.columns(max(len(shown), 1))
+    for col, metric in zip(cols, shown, strict=False):
+        if metric in performance:
+            col.metric(
+                f"{metric} real",
+                f"{performance[metric]:.3f}",
+                _delta(performance[metric], expected.get(metric)),
+            )
+        if metric in estimates:
+            col.metric(
+                f"{metric} estimado",
+                f"{estimates[metric]:.3f}",
+                _delta(estimates[metric], expected.get(metric)),
+            )
+    st.caption(
+        f"Real: {messages.realized_text(realized)}. Estimado sin etiquetas (CBPE): "
+        f"{messages.estimate_text(estimated, primary)}. "
+        "Esperado: la media de validación cruzada del entrenamiento."
+    )
 
 
-def overview_page(run: Mapping, metadata: registry.ModelMetadata | None) -> None:
-    """The page for one monitoring window (``run``) of a version (``metadata``, None if not on disk)."""
+def overview_page(
+    run: Mapping, window: pd.DataFrame, limits: Mapping, metadata: registry.ModelMetadata | None
+) -> None:
+    """The page for one monitoring window (``run``; ``window`` its drift rows, ``limits`` the
+    limits they were judged by) of a version (``metadata``, None if not on disk)."""
     summary = run["summary"] or {}
     status, counts = traffic_light(summary)
     output = summary.get("output")
     features = summary.get("features") or {}
     st.caption(
         f"Modelo vigilado: **{run['model_version']}** · Ventana: **{window_label(run)}** · "
-        f"Calculado: {pd.Timestamp(run['created_at']):%Y-%m-%d %H:%M} UTC"
+        f"Calculado: {pd.Timestamp(run['created_at']):%d/%m/%Y %H:%M} UTC"
     )
     draw_traffic_light(status, counts, run, features.get(output) if output else None)
+    if not window.empty:
+        draw_risk_bars(feature_table(window, limits), title="Riesgo por variable en esta ventana")
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Estado por variable")

@@ -130,14 +130,16 @@ def feedback_ui(metadata: registry.ModelMetadata, prediction: Mapping) -> object
 
 # ----------------------------------------------------------------------------- drawing
 def draw_recent_predictions(recent: pd.DataFrame) -> None:
+    """The latest predictions, dates as day/month/year, "—" where there is no outcome or value."""
     st.subheader("Predicciones recientes")
+    text = [c for c in recent.columns if not pd.api.types.is_numeric_dtype(recent[c]) and c != "created_at"]
+    shown = recent.astype({c: object for c in text}).fillna({c: "—" for c in text})
     st.dataframe(
-        recent.rename(
-            columns={"created_at": "fecha", "prediction": "predicción", "actual": "resultado real"}
-        ),
+        shown.rename(columns={"created_at": "fecha", "prediction": "predicción", "actual": "resultado real"}),
         hide_index=True,
         width="stretch",
         height=300,
+        column_config={"fecha": st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm:ss")},
     )
 
 
@@ -181,27 +183,33 @@ def draw_prediction_result(prediction: Mapping, metadata: registry.ModelMetadata
 
 # ----------------------------------------------------------------------------- the page
 def _try_model(url: str, headers: Mapping[str, str], version: str, metadata: registry.ModelMetadata) -> bool:
-    """The form, the API's answer and the feedback form; True once a feedback was stored."""
+    """The form, the API's answer and the feedback form; True when this run stored a prediction or
+    a feedback (the caller then draws the page again, so the recent predictions include it)."""
+    stored = False
     record = prediction_form_ui(metadata.features)
     if record is not None:
         try:
             st.session_state["last_prediction"] = send_prediction(url, headers, record, version)
+            st.session_state.pop("last_feedback", None)
+            stored = True
         except RuntimeError as exc:
             st.error(str(exc))
     prediction = st.session_state.get("last_prediction")
     if prediction is None:
-        return False
+        return stored
     draw_prediction_result(prediction, metadata)
     actual = feedback_ui(metadata, prediction)
-    if actual is None:
-        return False
-    try:
-        send_feedback(url, headers, prediction["id"], actual)
-    except RuntimeError as exc:
-        st.error(str(exc))
-        return False
-    st.success(f"Resultado real «{actual}» registrado para la predicción {prediction['id']}.")
-    return True
+    if actual is not None:
+        try:
+            send_feedback(url, headers, prediction["id"], actual)
+            st.session_state["last_feedback"] = (prediction["id"], actual)
+            stored = True
+        except RuntimeError as exc:
+            st.error(str(exc))
+    answered, given = st.session_state.get("last_feedback", (None, None))
+    if answered == prediction["id"]:
+        st.success(f"Resultado real «{given}» registrado para la predicción {prediction['id']}.")
+    return stored
 
 
 def predictions_page(
@@ -216,7 +224,7 @@ def predictions_page(
     when there is none), and the form that calls the API (``api_settings``).
 
     Returns:
-        True when a feedback was stored (the caller refreshes the recent predictions).
+        True when a prediction or a feedback was stored (the caller refreshes the recent predictions).
     """
     if recent.empty:
         st.info(NO_PREDICTIONS_MESSAGE)

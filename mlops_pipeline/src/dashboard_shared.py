@@ -1,8 +1,8 @@
-"""What the dashboard pages share: status colors and badges, the traffic light, the per-feature
-table and the reference-vs-current distribution chart.
+"""What the dashboard pages share: status colors and badges, the traffic light, the default window,
+the per-feature table, the risk chart and the reference-vs-current distribution chart.
 
-The plain functions (``traffic_light``, ``feature_table``, ``category_shares``...) take data and
-return data, so tests call them directly; the ``draw_*`` ones take data and draw it.
+The plain functions (``traffic_light``, ``default_window``, ``feature_table``, ``category_shares``...)
+take data and return data, so tests call them directly; the ``draw_*`` ones take data and draw it.
 """
 
 from __future__ import annotations
@@ -17,16 +17,40 @@ import streamlit as st
 
 import drift
 import messages
+import performance
 import registry
 
-STATUS_ORDER = ("red", "yellow", "green", "no_data")
+STATUS_ORDER = ("red", "yellow", "green", "insufficient", "no_data")
 """Statuses from the most severe down, as tables and lists show them."""
-STATUS_BADGES = MappingProxyType({"green": "green", "yellow": "orange", "red": "red", "no_data": "gray"})
+JUDGED = ("red", "yellow", "green")
+STATUS_BADGES = MappingProxyType(
+    {"green": "green", "yellow": "orange", "red": "red", "insufficient": "gray", "no_data": "gray"}
+)
 STATUS_COLORS = MappingProxyType(
-    {"green": "#2e7d32", "yellow": "#f9a825", "red": "#c62828", "no_data": "#9e9e9e"}
+    {
+        "green": "#2e7d32",
+        "yellow": "#f9a825",
+        "red": "#c62828",
+        "insufficient": "#78909c",
+        "no_data": "#9e9e9e",
+    }
 )
 REFERENCE_COLOR, CURRENT_COLOR = "#1f77b4", "#d62728"
 MISSING_LABEL = "(faltante)"
+AXIS_DATE, HOVER_DATE = "%d/%m", "%d/%m/%Y %H:%M"
+"""Dates on charts as numbers (21/11), so no English month name shows."""
+TABLE_COLUMNS = {
+    "feature": "Variable",
+    "status": "Estado",
+    "risk": "Riesgo",
+    "test_p": "p-valor (KS / chi²)",
+    "test": "KS / chi²",
+    "psi": "PSI",
+    "jensen_shannon": "Jensen-Shannon",
+    "missing_share": "Δ % faltantes",
+    "outside": "% fuera de rango o nuevas",
+}
+"""The per-feature table's columns, in order, with their Spanish names."""
 
 
 # ----------------------------------------------------------------------------- plain logic
@@ -49,43 +73,74 @@ def traffic_light(summary: Mapping) -> tuple[str, dict[str, int]]:
     return overall, {status: inputs.count(status) for status in ("green", "yellow", "red", "no_data")}
 
 
-def risk_ratio(rows: pd.DataFrame, thresholds: Mapping[str, Iterable[float]]) -> float:
-    """A feature's risk: its largest effect size as a share of that statistic's red threshold
-    (1.0 means it reached red); NaN when no effect size was computed."""
-    red = {method: float(tuple(limits)[1]) for method, limits in thresholds.items()}
+def run_limits(summary: Mapping, thresholds: Mapping[str, Iterable[float]]) -> dict[str, dict[str, list]]:
+    """The limits a window's effect sizes were judged by (its summary's ``limits``); windows stored
+    before limits existed get the configured thresholds for every feature (key ``*``)."""
+    limits = (summary or {}).get("limits")
+    return dict(limits) if limits else {"*": {method: list(v) for method, v in thresholds.items()}}
+
+
+def _red_limit(limits: Mapping, feature: str, method: str) -> float:
+    values = (limits.get(feature) or limits.get("*") or {}).get(method)
+    return float(list(values)[1]) if values else float("nan")
+
+
+def risk_ratio(rows: pd.DataFrame, limits: Mapping) -> float:
+    """A feature's risk: its largest effect size as a share of that statistic's red limit in the
+    window (1.0 means it reached red); NaN when no effect size was computed."""
     ratios = [
-        value / red[method]
-        for method, value in zip(rows["method"], rows["statistic"], strict=True)
-        if red.get(method, 0) > 0 and pd.notna(value)
+        value / red
+        for feature, method, value in zip(rows["feature"], rows["method"], rows["statistic"], strict=True)
+        if method in drift.EFFECT_METHODS
+        and (red := _red_limit(limits, feature, method)) > 0
+        and pd.notna(value)
     ]
     return float(max(ratios)) if ratios else float("nan")
 
 
-def feature_table(window: pd.DataFrame, thresholds: Mapping[str, Iterable[float]]) -> pd.DataFrame:
-    """One row per feature of a window's drift rows: status, risk, each statistic and each test's p-value.
+def _pivot(window: pd.DataFrame, methods: Iterable[str], column: str) -> pd.Series:
+    """One value per feature of ``column`` over the rows of any of ``methods`` (NaN when none)."""
+    rows = window[window["method"].isin(list(methods))]
+    return rows.groupby("feature", sort=False)[column].first()
 
-    Columns: ``feature``, ``status``, ``risk``, then one column per method (its statistic) and
-    ``<method>_p`` for the tests; sorted from the riskiest feature down.
+
+def feature_table(window: pd.DataFrame, limits: Mapping) -> pd.DataFrame:
+    """One row per feature of a window's drift rows: status, risk, its test's p-value and statistic
+    (KS or chi-squared), PSI, Jensen-Shannon, the missing-share change and the share out of range
+    or unseen; sorted from the most severe status and the riskiest feature down.
+
+    Args:
+        window: the window's rows (``store.read_drift_history`` of one run).
+        limits: ``run_limits`` of the run.
     """
     if window.empty:
-        return pd.DataFrame(columns=["feature", "status", "risk"])
-    per_feature = drift.feature_status(window).set_index("feature")
-    values = window.pivot_table(
-        index="feature", columns="method", values="statistic", aggfunc="first", dropna=False
-    )
-    p_values = window[window["method"].isin(drift.TEST_METHODS)].pivot_table(
-        index="feature", columns="method", values="p_value", aggfunc="first", dropna=False
-    )
-    methods = [s.name for s in drift.STATISTICS if s.name in values.columns]
-    table = values[methods].join(p_values.add_suffix("_p"))
-    risk = {feature: risk_ratio(rows, thresholds) for feature, rows in window.groupby("feature")}
-    table.insert(0, "risk", table.index.map(risk))
-    table.insert(0, "status", per_feature["status"].reindex(table.index))
+        return pd.DataFrame(columns=list(TABLE_COLUMNS))
+    statuses = drift.feature_status(window).set_index("feature")["status"]
+    table = pd.DataFrame(index=statuses.index)
+    table["status"] = statuses
+    table["risk"] = pd.Series({f: risk_ratio(rows, limits) for f, rows in window.groupby("feature")})
+    table["test_p"] = _pivot(window, drift.TEST_METHODS, "p_value")
+    table["test"] = _pivot(window, drift.TEST_METHODS, "statistic")
+    for method in ("psi", "jensen_shannon", "missing_share"):
+        table[method] = _pivot(window, [method], "statistic")
+    table["outside"] = _pivot(window, ["out_of_range_share", "unseen_share"], "statistic")
     severity = table["status"].map({s: i for i, s in enumerate(STATUS_ORDER)})
     table = table.assign(_severity=severity).sort_values(
         ["_severity", "risk"], ascending=[True, False], na_position="last"
     )
-    return table.drop(columns="_severity").rename_axis("feature").reset_index()
+    return table.drop(columns="_severity").rename_axis("feature").reset_index()[list(TABLE_COLUMNS)]
+
+
+def default_window(runs: pd.DataFrame, now: pd.Timestamp | None = None) -> int | None:
+    """The window a page opens on: the latest complete one with a verdict (it ended before ``now``
+    and has a colour), else the one with most predictions; None without runs. Today's window, still
+    filling up with a few hand-sent predictions, is then never the default."""
+    if runs.empty:
+        return None
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    complete = runs[(runs["window_end"] <= now) & runs["status"].isin(JUDGED)]
+    chosen = complete.iloc[-1] if len(complete) else runs.loc[runs["n_rows"].astype(int).idxmax()]
+    return int(chosen["id"])
 
 
 def _category_share(values: pd.Series) -> pd.Series:
@@ -141,16 +196,21 @@ def feature_kinds(metadata: registry.ModelMetadata) -> dict[str, str]:
     return kinds | {drift.SCORE_COLUMN: "numeric", drift.PREDICTION_COLUMN: "categorical"}
 
 
-def holdout_metrics(metadata: registry.ModelMetadata | None) -> dict[str, float]:
-    """A version's test-set metrics from its metadata ({} when unknown)."""
-    return metadata.test_metrics if metadata else {}
+def expected_metrics(metadata: registry.ModelMetadata | None) -> dict[str, float]:
+    """What each metric should be without drift: the version's out-of-fold CV mean (else its test
+    value), as the monitoring job judges performance ({} when the version is unknown)."""
+    if metadata is None:
+        return {}
+    names = {*(metadata.metrics.get("cv") or {}), *metadata.test_metrics}
+    values = {name: performance.expected_value(metadata, name)[0] for name in sorted(names)}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def window_label(run: Mapping) -> str:
     """How a monitoring window is named in the selector (with its traffic-light color)."""
     start, end = pd.Timestamp(run["window_start"]), pd.Timestamp(run["window_end"])
     status = messages.status_text(traffic_light(run["summary"] or {})[0])
-    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC · {status}"
+    return f"{start:%d/%m/%Y %H:%M} → {end:%d/%m/%Y %H:%M} UTC · {status}"
 
 
 def status_badge(status: str) -> str:
@@ -170,12 +230,69 @@ def feature_ui(features: list[str], label: str, key: str) -> str | None:
     return st.selectbox(label, features, format_func=messages.feature_label, key=key)
 
 
-def colored_status(frame: pd.DataFrame) -> pd.io.formats.style.Styler:
-    """The ``Estado`` column painted in its status color."""
-    colors = {messages.status_text(s): STATUS_COLORS[s] for s in STATUS_COLORS}
-    return frame.style.map(
-        lambda v: f"background-color: {colors[v]}; color: white" if v in colors else "", subset=["Estado"]
+def _text_where_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns with a missing value as text ("—" there, 3 significant digits elsewhere):
+    ``st.dataframe`` shows a missing number as "None" whatever the formatting says."""
+    out = frame.reset_index(drop=True)
+    for column in out.columns:
+        values = out[column]
+        if pd.api.types.is_numeric_dtype(values) and values.isna().any():
+            out[column] = [f"{v:.3g}" if pd.notna(v) else "—" for v in values]
+        elif not pd.api.types.is_numeric_dtype(values):
+            out[column] = values.astype(object).where(values.notna(), "—")
+    return out
+
+
+def styled(frame: pd.DataFrame, statuses: pd.Series, painted: list[str]) -> pd.io.formats.style.Styler:
+    """A table for ``st.dataframe``: the ``painted`` columns in each row's status color (``statuses``,
+    aligned with the rows), numbers with 3 significant digits and "—" where there is no value."""
+    colors = [STATUS_COLORS.get(s, STATUS_COLORS["no_data"]) for s in statuses]
+    shown = _text_where_missing(frame)
+    numbers = [c for c in shown.columns if pd.api.types.is_numeric_dtype(shown[c])]
+    return shown.style.apply(
+        lambda column: [f"background-color: {color}; color: white" for color in colors],
+        subset=[c for c in painted if c in shown.columns],
+    ).format("{:.3g}", subset=numbers)
+
+
+def spanish_dates(figure: go.Figure) -> go.Figure:
+    """Date axes as day/month numbers (no English month names), hover with the full date."""
+    return figure.update_xaxes(tickformat=AXIS_DATE, hoverformat=HOVER_DATE)
+
+
+def draw_risk_bars(table: pd.DataFrame, axis_max: float = 3.0, title: str = "Riesgo por variable") -> None:
+    """Risk per feature (``feature_table``) as bars in each feature's status color; the axis stops at
+    ``axis_max`` times the red limit and each bar shows its value, so one huge drift does not
+    flatten the others."""
+    data = table.dropna(subset=["risk"]).sort_values("risk")
+    top = max(min(float(data["risk"].max()) if len(data) else 1.0, axis_max), 1.2)
+    figure = go.Figure(
+        go.Bar(
+            x=data["risk"].clip(upper=top),
+            y=data["feature"].map(messages.feature_label),
+            orientation="h",
+            marker_color=[STATUS_COLORS.get(s, STATUS_COLORS["no_data"]) for s in data["status"]],
+            text=[f"{v:.2f}" for v in data["risk"]],
+            textposition="auto",
+            customdata=data["risk"],
+            hovertemplate="%{y}: %{customdata:.2f}<extra></extra>",
+        )
     )
+    figure.add_vline(
+        x=1.0,
+        line_dash="dash",
+        line_color=STATUS_COLORS["red"],
+        annotation_text="límite rojo",
+        annotation_position="bottom right",
+    )
+    figure.update_layout(
+        title=title,
+        xaxis_title="efecto / límite rojo de la ventana",
+        height=max(300, 28 * len(data)),
+        xaxis_range=[0, top * 1.05],
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    st.plotly_chart(figure, width="stretch")
 
 
 def _numeric_figure(reference: pd.Series, current: pd.Series) -> go.Figure:

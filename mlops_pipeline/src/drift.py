@@ -1,44 +1,33 @@
 """Drift statistics and reference profiles: pure functions over counts (no I/O but the profile file).
 
-Design (profile + counts, so partial counts merge exactly, e.g. per Dask partition):
+Profile + counts, so partial counts merge exactly (e.g. per Dask partition):
+``build_reference_profile`` summarises the raw training features once (numeric: sorted distinct
+values and counts, quantile bin edges, range, missing; categorical: category counts, missing),
+saved with the version per bin count (``load_or_build_profile``); ``current_counts`` counts a
+window on the reference's values, bins and categories (+-inf counts as out of range; other
+spellings of a category, such as "true" or 1 for True, as that category); ``drift_from_counts``
+turns counts into one tidy row per feature and statistic; ``compute_drift`` chains the three.
 
-1. ``build_reference_profile(reference, numeric, categorical)`` summarises the raw training
-   features once: per numeric column the sorted distinct values and their counts (for an exact KS
-   from counts), quantile bin edges, min/max and missing count; per categorical column the
-   category counts and missing count. It is JSON and is saved with the model version, one file per
-   bin count (``load_or_build_profile``).
-2. ``current_counts(profile, current)`` counts a window on the reference's bins: for numeric
-   columns, how many values fall on or between the sorted reference values (which gives the KS
-   statistic, the quantile-bin histogram and the out-of-range share); for categorical ones, one
-   count per reference category plus an "unseen" bucket; missing counts for both. Counts add up.
-3. ``drift_from_counts(profile, counts, ...)`` turns counts into one tidy row per feature and
-   statistic. ``compute_drift`` chains the three for two DataFrames.
+The statistics (``STATISTICS``), small functions over count arrays (effect sizes also row by row
+over 2-D arrays, which the calibration uses):
 
-The statistics are small pure functions over count arrays, listed in one table, ``STATISTICS``:
+- ``ks``: two-sample Kolmogorov-Smirnov D (numeric), equal to ``scipy.stats.ks_2samp``; p-value by
+  Smirnov's asymptotic formula (``kstwo.sf(D, round(n*m/(n+m)))``, as ``method="asymp"``).
+- ``chi_squared``: homogeneity test (categorical) via ``scipy.stats.chi2_contingency`` after
+  pooling the categories with expected counts below 5 (``pool_sparse``).
+- ``psi``: sum((c - r) * ln(c / r)) over bin shares; only empty bins count as ``EPSILON``.
+- ``jensen_shannon``: the Jensen-Shannon *distance* (sqrt of the divergence), log base 2, in [0, 1].
+- ``missing_share``, ``out_of_range_share``, ``unseen_share``: absolute change of the share of
+  missing values, of values outside the reference [min, max], of categories it never had.
 
-- ``ks``: two-sample Kolmogorov-Smirnov statistic D (numeric), equal to
-  ``scipy.stats.ks_2samp(...).statistic``; its p-value is Smirnov's asymptotic formula that
-  ``ks_2samp(method="asymp")`` uses, ``kstwo.sf(D, round(n*m/(n+m)))``.
-- ``chi_squared``: homogeneity test on the 2 x categories reference/current contingency table
-  (categorical), unseen categories as their own column, via ``scipy.stats.chi2_contingency``.
-- ``psi``: population stability index, sum((c - r) * ln(c / r)) over bin shares, empty bins
-  floored at ``EPSILON`` = 1e-4 so the log stays finite (each term is >= 0, so PSI >= 0).
-- ``jensen_shannon``: the Jensen-Shannon *distance* (square root of the divergence) with log
-  base 2, so it lies in [0, 1], via ``scipy.spatial.distance.jensenshannon``.
-- ``missing_share``, ``out_of_range_share`` (numeric), ``unseen_share`` (categorical): absolute
-  change of the share of missing values, of values outside the reference [min, max], of
-  categories the reference never had.
+Verdicts: a test (KS, chi-squared) whose p-value, corrected for multiple testing
+(``monitoring.correction``), is below ``monitoring.p_value`` is yellow, never red. An effect size
+is yellow or red from its limits: the ``monitoring.thresholds``, raised with a calibration
+(``calibration.Calibration``) to what noise reaches at the window's size.
 
-Severity comes from effect sizes (PSI, Jensen-Shannon and the three shares) against the
-``monitoring.thresholds`` of config.yaml: yellow at the first, red at the second. The tests (KS,
-chi-squared) report p-values corrected for multiple testing (``monitoring.correction``); a
-significant test alone makes a row yellow, never red.
-
-Each result row carries a ``detail``: None, or a code with its numbers (never a sentence; the
-Spanish text is ``messages.detail_text``). Why a statistic could not be computed:
-``{"code": "no_current_rows"}``, ``no_reference_rows``, ``empty_in_reference``,
-``empty_in_window``; notes: ``{"code": "missing_change", "reference": 0.0, "current": 0.33}``
-(missing shares) and ``{"code": "unseen_values", "values": {"castle": 12}}`` (unseen categories).
+Each row's ``detail`` is None or a code with its numbers (``messages.detail_text`` renders it):
+``no_current_rows``, ``no_reference_rows``, ``empty_in_reference``, ``empty_in_window`` (why a
+statistic is missing), ``missing_change`` (missing shares), ``unseen_values`` (unseen categories).
 """
 
 from __future__ import annotations
@@ -65,7 +54,13 @@ logger = logging.getLogger(__name__)
 
 
 EPSILON = 1e-4
-"""Floor for bin shares in PSI: an empty bin counts as a share of 0.0001 (as Evidently does)."""
+"""The share an empty bin counts as in PSI (0.0001, as Evidently uses), so the log stays finite."""
+
+BOOLEAN_KEYS = {"true": "1", "false": "0"}
+"""Boolean spellings matched with 1 and 0 (``spelling_key``)."""
+
+MIN_EXPECTED = 5.0
+"""Chi-squared pools the categories whose expected count is below this (``pool_sparse``)."""
 
 PROFILE_FILE = "reference_profile_{bins}bins.json"
 """A version's reference profile, one file per bin count (``monitoring.bins``)."""
@@ -110,42 +105,80 @@ def ks_from_counts(reference_counts: np.ndarray, current_counts: np.ndarray) -> 
     return d, p
 
 
-def psi(reference_counts: np.ndarray, current_counts: np.ndarray, epsilon: float = EPSILON) -> float:
-    """Population stability index over the same bins; shares below ``epsilon`` count as ``epsilon``."""
-    n, m = reference_counts.sum(), current_counts.sum()
-    if n == 0 or m == 0:
-        return float("nan")
-    ref = np.maximum(reference_counts / n, epsilon)
-    cur = np.maximum(current_counts / m, epsilon)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
+def psi(reference_counts: np.ndarray, current_counts: np.ndarray, epsilon: float = EPSILON) -> Any:
+    """Population stability index over the same bins (the last axis; rows of 2-D arrays are
+    separate pairs): sum((c - r) * ln(c / r)) over the bin shares, empty bins counted as a share
+    of ``epsilon``. Each term is >= 0, so PSI >= 0; NaN when a side has no values."""
+    n = reference_counts.sum(axis=-1, keepdims=True)
+    m = current_counts.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = np.where(reference_counts == 0, epsilon, reference_counts / n)
+        cur = np.where(current_counts == 0, epsilon, current_counts / m)
+        value = np.sum((cur - ref) * np.log(cur / ref), axis=-1)
+    return _nan_where_empty(value, n, m)
 
 
-def jensen_shannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
-    """Jensen-Shannon distance (sqrt of the divergence, log base 2, in [0, 1]) over the same bins."""
-    if reference_counts.sum() == 0 or current_counts.sum() == 0:
-        return float("nan")
-    return float(jensenshannon(reference_counts, current_counts, base=2))
+def jensen_shannon(reference_counts: np.ndarray, current_counts: np.ndarray) -> Any:
+    """Jensen-Shannon distance (sqrt of the divergence, log base 2, in [0, 1]) over the same bins
+    (the last axis, like ``psi``); NaN when a side has no values."""
+    n = reference_counts.sum(axis=-1, keepdims=True)
+    m = current_counts.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = jensenshannon(reference_counts, current_counts, base=2, axis=-1)
+    return _nan_where_empty(value, n, m)
+
+
+def share_change(reference_counts: np.ndarray, current_counts: np.ndarray) -> Any:
+    """Absolute change of the share held by the last bucket (missing, out of range, unseen), along
+    the last axis like ``psi``; NaN when a side has no values."""
+    n = reference_counts.sum(axis=-1, keepdims=True)
+    m = current_counts.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.abs(current_counts[..., -1:] / m - reference_counts[..., -1:] / n)[..., 0]
+    return _nan_where_empty(value, n, m)
+
+
+def _nan_where_empty(value: np.ndarray, n: np.ndarray, m: np.ndarray) -> Any:
+    """``value`` with NaN where either side counted nothing; a float for one pair of arrays."""
+    value = np.where((n[..., 0] == 0) | (m[..., 0] == 0), np.nan, value)
+    return float(value) if value.ndim == 0 else value
+
+
+def pool_sparse(table: np.ndarray, min_expected: float = MIN_EXPECTED) -> np.ndarray:
+    """A 2 x k contingency table with its sparse columns pooled, so chi-squared can be trusted.
+
+    A column is sparse when its expected count (row total x column total / grand total) is below
+    ``min_expected`` in either row. The sparse columns are added into one, and the next rarest
+    columns join it until that pooled column is not sparse itself (or every column is in it).
+    """
+    totals = table.sum(axis=0)
+    smallest_row = table.sum(axis=1).min()
+    needed = min_expected * table.sum() / smallest_row if smallest_row else np.inf
+    order = np.argsort(totals, kind="stable")
+    pooled = np.zeros(len(totals), dtype=bool)
+    pooled[totals < needed] = True
+    if not pooled.any():
+        return table
+    for column in order:
+        if totals[pooled].sum() >= needed:
+            break
+        pooled[column] = True
+    return np.column_stack([table[:, ~pooled], table[:, pooled].sum(axis=1)])
 
 
 def chi_squared(reference_counts: np.ndarray, current_counts: np.ndarray) -> tuple[float, float]:
-    """Chi-squared homogeneity test on the 2 x bins contingency table (scipy's default Yates
-    correction applies when the table is 2 x 2); bins empty in both samples are left out."""
+    """Chi-squared homogeneity test on the 2 x bins contingency table, after ``pool_sparse``
+    (bins empty in both samples are left out first; scipy's default Yates correction applies when
+    the pooled table is 2 x 2). One unseen value among hundreds is then a share, not a test result."""
     table = np.vstack([reference_counts, current_counts])
     table = table[:, table.sum(axis=0) > 0]
     if table.sum(axis=1).min() == 0:
         return float("nan"), float("nan")
+    table = pool_sparse(table)
     if table.shape[1] < 2:
         return 0.0, 1.0
     result = stats.chi2_contingency(table)
     return float(result.statistic), float(result.pvalue)
-
-
-def share_change(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
-    """Absolute change of the share held by the last bucket (missing, out of range, unseen)."""
-    n, m = reference_counts.sum(), current_counts.sum()
-    if n == 0 or m == 0:
-        return float("nan")
-    return float(abs(current_counts[-1] / m - reference_counts[-1] / n))
 
 
 @dataclass(frozen=True)
@@ -203,16 +236,18 @@ def adjust_p_values(p_values: np.ndarray, correction: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- reference profile
-def _numeric_values(values: pd.Series) -> np.ndarray:
-    """A column as float64 with NaN for missing, text and infinities."""
+def _numeric_values(values: pd.Series, finite: bool = False) -> np.ndarray:
+    """A column as float64 with NaN for missing values and text; with ``finite``, infinities too
+    (the reference's range is finite; in a window, +-inf is a value beyond it, out of range)."""
     array = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    array[~np.isfinite(array)] = np.nan
+    if finite:
+        array[np.isinf(array)] = np.nan
     return array
 
 
 def _numeric_entry(column: pd.Series, bins: int) -> dict:
     """Profile of a numeric column: sorted distinct values and counts, quantile edges, range, missing."""
-    x = _numeric_values(column)
+    x = _numeric_values(column, finite=True)
     present = x[~np.isnan(x)]
     entry: dict[str, Any] = {"kind": "numeric", "missing": int(np.isnan(x).sum())}
     if not len(present):
@@ -277,13 +312,36 @@ def _numeric_counts(entry: dict, values: pd.Series) -> dict:
     return {"rows": len(x), "missing": int(missing.sum()), "grid": counts.tolist()}
 
 
+def spelling_key(text: str) -> str:
+    """How a category is matched when its spelling differs from training's: trimmed, lower case,
+    whole numbers without decimals and booleans as 1 / 0 (so True, "true", 1 and "1.0" are one
+    category, as are False, "FALSE" and 0)."""
+    key = str(text).strip().lower()
+    try:
+        number = float(key)
+    except ValueError:
+        return BOOLEAN_KEYS.get(key, key)
+    return str(int(number)) if number.is_integer() else key
+
+
+def respell(values: pd.Series, categories: list[str]) -> pd.Series:
+    """Values spelled as the reference's ``categories`` where they match one by ``spelling_key``
+    (a key two categories share stays unmatched); other values keep their own spelling."""
+    keys: dict[str, list[str]] = {}
+    for category in categories:
+        keys.setdefault(spelling_key(category), []).append(category)
+    lookup = {key: found[0] for key, found in keys.items() if len(found) == 1}
+    spelled = ft_engineering.as_category_column(values)
+    return spelled.map(lambda text: lookup.get(spelling_key(text), text) if isinstance(text, str) else text)
+
+
 def _categorical_counts(entry: dict, values: pd.Series, top_unseen: int = 20) -> dict:
     """One count per reference category plus the unseen bucket, and the commonest unseen values."""
     missing = values.isna().to_numpy()
     codes = pd.Categorical(values, categories=entry["categories"]).codes.copy()
     unseen = (codes < 0) & ~missing
-    if unseen.any():  # other spellings of a category (1 or 1.0 for "1") match as training spells them
-        spelled = ft_engineering.as_category_column(values[unseen])
+    if unseen.any():  # other spellings of a category (1.0 or "1" for 1, "true" for True) match it
+        spelled = respell(values[unseen], entry["categories"])
         codes[unseen] = pd.Categorical(spelled, categories=entry["categories"]).codes
         unseen = (codes < 0) & ~missing
     counts = np.bincount(codes[codes >= 0], minlength=len(entry["categories"]))
@@ -362,6 +420,15 @@ def _count_views(entry: dict, counts: dict) -> tuple[dict[str, np.ndarray], dict
     return ref, cur
 
 
+def reference_views(entry: dict) -> dict[str, np.ndarray]:
+    """The reference's arrays of one profile feature, as each statistic reads them."""
+    if entry["kind"] == "numeric":
+        empty = {"rows": 0, "missing": 0, "grid": [0] * (2 * len(entry["values"]) + 1)}
+    else:
+        empty = {"rows": 0, "missing": 0, "categories": [0] * (len(entry["categories"]) + 1)}
+    return _count_views(entry, empty)[0]
+
+
 def _no_data_reason(statistic: Statistic, ref: dict, cur: dict) -> dict | None:
     """Why a statistic cannot be computed for a feature (a detail code), or None when it can."""
     if statistic.counts == "missing":
@@ -386,7 +453,8 @@ def _note(statistic: Statistic, ref: dict, cur: dict, counts: dict) -> dict | No
 
 
 def _feature_rows(name: str, entry: dict, counts: dict) -> list[dict]:
-    """The rows of one feature, one per statistic of its kind, before the verdicts."""
+    """The rows of one feature, one per statistic of its kind, before the verdicts; ``size`` is
+    how many window values the statistic compared (the window size its calibration looks up)."""
     ref, cur = _count_views(entry, counts)
     rows = []
     for statistic in STATISTICS:
@@ -408,14 +476,10 @@ def _feature_rows(name: str, entry: dict, counts: dict) -> list[dict]:
                 "detail": reason or _note(statistic, ref, cur, counts),
                 "n_reference": int(ref["missing"].sum()),
                 "n_current": int(cur["missing"].sum()),
+                "size": int(cur[statistic.counts].sum()),
             }
         )
     return rows
-
-
-def _status(value: float, thresholds: tuple[float, float]) -> str:
-    yellow, red = thresholds
-    return "red" if value >= red else "yellow" if value >= yellow else "green"
 
 
 def worst_status(statuses: list[str] | pd.Series) -> str:
@@ -424,36 +488,54 @@ def worst_status(statuses: list[str] | pd.Series) -> str:
     return max(known, key=STATUSES.index) if known else "no_data"
 
 
-RESULT_COLUMNS = [
-    "feature",
-    "kind",
-    "method",
-    "statistic",
-    "p_value",
-    "p_value_raw",
-    "drifted",
-    "status",
-    "detail",
-    "n_reference",
-    "n_current",
-]
+RESULT_COLUMNS = (
+    "feature kind method statistic p_value p_value_raw drifted status detail "
+    "n_reference n_current yellow_limit red_limit"
+).split()
+
+
+def _effect_limits(
+    row: Any, floors: dict[str, tuple[float, float]], calibration: Any
+) -> tuple[float, float, float]:
+    """(yellow limit, red limit, calibrated tail probability) of an effect-size row: the configured
+    thresholds, raised to the calibration's no-drift limits at the row's window size when given."""
+    yellow, red = floors.get(row.method, (np.inf, np.inf))
+    if calibration is None or not calibration.covers(row.feature, row.method):
+        return yellow, red, float("nan")
+    low, high = calibration.limits(row.feature, row.method, row.size)
+    tail = calibration.tail(row.feature, row.method, row.size, row.statistic)
+    return max(yellow, low), max(red, high), tail
 
 
 def _verdicts(
-    table: pd.DataFrame, limits: dict[str, tuple[float, float]], alpha: float, correction: str
+    table: pd.DataFrame,
+    floors: dict[str, tuple[float, float]],
+    alpha: float,
+    correction: str,
+    calibration: Any = None,
 ) -> pd.DataFrame:
-    """Corrected p-values, statuses and drift flags; rows without data keep ``no_data``."""
-    tests = table["method"].isin(TEST_METHODS)
-    p_values = adjust_p_values(table["p_value_raw"].to_numpy(dtype=float), correction)
+    """Limits, p-values, statuses and drift flags; rows without data keep ``no_data``.
+
+    Tests: corrected p-value below ``alpha`` is yellow. Effect sizes: yellow from the yellow
+    limit, red from the red limit (``_effect_limits``); their p-value is the calibrated one.
+    """
+    tests = table["method"].isin(TEST_METHODS).to_numpy()
+    effects = [_effect_limits(row, floors, calibration) for row in table.itertuples()]
+    yellow, red, tail = (np.array(column, dtype=float) for column in zip(*effects, strict=True))
+    p_values = np.where(tests, adjust_p_values(table["p_value_raw"].to_numpy(dtype=float), correction), tail)
     significant = tests & (p_values < alpha)
-    effect_status = [
-        _status(v, limits[m]) if m in limits else "green"
-        for v, m in zip(table["statistic"], table["method"], strict=True)
-    ]
+    value = table["statistic"].to_numpy(dtype=float)
+    effect_status = np.where(value >= red, "red", np.where(value >= yellow, "yellow", "green"))
     computed = np.where(tests, np.where(significant, "yellow", "green"), effect_status)
     status = np.where(table["status"].isna(), computed, table["status"])
-    drifted = np.where(tests, significant, status == "red").astype(bool)
-    return table.assign(p_value=p_values, status=status, drifted=drifted)
+    return table.assign(
+        p_value=p_values,
+        p_value_raw=np.where(tests, table["p_value_raw"], tail),
+        status=status,
+        drifted=np.where(tests, significant, status == "red").astype(bool),
+        yellow_limit=np.where(tests, np.nan, yellow),
+        red_limit=np.where(tests, np.nan, red),
+    )
 
 
 def drift_from_counts(
@@ -462,6 +544,7 @@ def drift_from_counts(
     thresholds: dict[str, tuple[float, float]] | None = None,
     p_value: float | None = None,
     correction: str | None = None,
+    calibration: Any = None,
 ) -> pd.DataFrame:
     """One tidy row per feature and statistic from a profile and a window's counts.
 
@@ -471,24 +554,30 @@ def drift_from_counts(
         thresholds: {statistic: (yellow, red)}; missing names use ``MonitoringConfig`` defaults.
         p_value: significance level for the tests after correction (default from config).
         correction: ``none``, ``bonferroni`` or ``fdr_bh`` (default from config).
+        calibration: the profile's no-drift calibration (``calibration.Calibration``): effect
+            sizes are then coloured by the larger of each threshold and the limit noise reaches
+            at the window's size, and get a calibrated p-value. Without it, by the thresholds.
 
     Returns:
         Columns ``RESULT_COLUMNS``: ``statistic`` (NaN when it cannot be computed), ``p_value``
-        (corrected, tests only), ``p_value_raw``, ``drifted``, ``status`` (green / yellow / red /
-        no_data) and ``detail`` (a code with its numbers, or None; see the module docstring).
+        (tests: corrected; effect sizes: calibrated, NaN without calibration), ``p_value_raw``,
+        ``drifted``, ``status`` (green / yellow / red / no_data), ``detail`` (a code with its
+        numbers, or None; see the module docstring) and the ``yellow_limit`` / ``red_limit``
+        each effect size was judged by.
     """
     defaults = MonitoringConfig()
     rows = [
         row for name, entry in profile["features"].items() for row in _feature_rows(name, entry, counts[name])
     ]
-    table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    table = pd.DataFrame(rows, columns=[*RESULT_COLUMNS[:-2], "size"])
     if table.empty:
-        return table
+        return pd.DataFrame(columns=RESULT_COLUMNS)
     table = _verdicts(
         table,
         {**defaults.thresholds, **(thresholds or {})},
         defaults.p_value if p_value is None else p_value,
         defaults.correction if correction is None else correction,
+        calibration,
     )
     return table[RESULT_COLUMNS].reset_index(drop=True)
 
@@ -556,22 +645,27 @@ def _reference_outputs(models_dir: Path, version: str, reference: pd.DataFrame) 
 
 
 def version_profile(models_dir: Path, version: str, bins: int = 10) -> dict:
-    """Build the reference profile of a saved version: its raw features plus its own output column."""
+    """Build the reference profile of a saved version: its raw features plus its own output column
+    (``output_feature``) and, for a multiclass version, also its top-class probability ``__score__``
+    (the confidence CBPE estimates accuracy from)."""
     metadata = registry.load_metadata(models_dir, version)
     reference = registry.load_reference(models_dir, version)
     column, kind = output_feature(metadata)
-    if column not in reference:
-        outputs = _reference_outputs(
+    outputs = [(column, kind)]
+    if column == PREDICTION_COLUMN:
+        outputs.append((SCORE_COLUMN, "numeric"))
+    if any(name not in reference for name, _ in outputs):
+        scored = _reference_outputs(
             models_dir, version, reference.drop(columns=list(OUTPUT_COLUMNS), errors="ignore")
         )
-        if outputs is not None:
-            reference = reference.assign(**{column: outputs[column].to_numpy()})
-    output = column if column in reference else None
+        if scored is not None:
+            reference = reference.assign(**{name: scored[name].to_numpy() for name, _ in outputs})
     numeric, categorical = list(metadata.numeric_features), list(metadata.categorical_features)
-    if output:
-        (numeric if kind == "numeric" else categorical).append(output)
+    for name, name_kind in outputs:
+        if name in reference:
+            (numeric if name_kind == "numeric" else categorical).append(name)
     profile = build_reference_profile(reference, numeric, categorical, bins=bins)
-    return profile | {"version": version, "output": output}
+    return profile | {"version": version, "output": column if column in reference else None}
 
 
 def profile_path(models_dir: Path, version: str, bins: int) -> Path:

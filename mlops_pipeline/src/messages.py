@@ -15,13 +15,20 @@ from typing import Any
 
 import drift
 
-STATUS_LABELS = {"green": "Verde", "yellow": "Amarillo", "red": "Rojo", "no_data": "Sin datos"}
+STATUS_LABELS = {
+    "green": "Verde",
+    "yellow": "Amarillo",
+    "red": "Rojo",
+    "no_data": "Sin datos",
+    "insufficient": "Datos insuficientes",
+}
 
 VERDICTS = {
     "green": "Sin deriva relevante: el modelo trabaja con datos parecidos a los de entrenamiento.",
     "yellow": "Deriva moderada: vigile las variables en amarillo.",
     "red": "Deriva importante: revise las alertas y recomendaciones.",
     "no_data": "Sin datos en esta ventana.",
+    "insufficient": "Muy pocas predicciones para juzgar la deriva: la ventana no tiene color.",
 }
 
 METHOD_LABELS = {
@@ -57,9 +64,25 @@ ALERTS = {
     "trend": "Tendencia creciente de {method} en {feature} frente a las ventanas anteriores.",
     "jump": "Salto brusco de {method} en {feature} frente a las ventanas anteriores.",
     "performance_drop": (
-        "El desempeño empeoró: {metric} está {worsening:.3f} peor que en la evaluación de prueba."
+        "El desempeño cayó: {metric} = {value:.3f} (intervalo de {confidence:.0%}: {low:.3f} a {high:.3f}), "
+        "peor que lo esperado ({expected:.3f}, {expected_from}) incluso en el mejor caso del intervalo."
     ),
     "no_data": "Sin datos: no hay predicciones del modelo {version} entre {start} y {end}.",
+    "insufficient": (
+        "Datos insuficientes: {rows} predicciones del modelo {version} entre {start} y {end}; "
+        "se necesitan al menos {min_rows} para juzgar la deriva."
+    ),
+}
+
+EXPECTED_FROM = {"cv": "validación cruzada", "test": "prueba", "none": "sin referencia"}
+
+ESTIMATE_REASONS = {
+    "regression": "no disponible en regresión",
+    "no_calibration": "la versión se guardó sin calibración (vuelva a entrenar)",
+    "no_scores": "la ventana no tiene scores",
+    "few_calibration_rows": "calibrada con pocas filas",
+    "outside_calibration": "muchos scores fuera del rango calibrado",
+    "disagrees_with_realized": "no coincide con el desempeño real (posible deriva de concepto)",
 }
 
 RECOMMENDATIONS = {
@@ -79,6 +102,9 @@ RETRAIN_REASONS = {
     "output_drift": "cambió la distribución de las predicciones",
     "red_features": "{red_features} variables en rojo",
 }
+
+LEGACY_DROP = "El desempeño empeoró: {metric} está {worsening:.3f} peor que en la evaluación de prueba."
+"""Performance alerts stored before they carried an interval."""
 
 
 def status_text(status: str) -> str:
@@ -140,11 +166,14 @@ def alert_text(alert: Mapping) -> str:
     code = alert.get("code")
     if code == "feature_drift":
         return f"Deriva en {feature_label(alert['feature'])}: {_statistics_text(alert['statistics'])}"
+    if code == "performance_drop" and alert.get("low") is None:
+        return LEGACY_DROP.format(**alert)
     if code in ALERTS:
         params = {
             **alert,
             "feature": feature_label(alert.get("feature")),
             "method": method_text(alert.get("method")),
+            "expected_from": EXPECTED_FROM.get(alert.get("expected_from"), alert.get("expected_from")),
         }
         return ALERTS[code].format(**params)
     return str(alert.get("message") or code)
@@ -159,3 +188,43 @@ def recommendation_text(recommendation: Mapping) -> str:
     if code in RECOMMENDATIONS:
         return RECOMMENDATIONS[code].format(feature=feature_label(recommendation.get("feature")))
     return str(recommendation.get("message") or code)
+
+
+def _number(value: Any) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def realized_text(realized: Mapping | None) -> str:
+    """``roc_auc 0.842 (intervalo de 95 %: 0.801 a 0.879; esperado 0.841)`` for a window with feedback."""
+    if not realized or realized.get("primary") is None:
+        return "sin resultados reales suficientes"
+    interval = ""
+    if realized.get("low") is not None:
+        low, high, expected = (_number(realized.get(key)) for key in ("low", "high", "expected"))
+        interval = f" (intervalo de {realized['confidence']:.0%}: {low} a {high}; esperado {expected})"
+    return f"{realized['primary']} {_number(realized.get('value'))}{interval} con {realized['n']} resultados"
+
+
+def estimate_text(estimated: Mapping | None, metric: str | None = None) -> str:
+    """The CBPE estimate of a window, or why there is none / why it is not trustworthy."""
+    if not estimated:
+        return "no calculada"
+    reasons = ", ".join(ESTIMATE_REASONS.get(r, r) for r in estimated.get("reasons", []))
+    if not estimated.get("available"):
+        return f"no disponible: {reasons}"
+    values = estimated["metrics"]
+    name = metric if metric in values else next(iter(values))
+    text = f"{name} {_number(values[name])}"
+    return f"{text} (poco fiable: {reasons})" if reasons else text
+
+
+def performance_lines(summary: Mapping) -> list[str]:
+    """The performance lines of a window's report: realized with its interval, and estimated."""
+    realized, estimated = summary.get("realized"), summary.get("estimated")
+    if realized is None and estimated is None:
+        return []
+    primary = (realized or {}).get("primary") or "roc_auc"
+    return [
+        f"desempeño real: {realized_text(realized)}",
+        f"desempeño estimado sin etiquetas (CBPE): {estimate_text(estimated, primary)}",
+    ]

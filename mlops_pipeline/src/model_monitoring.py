@@ -2,11 +2,13 @@
 
 A run picks its windows on one grid (``monitoring_windows``). For each window it samples at most
 ``monitoring.sample_size`` logged predictions (or, with ``--engine dask``, counts every row of the
-window on a cluster: ``dask_engine.ClusterLog``), computes drift against the version's reference
-profile (``drift``), the task's metrics where feedback exists (``metrics``), trends and jumps
-against the stored history (``detect_changes``), alerts and recommendations, and writes it all as
-history (``store.write_monitoring_run``). Because every window is sampled to the same size,
-p-values of different windows are comparable.
+window on a cluster: ``dask_engine.ClusterLog``). A window with fewer than ``monitoring.min_rows``
+of them is ``insufficient``: it gets no colour. Otherwise the job computes drift against the
+version's reference profile (``drift``), each effect size judged by the limits noise reaches at
+the window's size (``calibration``), the realized performance with its confidence interval where
+feedback exists and the estimated one without it (``performance``), trends and jumps against the
+stored history (``calibration.detect_changes``), alerts and recommendations, and writes it all as
+history (``store.write_monitoring_run``).
 
 The history holds codes and numbers, never sentences: an alert is
 ``{"level": "red", "code": "feature_drift", "feature": "Income", "statistics": [...]}``, a
@@ -32,13 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
+import calibration
 import drift
 import ft_engineering
 import messages
-import metrics
+import performance
 import registry
 import simulation
 import store
@@ -63,7 +65,7 @@ def _offset(window: str) -> pd.DateOffset:
     try:
         return pd.tseries.frequencies.to_offset(window)
     except ValueError as exc:
-        raise ValueError(f"'{window}' is not a pandas offset such as 1D, 12h or 1W") from exc
+        raise ValueError(f"'{window}' no es un intervalo de pandas como 1D, 12h o 1W") from exc
 
 
 def _utc(when: datetime | pd.Timestamp) -> pd.Timestamp:
@@ -110,81 +112,31 @@ def monitoring_windows(
 
 
 # ----------------------------------------------------------------------------- history: trends and jumps
-def _abrupt(values: np.ndarray, yellow: float, windows: int) -> np.ndarray:
-    """Values at least twice the largest of the previous ``windows`` (3 or more known) and above it
-    by at least the yellow threshold."""
-    abrupt = np.zeros(len(values), dtype=bool)
-    for position in range(3, len(values)):
-        previous = values[max(0, position - windows) : position]
-        previous = previous[~np.isnan(previous)]
-        if len(previous) >= 3:
-            highest = previous.max()
-            abrupt[position] = values[position] - highest >= yellow and values[position] >= 2 * highest
-    return abrupt
-
-
-def _trend(values: np.ndarray, abrupt: np.ndarray, yellow: float, windows: int) -> np.ndarray:
-    """Ends of ``windows``-long runs with Kendall's tau-a >= 0.8, a rise of at least half the yellow
-    threshold up to at least it, and no jump inside (a rise that contains a jump is the jump)."""
-    runs = np.lib.stride_tricks.sliding_window_view(values, windows)
-    pairs = [(i, j) for i in range(windows) for j in range(i + 1, windows)]
-    tau = np.mean([np.sign(runs[:, j] - runs[:, i]) for i, j in pairs], axis=0)
-    jumped = np.lib.stride_tricks.sliding_window_view(abrupt, windows)[:, 1:].any(axis=1)
-    return (tau >= 0.8) & (runs[:, -1] - runs[:, 0] >= yellow / 2) & (runs[:, -1] >= yellow) & ~jumped
-
-
-def detect_changes(
-    history: pd.DataFrame, thresholds: dict[str, tuple[float, float]], windows: int = 5
+def window_changes(
+    history: pd.DataFrame, results: pd.DataFrame, start: datetime, config: MonitoringConfig
 ) -> pd.DataFrame:
-    """Mark trends and abrupt changes of the effect-size statistics over consecutive windows.
-
-    Args:
-        history: rows with ``window_start``, ``feature``, ``method``, ``statistic`` (e.g.
-            ``store.read_drift_history``), one per window, feature and method.
-        thresholds: {method: (yellow, red)}.
-        windows: how many windows a trend spans and how many previous windows a jump is judged against.
-
-    Returns:
-        ``history`` sorted by time with two boolean columns: ``trend`` (over the last ``windows``
-        values ending here, Kendall's tau-a against time is at least 0.8, the rise from the first
-        to the last is at least half the yellow threshold and the last value reaches it) and
-        ``abrupt`` (the value is at least twice the largest of the previous ``windows`` values, at
-        least 3 of them, and exceeds it by at least the yellow threshold).
-        A rise that contains a jump is marked as the jump only.
-    """
-    out = history.sort_values("window_start", kind="stable").reset_index(drop=True)
-    out["trend"] = False
-    out["abrupt"] = False
-    for (_, method), group in out.groupby(["feature", "method"], sort=False):
-        if method not in thresholds or method not in drift.EFFECT_METHODS:
-            continue
-        yellow = thresholds[method][0]
-        values = group["statistic"].to_numpy(dtype=float)
-        abrupt = _abrupt(values, yellow, windows)
-        out.loc[group.index, "abrupt"] = abrupt
-        if len(values) >= windows:
-            out.loc[group.index[windows - 1 :], "trend"] = _trend(values, abrupt, yellow, windows)
-    return out
+    """Trend and jump flags of a window's effect sizes (``results``, the window starting at
+    ``start``) against the previous windows' rows in ``history`` (``window_start``, ``feature``,
+    ``method``, ``p_value``): ``calibration.detect_changes`` over the last ``2 * trend_windows``."""
+    columns = ["window_start", "feature", "method", "p_value"]
+    history = history[history["method"].isin(drift.EFFECT_METHODS) & (history["window_start"] < _utc(start))]
+    recent = history["window_start"].drop_duplicates().nlargest(2 * config.trend_windows)
+    now = results.loc[results["method"].isin(drift.EFFECT_METHODS), columns[1:]].assign(
+        window_start=_utc(start)
+    )
+    combined = pd.concat([history.loc[history["window_start"].isin(recent), columns], now[columns]])
+    flagged = calibration.detect_changes(combined, config.trend_windows, config.change_p_value)
+    return flagged[flagged["window_start"] == _utc(start)].reset_index(drop=True)
 
 
 def _window_changes(
     engine: Any, version: str, start: datetime, end: datetime, results: pd.DataFrame, config: MonitoringConfig
 ) -> pd.DataFrame:
-    """Trend and jump flags of this window's effect sizes against the previous stored windows."""
-    # Twice the trend span, so a jump a few windows back is still seen as a jump.
+    """``window_changes`` against the stored history of the version's previous windows."""
+    # Twice the trend span back, so a jump a few windows back is still seen as a jump.
     since = pd.Timestamp(start) - 2 * config.trend_windows * (pd.Timestamp(end) - pd.Timestamp(start))
     history = store.read_drift_history(engine, model_version=version, start=since, end=start)
-    recent = history["window_start"].drop_duplicates().nlargest(2 * config.trend_windows)
-    history = history[history["window_start"].isin(recent) & history["method"].isin(drift.EFFECT_METHODS)]
-    now = results.loc[results["method"].isin(drift.EFFECT_METHODS), ["feature", "method", "statistic"]]
-    now = now.assign(window_start=_utc(start))
-    if history.empty:
-        return now.assign(trend=False, abrupt=False).iloc[0:0]
-    combined = pd.concat(
-        [history[["window_start", "feature", "method", "statistic"]], now], ignore_index=True
-    )
-    flagged = detect_changes(combined, config.thresholds, config.trend_windows)
-    return flagged[flagged["window_start"] == _utc(start)].reset_index(drop=True)
+    return window_changes(history, results, start, config)
 
 
 # ----------------------------------------------------------------------------- verdict, alerts, advice
@@ -246,13 +198,43 @@ def _retrain(statuses: pd.DataFrame, drops: dict[str, float], config: Monitoring
     ]
 
 
+def performance_drops(realized: dict | None) -> dict[str, float]:
+    """{primary metric: worsening} when the window's interval is worse than expected beyond the margin."""
+    return {realized["primary"]: realized["drop"]} if realized and realized.get("drop") is not None else {}
+
+
+def _performance_alerts(realized: dict | None) -> list[dict]:
+    """The red alert of a performance drop, with the interval and the expected value behind it."""
+    if not performance_drops(realized):
+        return []
+    numbers = {
+        key: realized[key] for key in ("value", "low", "high", "confidence", "expected", "expected_from")
+    }
+    return [
+        {
+            "level": "red",
+            "code": "performance_drop",
+            "feature": None,
+            "metric": realized["primary"],
+            "worsening": realized["drop"],
+            **numbers,
+        }
+    ]
+
+
 def alerts_and_recommendations(
     results: pd.DataFrame,
     changes: pd.DataFrame,
-    drops: dict[str, float],
+    realized: dict | None,
     config: MonitoringConfig,
 ) -> tuple[list[dict], list[dict]]:
     """Alerts and recommendations of a window as codes and numbers (``messages`` renders them).
+
+    Args:
+        results: the window's drift rows (``drift.drift_from_counts``).
+        changes: its trend and jump flags (``calibration.detect_changes``), possibly empty.
+        realized: its realized performance (``performance.realized_performance``) or None.
+        config: the monitoring settings.
 
     Returns:
         (alerts, recommendations): alerts have ``level`` (red / yellow), ``code`` (feature_drift,
@@ -270,37 +252,37 @@ def alerts_and_recommendations(
         }
         for row in flagged.itertuples()
     ]
-    performance_alerts = [
-        {
-            "level": "red",
-            "code": "performance_drop",
-            "feature": None,
-            "metric": metric,
-            "worsening": worsening,
-        }
-        for metric, worsening in drops.items()
-    ]
-    alerts = _feature_alerts(results, statuses) + change_alerts + performance_alerts
+    alerts = _feature_alerts(results, statuses) + change_alerts + _performance_alerts(realized)
+    drops = performance_drops(realized)
     return alerts, _retrain(statuses, drops, config) + _feature_recommendations(results)
 
 
 # ----------------------------------------------------------------------------- the monitoring job
 @dataclass(frozen=True)
 class MonitoredVersion:
-    """What a monitoring run reads once for its model version: the id, metadata and reference profile."""
+    """What a monitoring run reads once for its model version: the id, metadata, reference
+    profile, its no-drift calibration and its CBPE calibration (None when saved without one)."""
 
     version: str
     metadata: registry.ModelMetadata
     profile: dict
+    calibration: calibration.Calibration
+    performance: dict | None
 
 
-def monitored_version(models_dir: Path, version: str | None, bins: int) -> MonitoredVersion:
-    """Load the version to monitor (default: the champion), its metadata and its ``bins``-bin profile."""
+def monitored_version(models_dir: Path, version: str | None, config: MonitoringConfig) -> MonitoredVersion:
+    """Load the version to monitor (default: the champion) with its ``config.bins``-bin profile and
+    the calibrations its windows are judged by (the drift one is built and saved on first use)."""
     version = registry.resolve_version(models_dir, version)
+    profile = drift.load_or_build_profile(models_dir, version, config.bins)
+    sizes = calibration.window_sizes(config.min_rows, config.sample_size)
+    noise = calibration.load_or_build(models_dir, version, profile, sizes, config.calibration_draws)
     return MonitoredVersion(
         version,
         registry.load_metadata(models_dir, version),
-        drift.load_or_build_profile(models_dir, version, bins),
+        profile,
+        calibration.Calibration(noise, tuple(config.calibrated_tail)),
+        performance.load_calibration(models_dir, version),
     )
 
 
@@ -317,56 +299,67 @@ def _sampled_counts(
     return drift.current_counts(target.profile, cleaned), n_rows, len(sample)
 
 
-def _performance(
-    outcomes: pd.DataFrame, metadata: registry.ModelMetadata, config: MonitoringConfig
-) -> tuple[dict | None, dict[str, float]]:
-    """The window's metrics (None below ``min_feedback`` outcomes) and the drop of the primary one."""
-    performance = (
-        metrics.performance_metrics(outcomes, metadata) if len(outcomes) >= config.min_feedback else None
+def judge(
+    target: MonitoredVersion, counts: dict, n_sampled: int, config: MonitoringConfig
+) -> tuple[str | None, pd.DataFrame]:
+    """A window's drift rows from its counts, judged by the version's calibrated limits; or, with
+    no rows, why it gets no colour: ``no_data`` (no predictions) or ``insufficient`` (fewer than
+    ``config.min_rows`` sampled)."""
+    if n_sampled < max(config.min_rows, 1):
+        return ("insufficient" if n_sampled else "no_data"), pd.DataFrame(columns=drift.RESULT_COLUMNS)
+    results = drift.drift_from_counts(
+        target.profile, counts, config.thresholds, config.p_value, config.correction, target.calibration
     )
-    primary = metrics.primary_metric(metadata, performance or {})
-    if not primary:
-        return performance, {}
-    return performance, metrics.performance_drops(
-        performance, metadata.test_metrics, config.performance_drop, [primary]
-    )
+    return None, results
 
 
 def _window_summary(
     engine: Any,
     target: MonitoredVersion,
-    start: datetime,
-    end: datetime,
+    window: tuple[datetime, datetime],
+    counts: dict,
     results: pd.DataFrame,
     config: MonitoringConfig,
 ) -> dict:
-    """Verdict, per-feature statuses, alerts, recommendations, performance and changes of a window."""
+    """Verdict, per-feature statuses, alerts, recommendations, performance (realized and
+    estimated), changes and the limits of a window."""
+    start, end = window
     outcomes = store.read_outcomes(engine, start, end, target.version)
-    performance, drops = _performance(outcomes, target.metadata, config)
+    realized = performance.realized_performance(outcomes, target.metadata, config, config.seed)
+    estimated = performance.estimate(target.profile, counts, target.performance, target.metadata)
     changes = _window_changes(engine, target.version, start, end, results, config)
-    alerts, recommendations = alerts_and_recommendations(results, changes, drops, config)
+    alerts, recommendations = alerts_and_recommendations(results, changes, realized, config)
     statuses = drift.feature_status(results)
     flagged = changes.loc[changes["trend"] | changes["abrupt"], ["feature", "method", "trend", "abrupt"]]
+    drops = performance_drops(realized)
     return {
         "status": overall_status(statuses["status"].tolist(), drops),
         "features": dict(zip(statuses["feature"], statuses["status"], strict=True)),
         "alerts": alerts,
         "recommendations": recommendations,
-        "performance": performance,
+        "performance": realized["metrics"] if realized else None,
+        "realized": {k: v for k, v in realized.items() if k != "metrics"} if realized else None,
+        "estimated": performance.compare(estimated, realized),
         "n_feedback": len(outcomes),
         "performance_drops": drops,
         "changes": flagged.to_dict("records"),
         "output": target.profile.get("output"),
+        "limits": calibration.summary_limits(results),
     }
 
 
-def _empty_summary(version: str, start: datetime, end: datetime) -> dict:
-    """The summary of a window without predictions: status ``no_data`` and an informative alert."""
-    alert = {"level": "info", "code": "no_data", "feature": None, "version": version}
+def _unjudged_summary(
+    status: str, target: MonitoredVersion, window: tuple, n_sampled: int, config: MonitoringConfig
+) -> dict:
+    """The summary of a window without a verdict: ``no_data`` (no predictions) or ``insufficient``
+    (fewer than ``min_rows``), with an informative alert."""
+    start, end = window
+    alert = {"level": "info", "code": status, "feature": None, "version": target.version}
+    alert |= {"start": _iso(start), "end": _iso(end), "rows": n_sampled, "min_rows": config.min_rows}
     return {
-        "status": "no_data",
+        "status": status,
         "features": {},
-        "alerts": [alert | {"start": _iso(start), "end": _iso(end)}],
+        "alerts": [alert],
         "recommendations": [],
         "performance": None,
         "changes": [],
@@ -390,8 +383,10 @@ def window_outcome(
     """Monitor one window of the prediction log for a loaded version and store it as history.
 
     Samples at most ``config.sample_size`` predictions of ``target``'s version logged in
-    ``[start, end)``, computes drift for every feature and the model output, the task's metrics
-    where feedback exists, trends and jumps against previous windows, alerts and recommendations;
+    ``[start, end)``; below ``config.min_rows`` of them the window is ``insufficient`` (no
+    colour). Otherwise computes drift for every feature and the model output against the
+    calibrated limits, the realized performance with its interval where feedback exists and the
+    estimated one (CBPE), trends and jumps against previous windows, alerts and recommendations;
     writes a run and its per-feature rows (``store.write_monitoring_run``). Given ``counts``
     (``drift.current_counts`` of every row of the window, e.g. merged over Dask partitions),
     nothing is sampled and the drift comes from those counts.
@@ -405,18 +400,16 @@ def window_outcome(
         counts, n_rows, n_sampled = _sampled_counts(engine, target, start, end, config)
     else:
         n_rows = n_sampled = max((c["rows"] for c in counts.values()), default=0)
-    if n_sampled:
-        results = drift.drift_from_counts(
-            target.profile, counts, config.thresholds, config.p_value, config.correction
-        )
-        summary = _window_summary(engine, target, start, end, results, config)
+    unjudged, results = judge(target, counts, n_sampled, config)
+    if unjudged:
+        summary = _unjudged_summary(unjudged, target, (start, end), n_sampled, config)
     else:
-        results = pd.DataFrame(columns=drift.RESULT_COLUMNS)
-        summary = _empty_summary(target.version, start, end)
+        summary = _window_summary(engine, target, (start, end), counts, results, config)
     summary |= {
         "sample_size": config.sample_size,
         "correction": config.correction,
         "thresholds": config.thresholds,
+        "min_rows": config.min_rows,
     }
     run = {
         "window_start": start,
@@ -441,7 +434,7 @@ def monitor_window(
     write: bool = True,
 ) -> dict:
     """``window_outcome`` of one window for ``version`` (default: the champion), loaded here."""
-    target = monitored_version(models_dir, version, config.bins)
+    target = monitored_version(models_dir, version, config)
     return window_outcome(engine, target, start, end, config, write)
 
 
@@ -461,7 +454,7 @@ def run_windows(
     of each window is counted on a Dask cluster instead, from the store or from Parquet exports
     of the log, and the outcome is computed from those counts exactly as from a sample.
     """
-    target = monitored_version(models_dir, version, config.bins)
+    target = monitored_version(models_dir, version, config)
     if log is None:
         first, last = store.prediction_time_range(engine, target.version)
     else:
@@ -508,8 +501,7 @@ def describe_run(outcome: dict) -> str:
     ]
     lines += [f"  [{a['level']}] {messages.alert_text(a)}" for a in summary["alerts"]]
     lines += [f"  -> {messages.recommendation_text(r)}" for r in summary["recommendations"]]
-    if summary.get("performance"):
-        lines.append("  desempeño: " + ", ".join(f"{k}={v:.3f}" for k, v in summary["performance"].items()))
+    lines += [f"  {line}" for line in messages.performance_lines(summary)]
     return "\n".join(lines)
 
 
@@ -521,7 +513,7 @@ def _pairs(values: list[str] | None, cast: Callable[[str], Any]) -> dict[str, An
     for item in values:
         column, sep, value = item.partition("=")
         if not sep or not column:
-            raise ValueError(f"expected COLUMN=VALUE, got '{item}'")
+            raise ValueError(f"se esperaba COLUMNA=VALOR y llegó '{item}'")
         parsed[column] = cast(value)
     return parsed
 

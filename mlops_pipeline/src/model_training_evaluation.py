@@ -50,6 +50,7 @@ import candidates
 import drift
 import ft_engineering
 import metrics
+import performance
 import plots
 import registry
 import reports
@@ -425,6 +426,9 @@ def save_candidates(run: TrainingResult, config: ProjectConfig, models_dir: Path
         reference = tracking.reference_sample(model, split.X_train, size, context.seed)
         registry.save_version(models_dir, version, result.pipeline, metadata, reference)
         drift.load_or_build_profile(models_dir, version, config.monitoring.bins)
+        performance.save_calibration(
+            models_dir, version, result.oof_scores, split.y_train.loc[result.oof_index], metadata
+        )
         versions[name] = version
     if promote:
         registry.set_champion(models_dir, versions[run.selection.champion])

@@ -275,7 +275,7 @@ class MonitoringConfig(StrictModel):
 
     window: str = "1D"
     sample_size: int = Field(default=5000, ge=10)
-    p_value: float = Field(default=0.05, gt=0, lt=1)
+    p_value: float = Field(default=0.001, gt=0, lt=1)
     correction: Literal["none", "bonferroni", "fdr_bh"] = "bonferroni"
     bins: int = Field(default=10, ge=2, le=100)
     seed: int = 0
@@ -283,6 +283,12 @@ class MonitoringConfig(StrictModel):
     min_feedback: int = Field(default=30, ge=1)
     performance_drop: float = Field(default=0.05, ge=0)
     retrain_red_features: int = Field(default=2, ge=1)
+    min_rows: int = Field(default=100, ge=1)
+    calibration_draws: int = Field(default=5000, ge=100)
+    calibrated_tail: tuple[float, float] = (1e-4, 1e-6)
+    change_p_value: float = Field(default=0.002, gt=0, lt=1)
+    performance_ci: float = Field(default=0.95, gt=0, lt=1)
+    bootstrap_draws: int = Field(default=1000, ge=100)
     thresholds: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {
             "psi": (0.1, 0.25),
@@ -292,6 +298,14 @@ class MonitoringConfig(StrictModel):
             "out_of_range_share": (0.05, 0.1),
         }
     )
+
+    @field_validator("calibrated_tail")
+    @classmethod
+    def _tails(cls, value: tuple[float, float]) -> tuple[float, float]:
+        yellow, red = value
+        if not 0 < red <= yellow < 0.01:
+            raise ValueError(f"give 0 < red <= yellow < 0.01, got yellow {yellow} and red {red}")
+        return value
 
     @field_validator("thresholds")
     @classmethod

@@ -179,7 +179,7 @@ def simulate_traffic(
     )
     unknown = sorted(scenario.features - set(model.feature_names))
     if unknown:
-        raise ValueError(f"the scenario names columns the model does not use: {unknown}")
+        raise ValueError(f"el escenario nombra columnas que el modelo no usa: {unknown}")
     reference = registry.load_reference(settings.models_dir, model.version)
     traffic = Traffic(data, model, scenario, reference, rows_per_day, label_noise)
     rng = np.random.default_rng(seed)

@@ -3,8 +3,10 @@ filled by the real simulation and monitoring job, and on an empty store."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import streamlit as st
@@ -114,24 +116,70 @@ def test_traffic_light_shows_the_verdict_the_monitoring_job_stored() -> None:
     assert dashboard_shared.traffic_light({"features": {}})[0] == "no_data"
 
 
-def test_feature_table_orders_by_status_then_risk() -> None:
+def test_feature_table_orders_by_status_then_risk_against_the_windows_limits() -> None:
     window = pd.DataFrame(
         {
             "feature": ["x", "x", "x", "y", "y", "z", "z"],
             "method": ["ks", "psi", "missing_share", "chi_squared", "psi", "psi", "missing_share"],
             "statistic": [0.3, 0.5, 0.0, 40.0, 0.12, 0.05, 0.2],
-            "p_value": [0.001, None, None, 0.0001, None, None, None],
+            "p_value": [0.001, 1e-9, 0.5, 0.0001, 0.01, 0.2, 1e-7],
             "status": ["yellow", "red", "green", "yellow", "yellow", "green", "red"],
         }
     )
-    thresholds = {"psi": (0.1, 0.25), "missing_share": (0.05, 0.1)}
-    table = dashboard_shared.feature_table(window, thresholds)
+    limits = {
+        "x": {"psi": [0.1, 0.25]},
+        "y": {"psi": [0.1, 0.3]},
+        "z": {"psi": [0.1, 0.25], "missing_share": [0.05, 0.1]},
+    }
+    table = dashboard_shared.feature_table(window, limits)
+    assert list(table.columns) == list(dashboard_shared.TABLE_COLUMNS)
     assert table["feature"].tolist() == ["x", "z", "y"]
     assert table["status"].tolist() == ["red", "red", "yellow"]
-    assert table["risk"].tolist() == pytest.approx([2.0, 2.0, 0.48])
-    assert table.loc[0, "ks_p"] == pytest.approx(0.001)
-    assert table.loc[2, "chi_squared"] == pytest.approx(40.0)
-    assert "psi_p" not in table
+    assert table["risk"].tolist() == pytest.approx([2.0, 2.0, 0.4])  # y's red limit is 0.3 in this window
+    assert table["test_p"].tolist() == pytest.approx([0.001, np.nan, 0.0001], nan_ok=True)
+    assert table.loc[2, "test"] == pytest.approx(40.0) and np.isnan(table.loc[0, "outside"])
+    legacy = dashboard_shared.run_limits({}, {"psi": (0.1, 0.25)})
+    assert dashboard_shared.feature_table(window, legacy)["risk"].tolist() == pytest.approx([2.0, 0.2, 0.48])
+
+
+def cell_colors(html: str) -> dict[str, str]:
+    """``{"row0_col1": "#c62828", ...}`` from a Styler's HTML (its CSS rules per cell)."""
+    colors = {}
+    for selectors, color in re.findall(r"([^{}]+)\{\s*background-color: (#[0-9a-f]{6})", html):
+        colors |= {cell: color for cell in re.findall(r"_(row\d+_col\d+)", selectors)}
+    return colors
+
+
+def test_styled_tables_paint_the_status_and_never_show_none() -> None:
+    frame = pd.DataFrame({"Variable": ["a", "b"], "Estado": ["Rojo", "Amarillo"], "Riesgo": [1.5, np.nan]})
+    frame["Detalle"] = [None, "x"]
+    table = dashboard_shared.styled(frame, pd.Series(["red", "yellow"]), ["Estado", "Riesgo"])
+    assert not table.data.isna().any().any()  # st.dataframe shows a missing value as "None"
+    html = table.to_html()
+    assert "None" not in html and "nan" not in html and html.count(">—<") == 2
+    red, yellow = dashboard_shared.STATUS_COLORS["red"], dashboard_shared.STATUS_COLORS["yellow"]
+    assert cell_colors(html) == {"row0_col1": red, "row0_col2": red, "row1_col1": yellow, "row1_col2": yellow}
+
+
+def test_default_window_is_the_latest_complete_one_with_a_verdict() -> None:
+    day = pd.Timestamp("2026-03-01", tz="UTC")
+    runs = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "window_start": [
+                day,
+                day + pd.Timedelta("1D"),
+                day + pd.Timedelta("2D"),
+                day + pd.Timedelta("3D"),
+            ],
+            "status": ["green", "red", "yellow", "insufficient"],
+            "n_rows": [300, 300, 310, 15],
+        }
+    ).assign(window_end=lambda f: f["window_start"] + pd.Timedelta("1D"))
+    now = day + pd.Timedelta("3D 10h")  # the 4th window is today's, still filling up
+    assert dashboard_shared.default_window(runs, now) == 3
+    assert dashboard_shared.default_window(runs, day + pd.Timedelta("1h")) == 3  # none complete: most rows
+    assert dashboard_shared.default_window(runs.iloc[0:0], now) is None
 
 
 def test_category_shares_mark_unseen_and_missing() -> None:
@@ -198,6 +246,15 @@ def test_overview_shows_traffic_light_counts_and_alerts(
         messages.alert_text(a) for a in run["summary"]["alerts"] if a["level"] == "red"
     ]
     assert any("Reentren" in m.value for m in at.markdown)
+    advice = [m.value for m in at.markdown if m.value.startswith("- ")]
+    assert advice == [f"- {messages.recommendation_text(r)}" for r in run["summary"]["recommendations"]]
+    [risk] = charts(at)  # the summary chart: risk by feature, the drifted ones red and on top
+    bars = risk["data"][0]
+    red = {messages.feature_label(f) for f, s in run["summary"]["features"].items() if s == "red"}
+    top = bars["y"][-len(red) :]  # sorted by risk, highest last (top of the chart)
+    assert set(top) == red and set(report["features"]) <= red
+    colors = dict(zip(bars["y"], bars["marker"]["color"], strict=True))
+    assert {colors[name] for name in red} == {dashboard_shared.STATUS_COLORS["red"]}
 
 
 def test_drift_page_table_and_reference_vs_current(simulated: tuple[Settings, dict]) -> None:
@@ -206,9 +263,7 @@ def test_drift_page_table_and_reference_vs_current(simulated: tuple[Settings, di
     table = at.dataframe[0].value
     metadata = registry.load_metadata(settings.models_dir)
     assert set(table["Variable"]) >= {f.name for f in metadata.features}
-    assert {"Estado", "Riesgo", "KS", "PSI", "Jensen-Shannon", "chi-cuadrado", "p-valor KS"} <= set(
-        table.columns
-    )
+    assert list(table.columns) == list(dashboard_shared.TABLE_COLUMNS.values())
     assert table["Estado"].iloc[0] == "Rojo"
     assert (
         table["Riesgo"]
@@ -237,7 +292,7 @@ def test_drift_page_table_and_reference_vs_current(simulated: tuple[Settings, di
     assert set(detail["Estadístico"]) >= {"KS", "PSI", "Jensen-Shannon"}
 
 
-def test_over_time_page_draws_bands_marks_and_performance(simulated: tuple[Settings, dict]) -> None:
+def test_over_time_page_draws_limits_marks_and_performance(simulated: tuple[Settings, dict]) -> None:
     settings, report = simulated
     shifted = next(iter(scenario_for(settings).shift))
     at = open_page("Evolución temporal")
@@ -247,15 +302,29 @@ def test_over_time_page_draws_bands_marks_and_performance(simulated: tuple[Setti
     lines = [trace for trace in history["data"] if trace["mode"] == "lines+markers"]
     assert len(lines) == len(at.multiselect(key="time_methods").value) >= 4
     assert all(len(trace["x"]) == 4 for trace in lines)
-    thresholds = settings.config.monitoring.thresholds
-    band_edges = {shape["y1"] for shape in history["layout"]["shapes"]}
-    assert {thresholds["psi"][0], thresholds["psi"][1]} <= band_edges
+    runs = store.read_runs(store.create_db_engine(settings.db_url))
+    stored = [run["limits"][shifted]["psi"] for run in runs["summary"]]
+    # Panels follow drift.STATISTICS (KS, PSI, ...): PSI is the second, on axis x2.
+    psi = {t["name"]: t["y"] for t in history["data"] if t.get("xaxis") == "x2" and t["mode"] == "lines"}
+    assert psi["límite amarillo"] == pytest.approx([limits[0] for limits in stored])
+    assert psi["límite rojo"] == pytest.approx([limits[1] for limits in stored])
+    floors = settings.config.monitoring.thresholds["psi"]
+    assert all(limits[0] >= floors[0] and limits[1] >= floors[1] for limits in stored)
     marks = [trace for trace in history["data"] if trace.get("name") == "Salto brusco"]
-    assert marks, "the shift on day 3 is an abrupt change of PSI"
-    assert {trace["name"] for trace in performance["data"]} >= {"accuracy", "roc_auc"}
+    assert marks, "the shift on day 3 is an abrupt change"
+    assert {trace["name"] for trace in performance["data"]} == {
+        "Real (con resultados)",
+        "Estimado sin etiquetas (CBPE)",
+        "Esperado (validación cruzada)",
+    }
+    assert at.selectbox(key="performance_metric").value == "roc_auc"
+    for figure in (heatmap, history, performance):  # dates as numbers, no English month names
+        assert figure["layout"]["xaxis"]["tickformat"] == dashboard_shared.AXIS_DATE
 
     at.multiselect(key="time_methods").set_value(["psi"]).run()
     assert len([t for t in charts(at)[1]["data"] if t["mode"] == "lines+markers"]) == 1
+    at.selectbox(key="performance_metric").set_value("accuracy").run()
+    assert charts(at)[2]["layout"]["title"]["text"] == "accuracy por ventana"
 
 
 def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]) -> None:
@@ -306,6 +375,7 @@ def test_predictions_page_sends_a_record_and_its_feedback_to_the_real_api(
         assert not at.exception and not at.error, [e.value for e in at.error]
         prediction = at.session_state["last_prediction"]
         assert prediction["model_version"] == report["version"]
+        assert at.dataframe[0].value["id"].iloc[0] == prediction["id"]  # the table shows it at once
         assert {m.label: m.value for m in at.metric}["Predicción"] == prediction["prediction"]
         assert sorted(charts(at)[-1]["data"][0]["x"]) == sorted(settings_classes(settings))
         at.selectbox(key="feedback_actual").set_value("bad").run()

@@ -301,6 +301,14 @@ def test_monitoring_run_on_dask_equals_the_single_process_job(
         assert (
             [o["run"]["n_rows"] for o in outcomes] == [o["run"]["n_rows"] for o in local] == [400, 400, 400]
         )
+        for ours, theirs in zip(outcomes, local, strict=True):  # CBPE and the limits come from the counts too
+            summary, expected_summary = ours["run"]["summary"], theirs["run"]["summary"]
+            estimated, expected_estimate = summary["estimated"], expected_summary["estimated"]
+            assert estimated["metrics"] == pytest.approx(expected_estimate["metrics"], abs=TOLERANCE)
+            assert estimated["reasons"] == expected_estimate["reasons"]
+            limits = pd.json_normalize(summary["limits"]).iloc[0]
+            expected_limits = pd.json_normalize(expected_summary["limits"]).iloc[0]
+            np.testing.assert_allclose(np.stack(limits), np.stack(expected_limits), rtol=0, atol=TOLERANCE)
     assert [run["status"] for run in printed] == [o["run"]["status"] for o in local]
     assert printed[-1]["status"] == "red"
     runs = store.read_runs(engine)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from scipy.spatial.distance import jensenshannon
 
 import drift
 import messages
@@ -87,6 +88,25 @@ def test_psi_floors_empty_bins_at_epsilon() -> None:
     assert drift.psi(np.array([100, 0]), np.array([50, 50])) == pytest.approx(expected, abs=1e-12)
 
 
+def test_psi_floors_only_empty_bins_not_small_shares() -> None:
+    reference, current = np.array([1, 99_999]), np.array([1, 1])
+    shares = np.array([1e-5, 1 - 1e-5]), np.array([0.5, 0.5])
+    expected = np.sum((shares[1] - shares[0]) * np.log(shares[1] / shares[0]))
+    assert drift.psi(reference, current) == pytest.approx(expected, rel=1e-12)
+
+
+def test_statistics_work_row_by_row_on_2d_counts() -> None:
+    rng = np.random.default_rng(3)
+    reference, current = rng.integers(0, 30, (50, 6)), rng.integers(0, 30, (50, 6))
+    current[0] = 0  # an empty window: NaN, as for one pair
+    for function in (drift.psi, drift.jensen_shannon, drift.share_change):
+        rows = [function(r, c) for r, c in zip(reference, current, strict=True)]
+        np.testing.assert_allclose(function(reference, current), rows, rtol=1e-12, equal_nan=True)
+    assert np.isnan(drift.psi(reference, current)[0])
+    expected = [jensenshannon(r, c, base=2) for r, c in zip(reference[1:], current[1:], strict=True)]
+    np.testing.assert_allclose(drift.jensen_shannon(reference, current)[1:], expected, rtol=1e-12)
+
+
 def test_jensen_shannon_is_the_base_2_distance() -> None:
     m = np.array([0.75, 0.25])
     divergence = 0.5 * (np.sum([0.5, 0.5] * np.log2(np.array([0.5, 0.5]) / m)) + np.log2(1 / 0.75))
@@ -97,16 +117,69 @@ def test_jensen_shannon_is_the_base_2_distance() -> None:
     assert drift.jensen_shannon(np.array([3, 4]), np.array([6, 8])) == pytest.approx(0.0, abs=1e-7)
 
 
-def test_chi_squared_equals_scipy_with_unseen_column() -> None:
-    reference, current = np.array([10, 20, 30, 0]), np.array([12, 15, 20, 6])
+def test_chi_squared_equals_scipy_when_no_category_is_sparse() -> None:
+    reference, current = np.array([100, 200, 300, 0]), np.array([120, 150, 200, 60])
     result = stats.chi2_contingency(np.vstack([reference, current]))
     assert drift.chi_squared(reference, current) == (
         pytest.approx(result.statistic),
         pytest.approx(result.pvalue),
     )
     # A bin empty in both samples is left out instead of dividing by zero.
-    with_empty = drift.chi_squared(np.array([10, 20, 30, 0, 0]), np.array([12, 15, 20, 6, 0]))
+    with_empty = drift.chi_squared(np.array([100, 200, 300, 0, 0]), np.array([120, 150, 200, 60, 0]))
     assert with_empty == (pytest.approx(result.statistic), pytest.approx(result.pvalue))
+
+
+def test_pool_sparse_adds_rare_columns_until_the_pool_is_not_sparse() -> None:
+    # Expected counts in the smaller row (66 of 166): 39.8, 23.9, 1.6, 0.8 -> the last two are
+    # sparse; together (2.4 expected) still sparse, so the next rarest column joins them.
+    table = np.array([[70, 28, 2, 0], [30, 32, 2, 2]])
+    assert drift.pool_sparse(table).tolist() == [[70, 30], [30, 36]]
+    assert drift.pool_sparse(np.array([[50, 50], [40, 60]])).tolist() == [[50, 50], [40, 60]]
+    pooled = stats.chi2_contingency(np.array([[70, 30], [30, 36]]))
+    assert drift.chi_squared(table[0], table[1]) == (
+        pytest.approx(pooled.statistic),
+        pytest.approx(pooled.pvalue),
+    )
+
+
+def test_one_unseen_value_among_hundreds_is_a_share_not_a_test_result(credit_frame) -> None:
+    reference = credit_frame.iloc[:3000]
+    current = credit_frame.iloc[3000:3300].reset_index(drop=True)
+    current.loc[0, "Job"] = "astronaut"
+    results = drift.compute_drift(reference, current, [], ["Job"]).set_index("method")
+    assert results.loc["chi_squared", "p_value"] > 0.05
+    assert results.loc["chi_squared", "status"] == "green"
+    assert results.loc["unseen_share", "statistic"] == pytest.approx(1 / 300)
+    assert results.loc["unseen_share", "status"] == "green"
+
+
+def test_infinities_are_out_of_range_not_missing() -> None:
+    reference = pd.DataFrame({"x": [1.0, 2.0, 3.0, np.inf, np.nan]})
+    profile = drift.build_reference_profile(reference, ["x"], [])
+    entry = profile["features"]["x"]
+    assert (entry["min"], entry["max"], entry["missing"]) == (1.0, 3.0, 2)  # the reference's range is finite
+    current = pd.DataFrame({"x": [np.inf, -np.inf, 2.0, np.nan]})
+    results = drift.drift_from_counts(profile, drift.current_counts(profile, current)).set_index("method")
+    assert results.loc["out_of_range_share", "statistic"] == pytest.approx(2 / 3)
+    assert results.loc["missing_share", "detail"]["current"] == pytest.approx(1 / 4)
+
+
+def test_booleans_and_other_spellings_match_the_reference_categories() -> None:
+    reference = pd.DataFrame({"flag": [True, False] * 50, "code": [1, 2] * 50})
+    profile = drift.build_reference_profile(reference, [], ["flag", "code"])
+    assert profile["features"]["flag"]["categories"] == ["False", "True"]
+    current = pd.DataFrame(
+        {
+            "flag": pd.Series(
+                [True, 1, "true", " TRUE ", 1.0, False, 0, "false", "0", "maybe"], dtype=object
+            ),
+            "code": pd.Series([1, 1.0, "1", "1.0", " 2", 2, 2.0, "2", "02", 3], dtype=object),
+        }
+    )
+    counts = drift.current_counts(profile, current)
+    assert counts["flag"]["categories"] == [4, 5, 1] and counts["flag"]["unseen_values"] == {"maybe": 1}
+    assert counts["code"]["categories"] == [4, 5, 1] and counts["code"]["unseen_values"] == {"3": 1}
+    assert drift.spelling_key(True) == drift.spelling_key("1.0") == "1"
 
 
 def test_chi_squared_through_profile_equals_crosstab(credit_frame: pd.DataFrame) -> None:
@@ -329,30 +402,7 @@ def test_profile_is_json_and_gives_the_same_results(halves) -> None:
     assert sum(income["counts"]) + income["missing"] == len(reference)
 
 
-# ----------------------------------------------------------------------------- history
-def history_of(values: list[float], method: str = "psi") -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "window_start": pd.date_range("2026-01-01", periods=len(values), freq="D", tz="UTC"),
-            "feature": "x",
-            "method": method,
-            "statistic": values,
-        }
-    )
-
-
-def test_detect_changes_marks_trends_and_jumps() -> None:
-    thresholds = {"psi": (0.1, 0.25)}
-    rising = model_monitoring.detect_changes(history_of([0.01, 0.02, 0.05, 0.08, 0.12, 0.15]), thresholds)
-    assert rising["trend"].tolist() == [False] * 4 + [True, True]
-    jump = model_monitoring.detect_changes(history_of([0.02, 0.03, 0.02, 0.03, 0.4]), thresholds)
-    assert jump["abrupt"].tolist() == [False] * 4 + [True]
-    flat = model_monitoring.detect_changes(history_of([0.02, 0.03, 0.02, 0.03, 0.02, 0.03]), thresholds)
-    assert not flat["trend"].any() and not flat["abrupt"].any()
-    tiny = model_monitoring.detect_changes(history_of([0.001, 0.002, 0.003, 0.004, 0.005]), thresholds)
-    assert not tiny["trend"].any()
-
-
+# ----------------------------------------------------------------------------- windows
 def test_windows_of_a_run_and_of_a_backfill_share_one_grid() -> None:
     day = model_monitoring.monitoring_windows(
         "1D", None, None, end=pd.Timestamp("2026-03-02T10:00", tz="UTC")
@@ -380,7 +430,7 @@ def test_windows_of_a_run_and_of_a_backfill_share_one_grid() -> None:
     )
     assert len(quarter_days) == 4
     assert model_monitoring.monitoring_windows("1D", None, None, backfill=True) == []
-    with pytest.raises(ValueError, match="pandas offset"):
+    with pytest.raises(ValueError, match="intervalo de pandas"):
         model_monitoring.monitoring_windows("every tuesday", None, None)
 
 
@@ -450,24 +500,30 @@ def test_alerts_and_recommendations(halves) -> None:
     stored = json.dumps([alerts, recommendations], default=float)
     assert "Deriva" not in stored and "Revise" not in stored, "the history holds codes, not sentences"
     quiet = drift.compute_drift(reference, current, NUMERIC, CATEGORICAL)
+    realized = {"primary": "roc_auc", "drop": 0.1, "value": 0.62, "low": 0.55, "high": 0.69}
+    realized |= {"confidence": 0.95, "expected": 0.84, "expected_from": "cv"}
     alerts, recommendations = model_monitoring.alerts_and_recommendations(
-        quiet, pd.DataFrame(), {"roc_auc": 0.1}, model_monitoring.MonitoringConfig()
+        quiet, pd.DataFrame(), realized, model_monitoring.MonitoringConfig()
     )
     assert [r["action"] for r in recommendations] == ["retrain"]
     assert messages.recommendation_text(recommendations[0]) == (
         "Reentrene el modelo con datos recientes: cayó el desempeño con los resultados reales."
     )
     [drop] = [a for a in alerts if a["code"] == "performance_drop"]
-    assert drop == {
-        "level": "red",
-        "code": "performance_drop",
-        "feature": None,
-        "metric": "roc_auc",
+    numbers = {k: realized[k] for k in ("value", "low", "high", "confidence", "expected", "expected_from")}
+    assert drop == {"level": "red", "code": "performance_drop", "feature": None, "metric": "roc_auc"} | {
         "worsening": 0.1,
+        **numbers,
     }
+    assert drop["level"] == "red"
     assert messages.alert_text(drop) == (
-        "El desempeño empeoró: roc_auc está 0.100 peor que en la evaluación de prueba."
+        "El desempeño cayó: roc_auc = 0.620 (intervalo de 95%: 0.550 a 0.690), peor que lo esperado "
+        "(0.840, validación cruzada) incluso en el mejor caso del intervalo."
     )
+    no_drop = model_monitoring.alerts_and_recommendations(
+        quiet, pd.DataFrame(), realized | {"drop": None}, model_monitoring.MonitoringConfig()
+    )
+    assert no_drop == ([], [])
 
 
 def test_messages_render_codes_and_show_legacy_text_as_it_is() -> None:
@@ -499,6 +555,16 @@ def test_messages_render_codes_and_show_legacy_text_as_it_is() -> None:
     assert messages.alert_text(feature) == (
         "Deriva en Job: PSI = 0.31; % de categorías nuevas = 0.2 (categorías nuevas: x (4))"
     )
+    legacy_drop = {"level": "red", "code": "performance_drop", "metric": "roc_auc", "worsening": 0.1}
+    assert messages.alert_text(legacy_drop) == (
+        "El desempeño empeoró: roc_auc está 0.100 peor que en la evaluación de prueba."
+    )
+    short = {"level": "info", "code": "insufficient", "version": "v1", "rows": 15, "min_rows": 100}
+    assert messages.alert_text(short | {"start": "2026-03-01", "end": "2026-03-02"}) == (
+        "Datos insuficientes: 15 predicciones del modelo v1 entre 2026-03-01 y 2026-03-02; "
+        "se necesitan al menos 100 para juzgar la deriva."
+    )
+    assert messages.status_text("insufficient") == "Datos insuficientes"
     old = {"level": "red", "feature": "Age", "message": "Deriva en Age: PSI = 0.4"}
     assert messages.alert_text(old) == "Deriva en Age: PSI = 0.4"
     assert messages.recommendation_text({"action": "retrain", "message": "Reentrene."}) == "Reentrene."
@@ -507,14 +573,6 @@ def test_messages_render_codes_and_show_legacy_text_as_it_is() -> None:
         "Revise la variable Income: su distribución cambió respecto al entrenamiento."
     )
     assert messages.status_text("red") == "Rojo" and messages.status_text("purple") == "purple"
-
-
-def test_a_step_is_a_jump_not_a_trend() -> None:
-    step = model_monitoring.detect_changes(
-        history_of([0.02, 0.03, 0.02, 0.03, 0.6, 0.61, 0.62, 0.6]), {"psi": (0.1, 0.25)}
-    )
-    assert step["abrupt"].tolist() == [False] * 4 + [True] + [False] * 3
-    assert not step["trend"].any()
 
 
 @pytest.mark.parametrize(

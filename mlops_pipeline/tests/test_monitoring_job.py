@@ -132,7 +132,7 @@ def test_configured_bins_apply_to_a_version_saved_with_other_bins(
     [(start, end)] = model_monitoring.monitoring_windows("1D", first, last, backfill=True)
     four = config.model_copy(update={"bins": 4})
 
-    target = model_monitoring.monitored_version(models_dir, None, four.bins)
+    target = model_monitoring.monitored_version(models_dir, None, four)
     with_four = model_monitoring.monitor_window(sqlite_engine, models_dir, start, end, four, write=False)
     with_ten = model_monitoring.monitor_window(sqlite_engine, models_dir, start, end, config, write=False)
 
@@ -187,6 +187,30 @@ def test_empty_window_is_a_no_data_run(trained_settings: Settings, sqlite_engine
     )
 
 
+def test_a_partial_window_below_min_rows_is_insufficient_not_a_colour(
+    trained_settings: Settings, sqlite_engine
+) -> None:
+    """15 ordinary predictions logged today: ``run`` monitors today's partial window, which is
+    ``insufficient`` (no colour, no per-feature rows), not red on every feature."""
+    models_dir, config = trained_settings.models_dir, trained_settings.config.monitoring
+    model = registry.load_model(models_dir)
+    rows = registry.load_reference(models_dir).drop(columns=list(drift.OUTPUT_COLUMNS)).head(15)
+    outputs = scoring.predict_frame(model, rows, flat=True)
+    store.log_predictions(sqlite_engine, rows, outputs, model_version=model.version)
+    *_, today = model_monitoring.run_windows(sqlite_engine, models_dir, config)
+    assert today["run"]["status"] == "insufficient" and today["results"].empty
+    [alert] = today["run"]["summary"]["alerts"]
+    assert (alert["code"], alert["rows"], alert["min_rows"]) == ("insufficient", 15, config.min_rows)
+    assert messages.alert_text(alert).startswith("Datos insuficientes: 15 predicciones del modelo")
+    assert "DATOS INSUFICIENTES" in model_monitoring.describe_run(today)
+    assert store.read_runs(sqlite_engine)["status"].iloc[-1] == "insufficient"
+    start, end = today["run"]["window_start"], today["run"]["window_end"]
+    judged = model_monitoring.monitor_window(
+        sqlite_engine, models_dir, start, end, config.model_copy(update={"min_rows": 10}), write=False
+    )
+    assert judged["run"]["status"] in ("green", "yellow") and len(judged["results"])
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
     backend: str, trained_settings: Settings, request: pytest.FixtureRequest
@@ -214,12 +238,19 @@ def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
     runs = store.read_runs(engine)
     assert runs.set_index("window_start")["status"].loc[drift_days].eq("red").all()
     assert not runs.set_index("window_start")["status"].drop(drift_days).eq("red").any()
-    last = runs["summary"].iloc[-1]
+    last, first = runs["summary"].iloc[-1], runs["summary"].iloc[0]
     actions = {r["action"] for r in last["recommendations"]}
     assert {"retrain", "review_feature", "check_pipeline"} <= actions
     # ROC-AUC, not accuracy: the shipped cost threshold (0.19) flags most rows as "bad", so label
     # noise barely moves accuracy (0.515 -> 0.519 here) while ROC-AUC falls (0.78 -> 0.59)
-    assert last["performance"]["roc_auc"] < runs["summary"].iloc[0]["performance"]["roc_auc"]
+    assert last["performance"]["roc_auc"] < first["performance"]["roc_auc"]
+    for summary in (first, last):  # realized with its interval and the expected CV value; the estimate
+        realized = summary["realized"]
+        assert realized["primary"] == "roc_auc" and realized["expected_from"] == "cv"
+        assert realized["low"] <= realized["value"] <= realized["high"]
+        assert summary["estimated"]["available"] and 0.5 < summary["estimated"]["metrics"]["roc_auc"] < 1
+    assert first["realized"]["drop"] is None and first["performance_drops"] == {}
+    assert set(first["limits"]) == set(first["features"])
     first_drift = runs.set_index("window_start").loc[drift_days[0], "summary"]
     assert any(c["abrupt"] for c in first_drift["changes"])
     # Re-running the backfill replaces the windows instead of duplicating them.
@@ -247,7 +278,7 @@ def test_cli_simulate_and_run(trained_settings: Settings, monkeypatch: pytest.Mo
     runs = store.read_runs(store.create_db_engine(trained_settings.db_url))
     assert len(runs) == 4 and runs["status"].iloc[-1] == "no_data"
     assert model_monitoring.main(["run", "--window", "every day"]) == 2
-    assert "pandas offset" in capsys.readouterr().err
+    assert "no es un intervalo de pandas" in capsys.readouterr().err
     assert model_monitoring.main(["simulate", "--shift", "NotAColumn=1"]) == 2
     assert "NotAColumn" in capsys.readouterr().err
 
