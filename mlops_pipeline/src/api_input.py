@@ -41,14 +41,20 @@ def reject(status: int, errors: list[dict] | str, total: int | None = None) -> H
     return HTTPException(status, detail=detail)
 
 
-def _pydantic_errors(exc: ValidationError) -> list[dict]:
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (an error must not echo a huge input)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} characters)"
+
+
+def validation_errors(exc: ValidationError) -> list[dict]:
     errors = []
     for item in exc.errors(include_url=False):
         loc = list(item["loc"])
         row = loc.pop(0) + 1 if loc and isinstance(loc[0], int) else None
         column = str(loc[0]) if loc else None
         value = item.get("input")
-        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+        shown = "" if isinstance(value, (dict, list)) else f" (got {_short(value)})"
         errors.append(error(row, column, f"{item['msg']}{shown}", item["type"]))
     return errors
 
@@ -180,7 +186,7 @@ def frame_from_json(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataF
     try:
         records = schema.records.validate_python([payload] if single else payload)
     except ValidationError as exc:
-        raise reject(422, _pydantic_errors(exc), exc.error_count()) from exc
+        raise reject(422, validation_errors(exc), exc.error_count()) from exc
     return pd.DataFrame(schema.records.dump_python(records), columns=schema.names)
 
 
