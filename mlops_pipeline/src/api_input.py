@@ -8,17 +8,25 @@ pandas (so 10,000 rows do not go one by one through pydantic).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import numpy as np
 import pandas as pd
 from fastapi import HTTPException, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
+import api_csv
 import ft_engineering
 import registry
 import scoring
@@ -81,6 +89,12 @@ def category_text(value: Any) -> Any:
     return value
 
 
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
 def _feature_field(feature: registry.FeatureSpec, tokens: frozenset[str]) -> tuple[Any, Any]:
     """The pydantic type and Field of one feature, documented from its saved schema."""
     example = feature.example
@@ -97,7 +111,12 @@ def _feature_field(feature: registry.FeatureSpec, tokens: frozenset[str]) -> tup
         f"{kind}; seen in training: {categories}. Other values are accepted and treated as unseen; "
         "null means missing."
     )
-    annotation = Annotated[str | None, BeforeValidator(category_text)]
+    annotation = Annotated[
+        str | None,
+        BeforeValidator(category_text),
+        BeforeValidator(_missing_to_none(tokens)),
+        AfterValidator(_no_nul),
+    ]
     return annotation, Field(alias=feature.name, description=description, examples=[example])
 
 
@@ -107,7 +126,7 @@ def record_model(metadata: registry.ModelMetadata) -> type[BaseModel]:
     Every feature is required (so a misspelt column is caught) and nullable (missing values are
     imputed by the pipeline); unknown fields are rejected.
     """
-    tokens = frozenset(t.strip().lower() for t in scoring.missing_tokens(metadata)) | {""}
+    tokens = api_csv.missing_set(scoring.missing_tokens(metadata))
     fields = {f"f{i}": _feature_field(feature, tokens) for i, feature in enumerate(metadata.features)}
     example = {feature.name: feature.example for feature in metadata.features}
     config = ConfigDict(
@@ -132,6 +151,8 @@ class InputSchema:
     names: list[str] = field(init=False)
     numeric: list[str] = field(init=False)
     na_values: list[str] = field(init=False)
+    missing: frozenset[str] = field(init=False)
+    ignored: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.record = record_model(self.metadata)
@@ -139,6 +160,8 @@ class InputSchema:
         self.names = self.metadata.feature_names
         self.numeric = self.metadata.numeric_features
         self.na_values = scoring.missing_tokens(self.metadata)
+        self.missing = api_csv.missing_set(self.na_values)
+        self.ignored = frozenset(self.metadata.dropped_columns)
 
     def example_csv(self) -> str:
         example = pd.DataFrame([self.record.model_json_schema()["examples"][0]])
@@ -156,8 +179,13 @@ def predict_openapi(schema: InputSchema, max_rows: int) -> dict:
     }
     description = (
         f"One record, a list of up to {max_rows} records, a CSV body or a CSV file in the multipart "
-        "field 'file'. CSVs may be comma or semicolon separated (decimal comma), with or without a BOM."
+        "field 'file'. CSVs may be comma or semicolon separated (with a semicolon, the decimal mark "
+        "is a comma if no number uses a dot; never a thousands separator), with or without a BOM; every "
+        f"row has the header's fields. Missing: empty, null or one of {sorted(api_csv.DEFAULT_MISSING[1:])}"
+        f" and the training tokens {schema.na_values}, in CSV and JSON alike."
     )
+    if schema.ignored:
+        description += f" Columns dropped at training are accepted and ignored: {sorted(schema.ignored)}."
     content = {
         "application/json": {"schema": {"anyOf": [record, records]}, "example": record["examples"][0]},
         "text/csv": {"schema": {"type": "string"}, "example": schema.example_csv()},
@@ -167,73 +195,111 @@ def predict_openapi(schema: InputSchema, max_rows: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- JSON and CSV bodies
-def frame_from_json(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
-    """Validate a JSON record or list of records; raise a 4xx naming row and column."""
+JSON_CHUNK = 1000
+"""Records validated per pydantic call: validation stops at the first chunk with an error, so a
+large list of bad records costs one chunk, not the whole list."""
+
+
+def _json_records(body: bytes, max_rows: int) -> list:
+    """The records of a JSON body (a record or a list), size-checked; raise a 4xx otherwise."""
     try:
         payload = json.loads(body.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise reject(422, [error(None, None, f"malformed JSON: {exc}", "json_invalid")]) from exc
-    single = isinstance(payload, dict)
-    if not single and not isinstance(payload, list):
+    if isinstance(payload, dict):
+        return [payload]
+    if not isinstance(payload, list):
         message = "the JSON body must be a record (object) or a list of records"
         raise reject(422, [error(None, None, message, "json_type")])
-    if not single and not payload:
+    if not payload:
         raise reject(422, [error(None, None, "the list of records is empty", "empty")])
-    if not single and len(payload) > max_rows:
+    if len(payload) > max_rows:
         raise reject(
             413, f"{len(payload)} records exceed the limit of {max_rows} per request; use the score CLI"
         )
-    try:
-        records = schema.records.validate_python([payload] if single else payload)
-    except ValidationError as exc:
-        raise reject(422, validation_errors(exc), exc.error_count()) from exc
-    return pd.DataFrame(schema.records.dump_python(records), columns=schema.names)
+    return payload
+
+
+def _without_ignored(records: list, schema: InputSchema) -> list:
+    """The records without the columns dropped at training; the first unknown one is a 422."""
+    allowed = set(schema.names)
+    out = []
+    for row, record in enumerate(records, start=1):
+        if isinstance(record, dict) and not record.keys() <= allowed:
+            record = {k: v for k, v in record.items() if k not in schema.ignored}
+            unknown = [k for k in record if k not in allowed]
+            if unknown:
+                errors = [error(row, str(k), _unknown_message(schema), "extra_forbidden") for k in unknown]
+                raise reject(422, errors)
+        out.append(record)
+    return out
+
+
+def frame_from_json(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
+    """Validate a JSON record or list of records; raise a 4xx naming row and column (the first
+    chunk of `JSON_CHUNK` records with an error is reported, so the cost is bounded)."""
+    records = _without_ignored(_json_records(body, max_rows), schema)
+    validated = []
+    for start in range(0, len(records), JSON_CHUNK):
+        try:
+            validated += schema.records.validate_python(records[start : start + JSON_CHUNK])
+        except ValidationError as exc:
+            errors = validation_errors(exc)
+            for item in errors:
+                item["row"] = item["row"] + start if item["row"] is not None else None
+            raise reject(422, errors, exc.error_count()) from exc
+    return pd.DataFrame(schema.records.dump_python(validated), columns=schema.names)
+
+
+def _unknown_message(schema: InputSchema) -> str:
+    return f"unknown column; expected {schema.names}" + (
+        f" (ignored: {sorted(schema.ignored)})" if schema.ignored else ""
+    )
 
 
 def check_columns(columns: list[str], schema: InputSchema) -> None:
-    """Reject unknown and missing columns by name."""
-    unknown = [c for c in columns if c not in schema.names]
+    """Reject unknown (up to `MAX_REPORTED_ERRORS`), repeated and missing columns by name."""
+    unknown = [c for c in columns if c not in schema.names and c not in schema.ignored]
+    repeated = (
+        sorted({c for c in columns if columns.count(c) > 1}) if len(set(columns)) < len(columns) else []
+    )
     missing = [c for c in schema.names if c not in columns]
-    errors = [error(None, c, f"unknown column; expected {schema.names}", "unknown_column") for c in unknown]
+    errors = [
+        error(None, c, _unknown_message(schema), "unknown_column") for c in unknown[:MAX_REPORTED_ERRORS]
+    ]
+    errors += [error(None, c, "the column appears more than once", "repeated_column") for c in repeated]
     errors += [
         error(None, c, "missing required column (send it empty for missing values)", "missing_column")
         for c in missing
     ]
     if errors:
-        raise reject(422, errors)
+        raise reject(422, errors, len(unknown) + len(repeated) + len(missing))
 
 
-def check_numeric(frame: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
-    """Vectorised type check: numeric columns must hold numbers (or missing); returns them as floats."""
+def typed_columns(frame: pd.DataFrame, schema: InputSchema, decimal: str) -> pd.DataFrame:
+    """Numeric columns parsed under ``decimal`` (a cell that is not a number in that dialect is a
+    422 naming row and column); categorical ones spelled as at training."""
     out = frame.copy()
     errors = []
     for column in schema.numeric:
-        values = frame[column]
-        if pd.api.types.is_numeric_dtype(values):  # the parser read numbers: only infinities are wrong
-            parsed = values.astype(float)
-            bad = np.isinf(parsed)
-        else:
-            parsed = pd.to_numeric(values, errors="coerce").astype(float)
-            bad = (values.notna() & parsed.isna()) | np.isinf(parsed)
-        for position in np.flatnonzero(bad.to_numpy()):
-            message = f"not a finite number (got {values.iloc[position]!r})"
+        out[column], bad = api_csv.parse_numbers(frame[column], decimal)
+        for position in bad[:MAX_REPORTED_ERRORS]:
+            message = (
+                f"not a finite number with decimal mark '{decimal}' and no thousands separator "
+                f"(got {_short(frame[column].iloc[position])})"
+            )
             errors.append(error(int(position) + 1, column, message, "float_parsing"))
-        out[column] = parsed
+    for column in (c for c in schema.names if c not in schema.numeric):
+        out[column] = api_csv.categories_as_training_spelled(frame[column])
     if errors:
         errors.sort(key=lambda e: (e["row"], schema.names.index(e["column"])))
         raise reject(422, errors)
     return out
 
 
-def read_table(text: str, na_values: list[str], max_rows: int | None = None, **kwargs) -> pd.DataFrame:
-    """Parse CSV text (comma or semicolon, BOM or not) through `ft_engineering.read_csv`."""
-    frame = ft_engineering.read_csv(io.StringIO(text), na_values=na_values, nrows=max_rows, **kwargs)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
-
-
 def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
-    """Validate a CSV upload; raise a 4xx naming row and column."""
+    """Validate a CSV upload; raise a 4xx naming row and column. The frame's ``attrs["csv_format"]``
+    is the dialect it was read in (a CSV answer uses it)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -241,15 +307,20 @@ def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFr
     if not text.strip():
         raise reject(422, [error(None, None, "the CSV is empty", "empty")])
     try:
-        frame = read_table(text, schema.na_values, max_rows + 1)
-    except ValueError as exc:
-        raise reject(422, [error(None, None, str(exc), "csv_invalid")]) from exc
-    if len(frame) > max_rows:
+        # the columns are checked before any row is read: a huge header costs no more than its names
+        header, rows, sep = api_csv.read_rows(text, max_rows, lambda names: check_columns(names, schema))
+    except api_csv.CsvProblem as exc:
+        raise reject(422, [error(*problem) for problem in exc.errors]) from exc
+    if len(rows) > max_rows:
         raise reject(413, f"the CSV has more than {max_rows} rows, the limit per request; use the score CLI")
-    if frame.empty:
+    if not rows:
         raise reject(422, [error(None, None, "the CSV has a header but no rows", "empty")])
-    check_columns(list(frame.columns), schema)
-    return check_numeric(frame, schema)
+    cells = pd.DataFrame(rows, columns=header, dtype=object)[schema.names]
+    cells = cells.where(~cells.apply(lambda column: column.str.strip().str.lower().isin(schema.missing)))
+    decimal = api_csv.decimal_mark(cells, schema.numeric, sep)
+    frame = typed_columns(cells, schema, decimal)
+    frame.attrs["csv_format"] = api_csv.CsvFormat(sep, decimal)
+    return frame
 
 
 @dataclass(frozen=True)

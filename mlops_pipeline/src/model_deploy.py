@@ -39,6 +39,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 
+import api_csv
 import api_guard
 import api_input
 import api_models
@@ -316,7 +317,8 @@ def render(
     headers = {"X-Request-ID": request_id}
     if as_csv:
         table = frame.reset_index(drop=True).join(outputs.reset_index(drop=True))
-        return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
+        csv_format = frame.attrs.get("csv_format", api_csv.CsvFormat())  # the request's dialect
+        return Response(api_csv.render(table, csv_format), media_type="text/csv", headers=headers)
     per_class = store.class_probabilities(outputs)
     predictions = outputs.loc[:, ~outputs.columns.str.startswith(scoring.PROBABILITY_PREFIX)]
     predictions = predictions.assign(
@@ -444,7 +446,11 @@ def store_feedback(state: ServingState, items: list[api_models.FeedbackItem]) ->
     return store.recreating_tables(state.engine, lambda: store.record_feedback(state.engine, payload, check))
 
 
-@feedback_router.post("/feedback", openapi_extra={"requestBody": api_models.FEEDBACK_BODY})
+@feedback_router.post(
+    "/feedback",
+    openapi_extra={"requestBody": api_models.FEEDBACK_BODY},
+    responses={422: {"description": "Invalid items or labels the model cannot have; nothing stored"}},
+)
 async def feedback(request: Request, state: State) -> dict:
     """Store the true outcome of logged predictions (labels checked against each prediction's model
     version); unknown ids reject the whole batch (404). The key is checked before the body is read."""

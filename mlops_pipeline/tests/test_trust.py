@@ -6,6 +6,7 @@ lock or several workers are in test_trust_e2e.py.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -192,3 +193,124 @@ def _pickle_running(command: str) -> bytes:
             return (os.system, (command,))
 
     return pickle.dumps(Payload())
+
+
+# ----------------------------------------------------------------------------- 1, 6, #18: CSV dialects
+def _csv(client: TestClient, text: str, **headers: str):
+    return client.post("/predict", content=text.encode(), headers={"Content-Type": "text/csv", **headers})
+
+
+@pytest.fixture
+def rows(trained_settings) -> pd.DataFrame:
+    frame = pd.read_csv(trained_settings.config.dataset.path).drop(columns="Status").head(3)
+    return frame.assign(Income=[0.5, 129.5, None])
+
+
+def test_semicolons_with_dot_decimals_keep_their_values(client, rows) -> None:
+    """Case 1: ``;`` with ``0.5`` and ``129.5`` is read as 0.5 and 129.5 (never thousands)."""
+    response = _csv(client, rows.to_csv(index=False, sep=";"))
+    assert response.status_code == 200, response.text
+    logged = store.read_predictions(client.app.state.serving.engine)
+    assert sorted(logged["Income"].dropna()) == [0.5, 129.5]
+
+
+def test_decimal_commas_are_read_and_answered_in_the_same_dialect(client, rows) -> None:
+    """#18: a ``;`` + decimal-comma request gets its CSV answer in that dialect, integers as integers."""
+    response = _csv(client, rows.to_csv(index=False, sep=";", decimal=","), Accept="text/csv")
+    assert response.status_code == 200, response.text
+    lines = response.text.splitlines()
+    assert lines[0].startswith("Seniority;") and ";0,5;" in lines[1] and ";129,5;" in lines[2]
+    answer = pd.read_csv(io.StringIO(response.text), sep=";", decimal=",")
+    assert answer["Income"].tolist()[:2] == [0.5, 129.5]
+    first = lines[1].split(";")
+    assert first[0] == str(rows["Seniority"].iloc[0])  # 9, not 9.0
+    assert "," in first[answer.columns.get_loc("score")]
+
+
+@pytest.mark.parametrize(
+    ("cell", "why"),
+    [("1.295", "a thousands dot beside decimal commas"), ("1.295,5", "both marks"), ("12abc", "a word")],
+)
+def test_a_number_that_reads_two_ways_is_a_422_naming_row_and_column(client, rows, cell, why) -> None:
+    """Case 1: when a value would not parse the same under the detected dialect, nothing is scored."""
+    text = rows.assign(Income=["0,5", cell, None]).to_csv(index=False, sep=";", decimal=",")
+    response = _csv(client, text)
+    assert response.status_code == 422, (why, response.text)
+    [error] = response.json()["detail"]["errors"]
+    assert (error["row"], error["column"], error["type"]) == (2, "Income", "float_parsing")
+    assert store.read_predictions(client.app.state.serving.engine).empty
+
+
+@pytest.mark.parametrize(
+    ("edit", "row", "kind"),
+    [
+        (lambda lines: [*lines[:2], lines[2].rsplit(",", 1)[0], *lines[3:]], 2, "row_shape"),  # short row
+        (
+            lambda lines: [lines[0], *("7," + line for line in lines[1:])],
+            1,
+            "row_shape",
+        ),  # extra leading field
+        (lambda lines: [*lines[:3], lines[3].replace(",", ",ow\x00ner", 1)], 3, "csv_invalid"),  # NUL byte
+        (lambda lines: [*lines[:3], lines[3] + ',"open'], 3, "csv_invalid"),  # an unterminated quote
+    ],
+)
+def test_malformed_rows_are_refused(client, rows, edit, row, kind) -> None:
+    """Case 6: a short row, one extra field on every row, a NUL byte: 422, never altered values."""
+    lines = rows.to_csv(index=False).splitlines()
+    response = _csv(client, "\n".join(edit(lines)) + "\n")
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]["errors"]
+    assert (error["row"], error["type"]) == (row, kind)
+
+
+@pytest.mark.parametrize("token", ["None", "NULL", "n/a", ""])
+def test_csv_and_json_agree_on_missing_values(client, rows, token) -> None:
+    """Case 6: the same tokens are missing in CSV and JSON, numeric and categorical alike."""
+    record = json.loads(rows.iloc[[0]].to_json(orient="records"))[0] | {"Income": token, "Home": token}
+    as_json = client.post("/predict", json=record)
+    as_csv = _csv(client, pd.DataFrame([record]).to_csv(index=False))
+    assert as_json.status_code == as_csv.status_code == 200, as_json.text + as_csv.text
+    logged = store.read_predictions(client.app.state.serving.engine)
+    assert logged["Income"].isna().all() and logged["Home"].isna().all()
+    assert as_json.json()["predictions"][0]["score"] == pytest.approx(
+        as_csv.json()["predictions"][0]["score"]
+    )
+
+
+# ----------------------------------------------------------------------------- 4: bounded cost
+def test_many_empty_records_stop_at_the_first_chunk(client) -> None:
+    """Case 4: [{}] * 100,000 (300 KB): a 422 from the first 1,000 records, not 1.3 million errors."""
+    response = client.post(
+        "/predict", content=b"[" + b"{}," * 99_999 + b"{}]", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail["errors"][0]["row"] == 1 and detail["error_count"] <= 13 * 1000
+
+
+def test_a_huge_header_is_refused_from_the_header(client) -> None:
+    """Case 4: 1.5 million columns: refused by their names, before any cell is parsed."""
+    header = ",".join(f"c{i}" for i in range(1_500_000))
+    response = _csv(client, header + "\n" + "1," * 10 + "\n")
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail["error_count"] >= 1_500_000 and len(detail["errors"]) == 20
+
+
+# ----------------------------------------------------------------------------- 8: columns dropped at training
+def test_columns_dropped_at_training_are_accepted_and_ignored(client, rows, settings) -> None:
+    metadata = registry.load_metadata(settings.models_dir)
+    assert "dropped_columns" in client.get("/model/info").json()
+    models_dir, version = settings.models_dir, metadata.version
+    path = models_dir / version / registry.METADATA_FILE
+    raw = json.loads(path.read_text(encoding="utf-8")) | {"dropped_columns": ["Id", "Constant"]}
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with TestClient(model_deploy.create_app(settings)) as fresh:
+        assert fresh.get("/model/info").json()["dropped_columns"] == ["Id", "Constant"]
+        assert "ignored" in json.dumps(fresh.get("/openapi.json").json())
+        with_dropped = rows.assign(Id=[1, 2, 3], Constant="x")
+        assert _csv(fresh, with_dropped.to_csv(index=False)).status_code == 200
+        records = json.loads(with_dropped.to_json(orient="records"))
+        assert fresh.post("/predict", json=records).status_code == 200
+        unknown = fresh.post("/predict", json=[records[0] | {"Other": 1}])
+        assert unknown.status_code == 422 and unknown.json()["detail"]["errors"][0]["column"] == "Other"
