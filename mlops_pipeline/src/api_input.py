@@ -315,7 +315,8 @@ def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFr
         raise reject(413, f"the CSV has more than {max_rows} rows, the limit per request; use the score CLI")
     if not rows:
         raise reject(422, [error(None, None, "the CSV has a header but no rows", "empty")])
-    cells = pd.DataFrame(rows, columns=header, dtype=object)[schema.names]
+    cells = pd.DataFrame(rows, columns=header, dtype=object)  # the request's column order
+    cells = cells[[c for c in header if c not in schema.ignored]]
     cells = cells.where(~cells.apply(lambda column: column.str.strip().str.lower().isin(schema.missing)))
     decimal = api_csv.decimal_mark(cells, schema.numeric, sep)
     frame = typed_columns(cells, schema, decimal)

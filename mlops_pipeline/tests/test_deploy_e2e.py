@@ -202,8 +202,8 @@ SCHEMATHESIS_CHECKS = (
 )
 
 
-def test_schemathesis_finds_no_server_error(trained_settings, tmp_path: Path) -> None:
-    with start_api(trained_settings) as base:
+def test_schemathesis_finds_no_server_error(trained_settings, db_url, tmp_path: Path) -> None:
+    with start_api(trained_settings, db_url) as base:
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "schemathesis"), "run", f"{base}/openapi.json",
