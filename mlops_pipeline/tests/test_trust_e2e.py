@@ -4,6 +4,8 @@ a held database lock, concurrent feedback, several workers."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import store
-from conftest import REPO_ROOT, start_api
+from conftest import REPO_ROOT, api_env, free_port, start_api, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 LOCK_SECONDS = 10
@@ -104,3 +106,47 @@ def test_serve_with_two_workers_becomes_healthy(trained_settings, db_url, one) -
     with start_api(trained_settings, db_url, command=command) as base:
         with httpx.Client(base_url=base, timeout=30) as client:
             assert all(client.post("/predict", json=one).status_code == 200 for _ in range(6))
+
+
+def test_kill_9_under_load_loses_no_answered_prediction(trained_settings, db_url, one, tmp_path) -> None:
+    """Every prediction answered 2xx before the server is killed with SIGKILL is stored exactly once."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "model_deploy:app",
+        "--app-dir", str(REPO_ROOT / "mlops_pipeline" / "src"), "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    log = open(tmp_path / "server.log", "w+")  # noqa: SIM115 - read after the process dies
+    process = subprocess.Popen(
+        command, env=api_env(trained_settings, db_url), stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    answered: list[str] = []
+    try:
+        wait_until_healthy(process, base, lambda: log.seek(0) or log.read())
+
+        def client_loop(_: int) -> None:
+            with httpx.Client(base_url=base, timeout=10) as client:
+                while process.poll() is None:
+                    try:
+                        response = client.post("/predict", json=[one] * 3)
+                    except httpx.HTTPError:
+                        return
+                    if response.status_code == 200:
+                        answered.extend(p["id"] for p in response.json()["predictions"])
+
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(client_loop, n) for n in range(8)]
+            while len(answered) < 300:
+                threading.Event().wait(0.05)
+            process.send_signal(signal.SIGKILL)
+            for future in futures:
+                future.result()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        log.close()
+    engine = store.create_db_engine(db_url)
+    stored = store.read_predictions(engine)["id"]
+    engine.dispose()
+    assert stored.is_unique and set(answered) <= set(stored)
