@@ -4,15 +4,15 @@ The separator comes from the header (``;`` or ``,``); the decimal mark from the 
 (``,`` only after a ``;`` separator, when more numeric cells use it than ``.``; a cell
 with the other mark is then refused). There is never a
 thousands separator: ``1.295`` under a decimal comma is refused, not read as 1295. Every row must
-have the header's number of fields, and a NUL byte is refused. Cells are read as text by the
-`csv` module (C code, cost linear in the body), then numeric columns are parsed by pandas.
+have the header's number of fields, and a NUL byte is refused. Cells are read as text by pandas'
+C parser (no conversion), then numeric columns are parsed under the chosen decimal mark.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +21,6 @@ import pandas as pd
 
 DEFAULT_MISSING = ("", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "#N/A", "<NA>")
 """Cells that mean missing in CSV and JSON alike (as pandas reads them), plus the config's tokens."""
-NUMBER = re.compile(r"\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*")
 
 
 @dataclass(frozen=True)
@@ -41,18 +40,21 @@ class CsvProblem(ValueError):
 
 
 def missing_set(tokens: list[str]) -> frozenset[str]:
-    """The lower-cased, stripped spellings of missing: `DEFAULT_MISSING` and the config's tokens."""
-    return frozenset(t.strip().lower() for t in (*DEFAULT_MISSING, *tokens))
+    """The exact cells that mean missing: `DEFAULT_MISSING` and the config's ``tokens``, each also
+    lower-case, upper-case, capitalised and stripped (one set for CSV and JSON)."""
+    spellings = (*DEFAULT_MISSING, *tokens)
+    return frozenset(v for t in spellings for v in (t, t.lower(), t.upper(), t.title(), t.strip()))
 
 
-def read_rows(
+def read_cells(
     text: str, max_rows: int, check_header: Callable[[list[str]], None]
-) -> tuple[list[str], list[list[str]], str]:
-    """Header and up to ``max_rows + 1`` data rows of strictly ``len(header)`` fields; the separator.
-    ``check_header`` sees the header before any row is read (it raises to stop there).
+) -> tuple[pd.DataFrame, str]:
+    """Up to ``max_rows + 1`` data rows as text cells (pandas' C parser, nothing converted) whose
+    rows all have the header's number of fields; and the separator. ``check_header`` sees the
+    header before any row is parsed (it raises to stop there).
 
     Raises:
-        CsvProblem: a NUL byte, an empty header, or a row with another number of fields.
+        CsvProblem: a NUL byte, a malformed quote, or a row with another number of fields.
     """
     if "\x00" in text:
         row = text.count("\n", 0, text.index("\x00"))
@@ -60,21 +62,24 @@ def read_rows(
     first_line = text.split("\n", 1)[0]
     sep = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
-    rows: list[list[str]] = []
+    row = 0
     try:
         header = [name.strip() for name in next(reader)]
         check_header(header)
-        for row in reader:
-            if row:  # blank lines are skipped
-                if len(row) != len(header):
-                    message = f"the row has {len(row)} fields, the header has {len(header)}"
-                    raise CsvProblem([(len(rows) + 1, None, message, "row_shape")])
-                rows.append(row)
-                if len(rows) > max_rows:
-                    break
+        for row, fields in enumerate(itertools.islice(reader, max_rows + 1), start=1):
+            if fields and len(fields) != len(header):  # blank lines are skipped, as pandas does
+                raise CsvProblem([(row, None, _shape_message(len(fields), len(header)), "row_shape")])
     except csv.Error as exc:
-        raise CsvProblem([(len(rows) + 1, None, f"malformed CSV: {exc}", "csv_invalid")]) from exc
-    return header, rows, sep
+        raise CsvProblem([(row + 1, None, f"malformed CSV: {exc}", "csv_invalid")]) from exc
+    cells = pd.read_csv(
+        io.StringIO(text), sep=sep, dtype=str, na_filter=False, nrows=max_rows + 1, index_col=False
+    )
+    cells.columns = header
+    return cells, sep
+
+
+def _shape_message(fields: int, expected: int) -> str:
+    return f"the row has {fields} fields, the header has {expected}"
 
 
 def decimal_mark(frame: pd.DataFrame, numeric: list[str], sep: str) -> str:
@@ -91,29 +96,23 @@ def decimal_mark(frame: pd.DataFrame, numeric: list[str], sep: str) -> str:
 def parse_numbers(values: pd.Series, decimal: str) -> tuple[pd.Series, np.ndarray]:
     """A text column as floats under ``decimal``; and the positions of cells that are not numbers
     in that dialect (the other mark, a thousands separator, words, infinities)."""
-    text = values.astype("string")
-    well_formed = text.str.fullmatch(NUMBER.pattern).fillna(False).to_numpy(dtype=bool)
-    if decimal == ",":
-        well_formed &= ~text.str.contains(".", regex=False).fillna(False).to_numpy(dtype=bool)
-        text = text.str.replace(",", ".", regex=False)
-    else:
-        well_formed &= ~text.str.contains(",", regex=False).fillna(False).to_numpy(dtype=bool)
-    parsed = pd.to_numeric(text.where(pd.Series(well_formed, index=values.index)), errors="coerce")
-    parsed = parsed.astype(float)
-    bad = values.notna().to_numpy() & (~well_formed | ~np.isfinite(parsed.fillna(0).to_numpy()))
-    return parsed, np.flatnonzero(bad)
+    other = "." if decimal == "," else ","
+    present = values.notna().to_numpy()
+    wrong_mark = values.str.contains(other, regex=False, na=False).to_numpy(dtype=bool)
+    text = values.str.replace(",", ".", regex=False) if decimal == "," else values
+    parsed = pd.to_numeric(text, errors="coerce").astype(float)
+    bad = present & (wrong_mark | ~np.isfinite(parsed.fillna(0).to_numpy()) | parsed.isna().to_numpy())
+    return parsed.where(~pd.Series(bad, index=values.index)), np.flatnonzero(bad)
 
 
 def categories_as_training_spelled(values: pd.Series) -> pd.Series:
-    """A categorical text column whose every cell is a number, spelled as pandas would have read
-    it at training (``2.0`` -> ``"2"``); other columns are kept as text."""
+    """A categorical text column whose every cell is a whole number, spelled as pandas would
+    have read it at training (``2.0`` -> ``"2"``); other columns are kept as text."""
     present = values.dropna()
-    if present.empty or not present.str.fullmatch(NUMBER.pattern).all():
+    numbers = pd.to_numeric(present, errors="coerce")
+    if present.empty or numbers.isna().any() or not (numbers % 1 == 0).all():
         return values
-    numbers = pd.to_numeric(present.str.strip(), errors="coerce")
-    if numbers.isna().any() or not (numbers % 1 == 0).all():
-        return values
-    return values.where(values.isna(), pd.Series(numbers.astype("int64").astype(str), index=present.index))
+    return values.where(values.isna(), numbers.astype("int64").astype(str))
 
 
 def integers_as_integers(frame: pd.DataFrame) -> pd.DataFrame:

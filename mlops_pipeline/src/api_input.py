@@ -72,7 +72,7 @@ def _missing_to_none(tokens: frozenset[str]):
     """Map missing-value tokens (and NaN) to None before numeric validation."""
 
     def convert(value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in tokens:
+        if isinstance(value, str) and value in tokens:
             return None
         if isinstance(value, float) and math.isnan(value):
             return None
@@ -308,16 +308,15 @@ def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFr
         raise reject(422, [error(None, None, "the CSV is empty", "empty")])
     try:
         # the columns are checked before any row is read: a huge header costs no more than its names
-        header, rows, sep = api_csv.read_rows(text, max_rows, lambda names: check_columns(names, schema))
+        cells, sep = api_csv.read_cells(text, max_rows, lambda names: check_columns(names, schema))
     except api_csv.CsvProblem as exc:
         raise reject(422, [error(*problem) for problem in exc.errors]) from exc
-    if len(rows) > max_rows:
+    if len(cells) > max_rows:
         raise reject(413, f"the CSV has more than {max_rows} rows, the limit per request; use the score CLI")
-    if not rows:
+    if cells.empty:
         raise reject(422, [error(None, None, "the CSV has a header but no rows", "empty")])
-    cells = pd.DataFrame(rows, columns=header, dtype=object)  # the request's column order
-    cells = cells[[c for c in header if c not in schema.ignored]]
-    cells = cells.where(~cells.apply(lambda column: column.str.strip().str.lower().isin(schema.missing)))
+    cells = cells[[c for c in cells.columns if c not in schema.ignored]]  # the request's column order
+    cells = cells.where(~cells.isin(schema.missing))
     decimal = api_csv.decimal_mark(cells, schema.numeric, sep)
     frame = typed_columns(cells, schema, decimal)
     frame.attrs["csv_format"] = api_csv.CsvFormat(sep, decimal)
