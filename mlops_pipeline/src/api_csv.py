@@ -82,15 +82,28 @@ def _shape_message(fields: int, expected: int) -> str:
     return f"the row has {fields} fields, the header has {expected}"
 
 
-def decimal_mark(frame: pd.DataFrame, numeric: list[str], sep: str) -> str:
-    """``,`` when the separator is ``;`` and more numeric cells hold a comma than a dot, else ``.``
-    (the cells with the other mark are then refused by `parse_numbers`)."""
+def decimal_mark(cells: pd.DataFrame, numeric: list[str], sep: str) -> str:
+    """``,`` when the separator is ``;`` and the numeric cells hold more commas than dots, else
+    ``.`` (the cells with the other mark are then refused by `parse_numbers`)."""
     if sep != ";" or not numeric:
         return "."
-    cells = frame[numeric].to_numpy(dtype=object).ravel()
-    text = pd.Series(cells[pd.notna(cells)], dtype=object).astype(str)
-    commas, dots = text.str.contains(",", regex=False).sum(), text.str.contains(".", regex=False).sum()
-    return "," if commas > dots else "."
+    text = "".join("".join(cells[column].to_numpy(dtype=str)) for column in numeric)
+    return "," if text.count(",") > text.count(".") else "."
+
+
+def read_typed(text: str, csv_format: CsvFormat, missing: frozenset[str], nrows: int) -> pd.DataFrame:
+    """The cells parsed by pandas' C parser in ``csv_format`` (no thousands separator, only the
+    ``missing`` spellings as NA): a column that is all numbers comes back numeric."""
+    return pd.read_csv(
+        io.StringIO(text),
+        sep=csv_format.sep,
+        decimal=csv_format.decimal,
+        thousands=None,
+        na_values=sorted(missing),
+        keep_default_na=False,
+        nrows=nrows,
+        index_col=False,
+    )
 
 
 def parse_numbers(values: pd.Series, decimal: str) -> tuple[pd.Series, np.ndarray]:

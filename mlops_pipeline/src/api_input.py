@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 from fastapi import HTTPException, Request
 from pydantic import (
@@ -276,21 +277,30 @@ def check_columns(columns: list[str], schema: InputSchema) -> None:
         raise reject(422, errors, len(unknown) + len(repeated) + len(missing))
 
 
-def typed_columns(frame: pd.DataFrame, schema: InputSchema, decimal: str) -> pd.DataFrame:
-    """Numeric columns parsed under ``decimal`` (a cell that is not a number in that dialect is a
-    422 naming row and column); categorical ones spelled as at training."""
-    out = frame.copy()
+def typed_columns(
+    cells: pd.DataFrame, typed: pd.DataFrame, schema: InputSchema, decimal: str
+) -> pd.DataFrame:
+    """Numeric columns as floats (a cell that is not a number under ``decimal`` is a 422 naming
+    row and column); categorical ones spelled as at training. ``typed`` is pandas' parse, used
+    where it read the whole column as numbers; ``cells`` (text) explains the others."""
+    out = typed[[c for c in cells.columns]].copy()
     errors = []
     for column in schema.numeric:
-        out[column], bad = api_csv.parse_numbers(frame[column], decimal)
+        if pd.api.types.is_numeric_dtype(typed[column]):
+            values, bad = typed[column].astype(float), np.flatnonzero(np.isinf(typed[column].astype(float)))
+        else:
+            values, bad = api_csv.parse_numbers(cells[column], decimal)
+        out[column] = values
         for position in bad[:MAX_REPORTED_ERRORS]:
             message = (
                 f"not a finite number with decimal mark '{decimal}' and no thousands separator "
-                f"(got {_short(frame[column].iloc[position])})"
+                f"(got {_short(cells[column].iloc[position])})"
             )
             errors.append(error(int(position) + 1, column, message, "float_parsing"))
     for column in (c for c in schema.names if c not in schema.numeric):
-        out[column] = api_csv.categories_as_training_spelled(frame[column])
+        numbers = typed[column]
+        spelled = numbers if not pd.api.types.is_numeric_dtype(numbers) else numbers.map(category_text)
+        out[column] = spelled.astype(object).where(spelled.notna(), None)
     if errors:
         errors.sort(key=lambda e: (e["row"], schema.names.index(e["column"])))
         raise reject(422, errors)
@@ -317,9 +327,11 @@ def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFr
         raise reject(422, [error(None, None, "the CSV has a header but no rows", "empty")])
     cells = cells[[c for c in cells.columns if c not in schema.ignored]]  # the request's column order
     cells = cells.where(~cells.isin(schema.missing))
-    decimal = api_csv.decimal_mark(cells, schema.numeric, sep)
-    frame = typed_columns(cells, schema, decimal)
-    frame.attrs["csv_format"] = api_csv.CsvFormat(sep, decimal)
+    csv_format = api_csv.CsvFormat(sep, api_csv.decimal_mark(cells, schema.numeric, sep))
+    typed = api_csv.read_typed(text, csv_format, schema.missing, len(cells))
+    typed.columns = [str(c).strip() for c in typed.columns]
+    frame = typed_columns(cells, typed, schema, csv_format.decimal)
+    frame.attrs["csv_format"] = csv_format
     return frame
 
 
