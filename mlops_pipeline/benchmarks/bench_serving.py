@@ -86,11 +86,16 @@ def sample_rows(settings: Settings, model: registry.LoadedModel, n: int, seed: i
     return data.sample(n, replace=True, random_state=seed).reset_index(drop=True)
 
 
+PIPELINE_MODULES = ("ft_engineering", "cleaning", "expressions", "settings")
+"""The modules a fitted pipeline's pickle refers to, shipped with the MLflow model."""
+
+
 def save_mlflow_model(model: registry.LoadedModel, rows: pd.DataFrame, folder: Path) -> Path:
     """The fitted pipeline as an MLflow model, with the signature a user would log, in ``folder``.
 
-    The pipeline's own transformers live in ``ft_engineering`` (which imports ``settings``): both
-    files go in as ``code_paths``, so the server can unpickle it.
+    The pipeline's own transformers live in ``ft_engineering`` and ``cleaning`` (which import
+    ``expressions`` and ``settings``): those files go in as ``code_paths``, so the server can
+    unpickle it.
     """
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -102,7 +107,7 @@ def save_mlflow_model(model: registry.LoadedModel, rows: pd.DataFrame, folder: P
         str(path),
         signature=signature,
         serialization_format="cloudpickle",
-        code_paths=[str(SRC / "ft_engineering.py"), str(SRC / "settings.py")],
+        code_paths=[str(SRC / f"{name}.py") for name in PIPELINE_MODULES],
     )
     return path
 

@@ -8,7 +8,6 @@ pandas (so 10,000 rows do not go one by one through pydantic).
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -17,8 +16,18 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 from fastapi import HTTPException, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
+import api_csv
 import ft_engineering
 import registry
 import scoring
@@ -41,14 +50,20 @@ def reject(status: int, errors: list[dict] | str, total: int | None = None) -> H
     return HTTPException(status, detail=detail)
 
 
-def _pydantic_errors(exc: ValidationError) -> list[dict]:
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (an error must not echo a huge input)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} characters)"
+
+
+def validation_errors(exc: ValidationError) -> list[dict]:
     errors = []
     for item in exc.errors(include_url=False):
         loc = list(item["loc"])
         row = loc.pop(0) + 1 if loc and isinstance(loc[0], int) else None
         column = str(loc[0]) if loc else None
         value = item.get("input")
-        shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+        shown = "" if isinstance(value, (dict, list)) else f" (got {_short(value)})"
         errors.append(error(row, column, f"{item['msg']}{shown}", item["type"]))
     return errors
 
@@ -58,7 +73,7 @@ def _missing_to_none(tokens: frozenset[str]):
     """Map missing-value tokens (and NaN) to None before numeric validation."""
 
     def convert(value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in tokens:
+        if isinstance(value, str) and value in tokens:
             return None
         if isinstance(value, float) and math.isnan(value):
             return None
@@ -72,6 +87,12 @@ def category_text(value: Any) -> Any:
     if isinstance(value, (bool, int, float)):
         text = ft_engineering.as_category_text(value)
         return text if isinstance(text, str) else None
+    return value
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
     return value
 
 
@@ -91,7 +112,12 @@ def _feature_field(feature: registry.FeatureSpec, tokens: frozenset[str]) -> tup
         f"{kind}; seen in training: {categories}. Other values are accepted and treated as unseen; "
         "null means missing."
     )
-    annotation = Annotated[str | None, BeforeValidator(category_text)]
+    annotation = Annotated[
+        str | None,
+        BeforeValidator(category_text),
+        BeforeValidator(_missing_to_none(tokens)),
+        AfterValidator(_no_nul),
+    ]
     return annotation, Field(alias=feature.name, description=description, examples=[example])
 
 
@@ -101,7 +127,7 @@ def record_model(metadata: registry.ModelMetadata) -> type[BaseModel]:
     Every feature is required (so a misspelt column is caught) and nullable (missing values are
     imputed by the pipeline); unknown fields are rejected.
     """
-    tokens = frozenset(t.strip().lower() for t in scoring.missing_tokens(metadata)) | {""}
+    tokens = api_csv.missing_set(scoring.missing_tokens(metadata))
     fields = {f"f{i}": _feature_field(feature, tokens) for i, feature in enumerate(metadata.features)}
     example = {feature.name: feature.example for feature in metadata.features}
     config = ConfigDict(
@@ -126,6 +152,8 @@ class InputSchema:
     names: list[str] = field(init=False)
     numeric: list[str] = field(init=False)
     na_values: list[str] = field(init=False)
+    missing: frozenset[str] = field(init=False)
+    ignored: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.record = record_model(self.metadata)
@@ -133,6 +161,8 @@ class InputSchema:
         self.names = self.metadata.feature_names
         self.numeric = self.metadata.numeric_features
         self.na_values = scoring.missing_tokens(self.metadata)
+        self.missing = api_csv.missing_set(self.na_values)
+        self.ignored = frozenset(self.metadata.dropped_columns)
 
     def example_csv(self) -> str:
         example = pd.DataFrame([self.record.model_json_schema()["examples"][0]])
@@ -150,8 +180,13 @@ def predict_openapi(schema: InputSchema, max_rows: int) -> dict:
     }
     description = (
         f"One record, a list of up to {max_rows} records, a CSV body or a CSV file in the multipart "
-        "field 'file'. CSVs may be comma or semicolon separated (decimal comma), with or without a BOM."
+        "field 'file'. CSVs may be comma or semicolon separated (with a semicolon, the decimal mark "
+        "is a comma if no number uses a dot; never a thousands separator), with or without a BOM; every "
+        f"row has the header's fields. Missing: empty, null or one of {sorted(api_csv.DEFAULT_MISSING[1:])}"
+        f" and the training tokens {schema.na_values}, in CSV and JSON alike."
     )
+    if schema.ignored:
+        description += f" Columns dropped at training are accepted and ignored: {sorted(schema.ignored)}."
     content = {
         "application/json": {"schema": {"anyOf": [record, records]}, "example": record["examples"][0]},
         "text/csv": {"schema": {"type": "string"}, "example": schema.example_csv()},
@@ -161,73 +196,120 @@ def predict_openapi(schema: InputSchema, max_rows: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- JSON and CSV bodies
-def frame_from_json(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
-    """Validate a JSON record or list of records; raise a 4xx naming row and column."""
+JSON_CHUNK = 1000
+"""Records validated per pydantic call: validation stops at the first chunk with an error, so a
+large list of bad records costs one chunk, not the whole list."""
+
+
+def _json_records(body: bytes, max_rows: int) -> list:
+    """The records of a JSON body (a record or a list), size-checked; raise a 4xx otherwise."""
     try:
         payload = json.loads(body.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise reject(422, [error(None, None, f"malformed JSON: {exc}", "json_invalid")]) from exc
-    single = isinstance(payload, dict)
-    if not single and not isinstance(payload, list):
+    if isinstance(payload, dict):
+        return [payload]
+    if not isinstance(payload, list):
         message = "the JSON body must be a record (object) or a list of records"
         raise reject(422, [error(None, None, message, "json_type")])
-    if not single and not payload:
+    if not payload:
         raise reject(422, [error(None, None, "the list of records is empty", "empty")])
-    if not single and len(payload) > max_rows:
+    if len(payload) > max_rows:
         raise reject(
             413, f"{len(payload)} records exceed the limit of {max_rows} per request; use the score CLI"
         )
-    try:
-        records = schema.records.validate_python([payload] if single else payload)
-    except ValidationError as exc:
-        raise reject(422, _pydantic_errors(exc), exc.error_count()) from exc
-    return pd.DataFrame(schema.records.dump_python(records), columns=schema.names)
+    return payload
+
+
+def _without_ignored(records: list, schema: InputSchema) -> list:
+    """The records without the columns dropped at training; the first unknown one is a 422."""
+    allowed = set(schema.names)
+    out = []
+    for row, record in enumerate(records, start=1):
+        if isinstance(record, dict) and not record.keys() <= allowed:
+            record = {k: v for k, v in record.items() if k not in schema.ignored}
+            unknown = [k for k in record if k not in allowed]
+            if unknown:
+                errors = [error(row, str(k), _unknown_message(schema), "extra_forbidden") for k in unknown]
+                raise reject(422, errors)
+        out.append(record)
+    return out
+
+
+def frame_from_json(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
+    """Validate a JSON record or list of records; raise a 4xx naming row and column (the first
+    chunk of `JSON_CHUNK` records with an error is reported, so the cost is bounded)."""
+    records = _without_ignored(_json_records(body, max_rows), schema)
+    validated = []
+    for start in range(0, len(records), JSON_CHUNK):
+        try:
+            validated += schema.records.validate_python(records[start : start + JSON_CHUNK])
+        except ValidationError as exc:
+            errors = validation_errors(exc)
+            for item in errors:
+                item["row"] = item["row"] + start if item["row"] is not None else None
+            raise reject(422, errors, exc.error_count()) from exc
+    return pd.DataFrame(schema.records.dump_python(validated), columns=schema.names)
+
+
+def _unknown_message(schema: InputSchema) -> str:
+    return f"unknown column; expected {schema.names}" + (
+        f" (ignored: {sorted(schema.ignored)})" if schema.ignored else ""
+    )
 
 
 def check_columns(columns: list[str], schema: InputSchema) -> None:
-    """Reject unknown and missing columns by name."""
-    unknown = [c for c in columns if c not in schema.names]
+    """Reject unknown (up to `MAX_REPORTED_ERRORS`), repeated and missing columns by name."""
+    unknown = [c for c in columns if c not in schema.names and c not in schema.ignored]
+    repeated = (
+        sorted({c for c in columns if columns.count(c) > 1}) if len(set(columns)) < len(columns) else []
+    )
     missing = [c for c in schema.names if c not in columns]
-    errors = [error(None, c, f"unknown column; expected {schema.names}", "unknown_column") for c in unknown]
+    errors = [
+        error(None, c, _unknown_message(schema), "unknown_column") for c in unknown[:MAX_REPORTED_ERRORS]
+    ]
+    errors += [error(None, c, "the column appears more than once", "repeated_column") for c in repeated]
     errors += [
         error(None, c, "missing required column (send it empty for missing values)", "missing_column")
         for c in missing
     ]
     if errors:
-        raise reject(422, errors)
+        raise reject(422, errors, len(unknown) + len(repeated) + len(missing))
 
 
-def check_numeric(frame: pd.DataFrame, schema: InputSchema) -> pd.DataFrame:
-    """Vectorised type check: numeric columns must hold numbers (or missing); returns them as floats."""
-    out = frame.copy()
+def typed_columns(
+    cells: pd.DataFrame, typed: pd.DataFrame, schema: InputSchema, decimal: str
+) -> pd.DataFrame:
+    """Numeric columns as floats (a cell that is not a number under ``decimal`` is a 422 naming
+    row and column); categorical ones spelled as at training. ``typed`` is pandas' parse, used
+    where it read the whole column as numbers; ``cells`` (text) explains the others."""
+    out = typed[[c for c in cells.columns]].copy()
     errors = []
     for column in schema.numeric:
-        values = frame[column]
-        if pd.api.types.is_numeric_dtype(values):  # the parser read numbers: only infinities are wrong
-            parsed = values.astype(float)
-            bad = np.isinf(parsed)
+        if pd.api.types.is_numeric_dtype(typed[column]):
+            values, bad = typed[column].astype(float), np.flatnonzero(np.isinf(typed[column].astype(float)))
         else:
-            parsed = pd.to_numeric(values, errors="coerce").astype(float)
-            bad = (values.notna() & parsed.isna()) | np.isinf(parsed)
-        for position in np.flatnonzero(bad.to_numpy()):
-            message = f"not a finite number (got {values.iloc[position]!r})"
+            values, bad = api_csv.parse_numbers(cells[column], decimal)
+        out[column] = values
+        for position in bad[:MAX_REPORTED_ERRORS]:
+            message = (
+                f"not a finite number with decimal mark '{decimal}' and no thousands separator "
+                f"(got {_short(cells[column].iloc[position])})"
+            )
             errors.append(error(int(position) + 1, column, message, "float_parsing"))
-        out[column] = parsed
+    for column in (c for c in schema.names if c not in schema.numeric):
+        numbers = typed[column]
+        spelled = numbers if not pd.api.types.is_numeric_dtype(numbers) else numbers.map(category_text)
+        out[column] = spelled.astype(object).where(spelled.notna(), None)
     if errors:
         errors.sort(key=lambda e: (e["row"], schema.names.index(e["column"])))
         raise reject(422, errors)
     return out
 
 
-def read_table(text: str, na_values: list[str], max_rows: int | None = None, **kwargs) -> pd.DataFrame:
-    """Parse CSV text (comma or semicolon, BOM or not) through `ft_engineering.read_csv`."""
-    frame = ft_engineering.read_csv(io.StringIO(text), na_values=na_values, nrows=max_rows, **kwargs)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
-
-
 def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFrame:
-    """Validate a CSV upload; raise a 4xx naming row and column."""
+    """Validate a CSV upload; raise a 4xx naming row and column. The frame's ``attrs["csv_format"]``
+    is the dialect it was read in (a CSV answer uses it)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -235,15 +317,22 @@ def frame_from_csv(body: bytes, schema: InputSchema, max_rows: int) -> pd.DataFr
     if not text.strip():
         raise reject(422, [error(None, None, "the CSV is empty", "empty")])
     try:
-        frame = read_table(text, schema.na_values, max_rows + 1)
-    except ValueError as exc:
-        raise reject(422, [error(None, None, str(exc), "csv_invalid")]) from exc
-    if len(frame) > max_rows:
+        # the columns are checked before any row is read: a huge header costs no more than its names
+        cells, sep = api_csv.read_cells(text, max_rows, lambda names: check_columns(names, schema))
+    except api_csv.CsvProblem as exc:
+        raise reject(422, [error(*problem) for problem in exc.errors]) from exc
+    if len(cells) > max_rows:
         raise reject(413, f"the CSV has more than {max_rows} rows, the limit per request; use the score CLI")
-    if frame.empty:
+    if cells.empty:
         raise reject(422, [error(None, None, "the CSV has a header but no rows", "empty")])
-    check_columns(list(frame.columns), schema)
-    return check_numeric(frame, schema)
+    cells = cells[[c for c in cells.columns if c not in schema.ignored]]  # the request's column order
+    cells = cells.where(~cells.isin(schema.missing))
+    csv_format = api_csv.CsvFormat(sep, api_csv.decimal_mark(cells, schema.numeric, sep))
+    typed = api_csv.read_typed(text, csv_format, schema.missing, len(cells))
+    typed.columns = [str(c).strip() for c in typed.columns]
+    frame = typed_columns(cells, typed, schema, csv_format.decimal)
+    frame.attrs["csv_format"] = csv_format
+    return frame
 
 
 @dataclass(frozen=True)

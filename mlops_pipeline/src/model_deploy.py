@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 import math
-import secrets
 import sys
 import time
 import uuid
@@ -38,9 +37,13 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyHeader
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 
+import api_csv
+import api_guard
 import api_input
+import api_models
+import db_engine
 import ft_engineering
 import registry
 import scoring
@@ -55,6 +58,7 @@ NO_MODEL_MESSAGE = (
     "(python mlops_pipeline/src/model_training_evaluation.py)."
 )
 CHAMPION_CHECK_SECONDS = 0.5
+READY_TIMEOUT_SECONDS = 2.0
 SMALL_BODY_BYTES = 16 * 1024  # about 50 records: validated on the event loop, scored by the MicroBatcher
 
 
@@ -139,108 +143,32 @@ async def get_model(
         return await run_in_threadpool(state.model, version)
     except registry.ModelNotFoundError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
+    except registry.ModelIntegrityError as exc:  # a file on the server changed: refused, never loaded
+        raise HTTPException(503, detail=str(exc)) from exc
 
 
 Model = Annotated[registry.LoadedModel, Depends(get_model)]
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Required when API_KEY is set.")
 
 
+admin_key_header = APIKeyHeader(
+    name="X-Admin-Key",
+    auto_error=False,
+    description="ADMIN_API_KEY; admin endpoints are refused without one.",
+)
+
+
 async def require_api_key(state: State, key: Annotated[str | None, Security(api_key_header)]) -> None:
-    """Check ``X-API-Key`` when an API key is configured."""
-    expected = state.api_key
-    if expected and not (key and secrets.compare_digest(key.encode(), expected.encode())):
-        raise HTTPException(401, detail="missing or wrong X-API-Key header")
+    """Check ``X-API-Key`` when an API key is configured (headers only: before the body is read)."""
+    api_guard.check_key(key, state.api_key)
+
+
+async def require_admin_key(state: State, key: Annotated[str | None, Security(admin_key_header)]) -> None:
+    """Check ``X-Admin-Key`` against ``ADMIN_API_KEY``; admin endpoints are refused when none is set."""
+    api_guard.check_admin_key(key, state.settings.admin_api_key)
 
 
 Protected = [Depends(require_api_key)]
-
-
-class BodySizeLimit:
-    """Reject request bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        message = f"request body over the limit of {self.max_bytes} bytes; use the score CLI for big files"
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
-            response = Response(
-                json.dumps({"detail": message}), status_code=413, media_type="application/json"
-            )
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
-            incoming = await receive()
-            received += len(incoming.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(413, detail=message)
-            return incoming
-
-        await self.app(scope, limited_receive, send)
-
-
-# ----------------------------------------------------------------------------- response models (docs)
-class PredictionOut(BaseModel):
-    """One prediction as returned (and logged: `store.predictions`)."""
-
-    id: str = Field(description="Prediction id; send it back to POST /feedback with the true outcome.")
-    model_version: str
-    prediction: str | float = Field(
-        description="Predicted class label (classification) or value (regression)."
-    )
-    score: float = Field(
-        description=(
-            "Binary: probability of the positive class; multiclass: of the predicted class; "
-            "regression: the value."
-        )
-    )
-    probabilities: dict[str, float] | None = Field(
-        description=(
-            "Multiclass: probability of every class (binary: `score` is the probability of `positive_class`)."
-        )
-    )
-    threshold: float | None = Field(
-        description="Binary: positive-class probability at or above which it is predicted."
-    )
-    lower: float | None = Field(
-        default=None,
-        description="Regression: lower end of the prediction interval (level in GET /model/info).",
-    )
-    upper: float | None = Field(default=None, description="Regression: upper end of the prediction interval.")
-
-
-class PredictResponse(BaseModel):
-    request_id: str
-    model_version: str
-    count: int
-    positive_class: str | None = Field(description="Binary: the class whose probability each `score` is.")
-    predictions: list[PredictionOut]
-
-
-class FeedbackItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    prediction_id: str = Field(min_length=1, max_length=48)
-    actual: Annotated[str | float | int | bool, AfterValidator(api_input.category_text)] = Field(
-        description=(
-            "The true outcome (class label or value); numbers and booleans are stored as training "
-            'spelled labels (1.0 -> "1").'
-        )
-    )
-
-
-class DefaultModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: str = Field(min_length=1, max_length=120)
 
 
 # ----------------------------------------------------------------------------- routers
@@ -248,17 +176,30 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Unreadable request body"},
     401: {"description": "Missing or wrong X-API-Key (only when API_KEY is set)"},
     404: {"description": "Unknown model version or prediction id"},
+    503: {"description": "The prediction store is unavailable; retry after `Retry-After` seconds"},
 }
 health_router = APIRouter(tags=["health"])
 models_router = APIRouter(tags=["models"], dependencies=Protected, responses=ERROR_RESPONSES)
 feedback_router = APIRouter(tags=["feedback"], dependencies=Protected, responses=ERROR_RESPONSES)
+admin_router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)], responses=ERROR_RESPONSES)
 
 
 @health_router.get("/health")
-def health(state: State) -> dict:
-    """Liveness and readiness: the default model is loaded."""
-    model = state.model()
-    return {"status": "ok", "model_loaded": True, "model_version": model.version}
+async def health(state: State) -> dict:
+    """Liveness: the process answers (on the event loop, touching neither the store nor the disk
+    beyond the registry file's time stamp)."""
+    version = state.default_version()
+    return {"status": "ok", "model_loaded": version in state.models, "model_version": version}
+
+
+@health_router.get("/ready", responses={503: {"description": "The store does not answer"}})
+async def ready(state: State) -> Response:
+    """Readiness: the default model is loaded and the prediction store answers within its timeout."""
+    try:
+        await asyncio.wait_for(run_in_threadpool(db_engine.ping, state.engine), READY_TIMEOUT_SECONDS)
+    except (TimeoutError, *api_guard.STORE_ERRORS) as exc:
+        return api_guard.store_unavailable(None, exc)
+    return Response(json.dumps({"status": "ready", "store": "ok"}), media_type="application/json")
 
 
 def model_summary(metadata: registry.ModelMetadata, champion: str | None, default: str) -> dict:
@@ -273,8 +214,24 @@ def model_summary(metadata: registry.ModelMetadata, champion: str | None, defaul
     }
 
 
+async def get_metadata(
+    state: State,
+    model: Annotated[
+        str | None, Query(description="Model version to use (see GET /models); default: the default model.")
+    ] = None,
+) -> registry.ModelMetadata:
+    """A version's metadata, read from its JSON file (never by unpickling the model); 404 if unknown."""
+    try:
+        version = model or state.default_version()
+        if version in state.models:
+            return state.models[version].metadata
+        return await run_in_threadpool(registry.load_metadata, state.models_dir, version)
+    except registry.ModelNotFoundError as exc:
+        raise HTTPException(404, detail=str(exc)) from exc
+
+
 @models_router.get("/model/info")
-def model_info(model: Model) -> dict:
+def model_info(metadata: Annotated[registry.ModelMetadata, Depends(get_metadata)]) -> dict:
     """Version, metrics, feature schema, threshold and training date of a model (default: the default one)."""
     keys = (
         "version",
@@ -289,8 +246,9 @@ def model_info(model: Model) -> dict:
         "metrics",
         "features",
         "selection",
+        "dropped_columns",
     )
-    return model.metadata.model_dump(mode="json", include=set(keys))
+    return metadata.model_dump(mode="json", include=set(keys))
 
 
 @models_router.get("/models")
@@ -303,9 +261,16 @@ def list_models(state: State) -> list[dict]:
     ]
 
 
-@models_router.put("/models/default", responses={409: {"description": "MODEL_VERSION pins the default"}})
-def set_default_model(state: State, body: DefaultModel) -> dict:
-    """Make a saved version the default for every worker (it becomes the champion)."""
+@admin_router.put(
+    "/models/default",
+    responses={
+        403: {"description": "No ADMIN_API_KEY is set: admin endpoints are disabled"},
+        409: {"description": "MODEL_VERSION pins the default"},
+    },
+)
+def set_default_model(state: State, body: api_models.DefaultModel) -> dict:
+    """Make a saved version the default for every worker (it becomes the champion); needs
+    ``X-Admin-Key``."""
     if state.settings.model_version:
         raise HTTPException(
             409, detail="MODEL_VERSION pins the default model; unset it to change the default at run time"
@@ -332,8 +297,11 @@ def score_and_log(
         message = f"the model could not score the input: {exc}"
         raise api_input.reject(422, [api_input.error(None, None, message, "model_input")]) from exc
     if state.serving.log_predictions:
-        store.log_predictions(
-            state.engine, frame, outputs, model_version=model.version, request_id=request_id
+        store.recreating_tables(
+            state.engine,
+            lambda: store.log_predictions(
+                state.engine, frame, outputs, model_version=model.version, request_id=request_id
+            ),
         )
     return outputs
 
@@ -341,7 +309,7 @@ def score_and_log(
 def render(
     outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: registry.LoadedModel, as_csv: bool
 ) -> Response:
-    """The answer: JSON (`PredictResponse`), or the input columns plus the output columns as CSV.
+    """The answer: JSON (`api_models.PredictResponse`), or the input columns plus the output columns as CSV.
 
     In JSON, a prediction carries its per-class ``probabilities`` only where its ``score`` does
     not give them (`store.class_probabilities`), as the log keeps it.
@@ -349,7 +317,8 @@ def render(
     headers = {"X-Request-ID": request_id}
     if as_csv:
         table = frame.reset_index(drop=True).join(outputs.reset_index(drop=True))
-        return Response(table.to_csv(index=False), media_type="text/csv", headers=headers)
+        csv_format = frame.attrs.get("csv_format", api_csv.CsvFormat())  # the request's dialect
+        return Response(api_csv.render(table, csv_format), media_type="text/csv", headers=headers)
     per_class = store.class_probabilities(outputs)
     predictions = outputs.loc[:, ~outputs.columns.str.startswith(scoring.PROBABILITY_PREFIX)]
     predictions = predictions.assign(
@@ -426,7 +395,9 @@ class MicroBatcher:
         try:
             outputs = score_and_log(self.state, model, stack(frames, model.feature_names), request_ids)
         except Exception as exc:
-            return [exc] if len(group) == 1 else [self._score_together([pending])[0] for pending in group]
+            if len(group) == 1 or isinstance(exc, api_guard.STORE_ERRORS):  # a store error fails them all
+                return [exc] * len(group)
+            return [self._score_together([pending])[0] for pending in group]
         bounds = np.cumsum([0, *map(len, frames)]).tolist()
         return [outputs.iloc[start:end].reset_index(drop=True) for start, end in zip(bounds, bounds[1:])]
 
@@ -436,7 +407,7 @@ def add_predict_route(router: APIRouter, schema: api_input.InputSchema, max_rows
 
     @router.post(
         "/predict",
-        response_model=PredictResponse,
+        response_model=api_models.PredictResponse,
         openapi_extra=api_input.predict_openapi(schema, max_rows),
         responses={
             200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -457,13 +428,39 @@ def add_predict_route(router: APIRouter, schema: api_input.InputSchema, max_rows
         return render(outputs, frame, request_id, model, as_csv)
 
 
-@feedback_router.post("/feedback")
-def feedback(
-    state: State, items: Annotated[list[FeedbackItem], Field(min_length=1, max_length=100_000)]
-) -> dict:
-    """Store the true outcome of logged predictions; unknown ids reject the whole batch (404)."""
+def store_feedback(state: ServingState, items: list[api_models.FeedbackItem]) -> int:
+    """Check each outcome against its prediction's model version, then upsert them all (or none)."""
+
+    def check(actuals: dict[str, str], versions: dict[str, str]) -> None:
+        errors = []
+        for version in sorted(set(versions.values())):
+            metadata = registry.load_metadata(state.models_dir, version)
+            errors += api_models.label_errors(
+                metadata, {i: a for i, a in actuals.items() if versions[i] == version}
+            )
+        if errors:
+            detail = {"msg": "outcomes the model cannot have; nothing was stored", "errors": errors[:100]}
+            raise HTTPException(422, detail={**detail, "error_count": len(errors)})
+
+    payload = [item.model_dump() for item in items]
+    return store.recreating_tables(state.engine, lambda: store.record_feedback(state.engine, payload, check))
+
+
+@feedback_router.post(
+    "/feedback",
+    openapi_extra={"requestBody": api_models.FEEDBACK_BODY},
+    responses={422: {"description": "Invalid items or labels the model cannot have; nothing stored"}},
+)
+async def feedback(request: Request, state: State) -> dict:
+    """Store the true outcome of logged predictions (labels checked against each prediction's model
+    version); unknown ids reject the whole batch (404). The key is checked before the body is read."""
+    body = await request.body()
     try:
-        stored = store.record_feedback(state.engine, [item.model_dump() for item in items])
+        items = await run_in_threadpool(api_models.FeedbackList.validate_json, body)
+    except ValidationError as exc:
+        raise api_input.reject(422, api_input.validation_errors(exc), exc.error_count()) from exc
+    try:
+        stored = await run_in_threadpool(store_feedback, state, items)
     except store.UnknownPredictionError as exc:
         raise HTTPException(
             404, detail={"msg": "unknown prediction ids; nothing was stored", "unknown_ids": exc.ids[:100]}
@@ -484,7 +481,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = store.open_store(settings.db_url)
+        engine = store.open_store(settings.db_url, settings.db_connect_timeout, settings.db_statement_timeout)
         state = ServingState(settings, engine)
         state.model()
         app.state.serving = state
@@ -503,9 +500,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     predict = APIRouter(tags=["predict"], dependencies=Protected, responses=ERROR_RESPONSES)
     add_predict_route(predict, api_input.InputSchema(default_metadata), serving.max_rows)
-    for router in (health_router, models_router, predict, feedback_router):
+    for router in (health_router, models_router, admin_router, predict, feedback_router):
         app.include_router(router)
-    app.add_middleware(BodySizeLimit, max_bytes=int(serving.max_body_mb * 1024 * 1024))
+    for error in api_guard.STORE_ERRORS:
+        app.add_exception_handler(error, api_guard.store_unavailable)
+    app.add_middleware(api_guard.BodySizeLimit, max_bytes=int(serving.max_body_mb * 1024 * 1024))
     if serving.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=serving.cors_origins, allow_methods=["*"], allow_headers=["*"]
@@ -513,8 +512,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+WORKER_START_TIMEOUT_SECONDS = 120
+"""How long `serve` lets a uvicorn worker import and load the model before it is deemed dead
+(uvicorn's default, 5 s, is less than the imports take on a busy machine)."""
+
+
 @cache
-def _default_app() -> FastAPI:
+def default_app() -> FastAPI:
+    """The app for the environment's settings, built once per process (the factory `serve` runs in
+    each worker); exits with a message when there is no model or the config is wrong."""
     try:
         return create_app()
     except registry.ModelNotFoundError:
@@ -527,7 +533,7 @@ def _default_app() -> FastAPI:
 def __getattr__(name: str) -> Any:
     """``model_deploy:app`` for uvicorn, built on first access (never at import)."""
     if name == "app":
-        return _default_app()
+        return default_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -591,7 +597,9 @@ def _serve(settings: Settings, host: str, port: int | None, workers: int) -> int
     store.open_store(settings.db_url).dispose()  # tables made (or migrated) once, before the workers start
 
     uvicorn.run(
-        "model_deploy:app",
+        "model_deploy:default_app",
+        factory=True,
+        timeout_worker_healthcheck=WORKER_START_TIMEOUT_SECONDS,
         host=host,
         port=port or settings.port,
         workers=workers,

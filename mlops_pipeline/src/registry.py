@@ -13,6 +13,7 @@ No path is ever taken from a request: callers name a version, and it must be one
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -31,10 +32,15 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 REFERENCE_FILE = "reference.parquet"
 REGISTRY_FILE = "registry.json"
+RETRAIN_COMMAND = "python mlops_pipeline/src/model_training_evaluation.py"
 
 
 class ModelNotFoundError(LookupError):
     """No trained model, or no version by that name."""
+
+
+class ModelIntegrityError(ValueError):
+    """A model file that is not the one saved (its SHA-256 differs from the metadata, or is unknown)."""
 
 
 class _Record(BaseModel):
@@ -96,6 +102,10 @@ class ModelMetadata(_Record):
     split: dict[str, int] = Field(default_factory=dict)
     library_versions: dict[str, str] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict)
+    dropped_columns: list[str] = Field(default_factory=list)
+    """Columns of the training file left out of the model (constant, id-like): the API ignores them."""
+    model_sha256: str | None = None
+    """SHA-256 of ``model.joblib``, checked before the file is unpickled (None: saved before it was)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -184,7 +194,7 @@ def save_version(
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, folder / MODEL_FILE, compress=3)
     reference.to_parquet(folder / REFERENCE_FILE, index=False)
-    saved = metadata.model_copy(update={"version": version})
+    saved = metadata.model_copy(update={"version": version, "model_sha256": file_sha256(folder / MODEL_FILE)})
     write_json_atomic(folder / METADATA_FILE, saved.model_dump(mode="json"))
     return folder
 
@@ -238,11 +248,42 @@ def load_metadata(models_dir: Path, version: str | None = None) -> ModelMetadata
     return ModelMetadata.model_validate_json((folder / METADATA_FILE).read_text(encoding="utf-8"))
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, as hex."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def verify_model_file(path: Path, metadata: ModelMetadata) -> None:
+    """Refuse a model file whose SHA-256 is not the one its metadata recorded at saving.
+
+    Raises:
+        ModelIntegrityError: for a version saved without a digest, or a file that changed since.
+    """
+    if not metadata.model_sha256:
+        raise ModelIntegrityError(
+            f"version '{metadata.version}' has no recorded SHA-256 of {MODEL_FILE} (saved by an older "
+            f"template); it is not loaded. Re-train to save it again: {RETRAIN_COMMAND}"
+        )
+    actual = file_sha256(path)
+    if actual != metadata.model_sha256:
+        raise ModelIntegrityError(
+            f"{path} does not match the SHA-256 recorded in its metadata ({actual} != "
+            f"{metadata.model_sha256}); it is not loaded. Restore the file or re-train: {RETRAIN_COMMAND}"
+        )
+
+
 def load_model(models_dir: Path, version: str | None = None) -> LoadedModel:
-    """Load a version's pipeline and metadata (default: the champion)."""
+    """Load a version's pipeline and metadata (default: the champion), its file checked first.
+
+    Raises:
+        ModelIntegrityError: when the file's SHA-256 is missing from or differs from its metadata.
+    """
     resolved = resolve_version(models_dir, version)
-    pipeline = joblib.load(models_dir / resolved / MODEL_FILE)
-    return LoadedModel(resolved, pipeline, load_metadata(models_dir, resolved))
+    metadata = load_metadata(models_dir, resolved)
+    path = models_dir / resolved / MODEL_FILE
+    verify_model_file(path, metadata)
+    return LoadedModel(resolved, joblib.load(path), metadata)
 
 
 def load_reference(models_dir: Path, version: str | None = None) -> pd.DataFrame:

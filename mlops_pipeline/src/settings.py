@@ -459,6 +459,12 @@ class Settings(BaseSettings):
     mlops_artifacts_dir: Path = DEFAULT_ARTIFACTS
     database_url: str | None = None
     api_key: str | None = None
+    admin_api_key: str | None = None
+    """`ADMIN_API_KEY`: the key of the admin endpoints (PUT /models/default); none set, they are refused."""
+    db_connect_timeout: float = Field(default=5, gt=0)
+    """`DB_CONNECT_TIMEOUT`: seconds to wait for a database connection (PostgreSQL) or lock (SQLite)."""
+    db_statement_timeout: float = Field(default=10, gt=0)
+    """`DB_STATEMENT_TIMEOUT`: seconds a PostgreSQL statement may run before the request is a 503."""
     model_version: str | None = None
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,8 +25,10 @@ from sqlalchemy.engine import Engine
 
 import registry
 import settings
+from db_engine import DEFAULT_TIMEOUT_SECONDS, create_db_engine, is_missing_table
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Primary keys named after their table: PostgreSQL's default name (``<table>_pkey``) is still taken
 # by the renamed table of an earlier layout when `init_db` creates the new one.
@@ -254,8 +254,37 @@ def log_predictions(
     return rows["id"]
 
 
-def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> int:
-    """Store true outcomes (``prediction_id``, ``actual``); a later outcome replaces an earlier one.
+def prediction_versions(connection: sa.Connection, ids: Sequence[str]) -> dict[str, str]:
+    """The model version of each logged prediction among ``ids`` (unknown ids are left out)."""
+    versions: dict[str, str] = {}
+    for chunk in _id_chunks(list(ids)):
+        query = sa.select(predictions.c.id, predictions.c.model_version).where(predictions.c.id.in_(chunk))
+        versions.update(tuple(row) for row in connection.execute(query))
+    return versions
+
+
+def _upsert(dialect_name: str):
+    """``INSERT ... ON CONFLICT (prediction_id) DO UPDATE`` for the feedback table."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(feedback)
+    update = {"actual": insert.excluded.actual, "created_at": insert.excluded.created_at}
+    return insert.on_conflict_do_update(index_elements=[feedback.c.prediction_id], set_=update)
+
+
+def record_feedback(
+    engine: Engine,
+    items: Sequence[Mapping[str, object]],
+    check: Callable[[dict[str, str], dict[str, str]], None] | None = None,
+) -> int:
+    """Store true outcomes (``prediction_id``, ``actual``); a later outcome replaces an earlier one
+    (an upsert, so concurrent feedback for the same ids never collides).
+
+    Args:
+        engine: the store.
+        items: the outcomes; the last one of a repeated id wins.
+        check: called with ``{id: actual}`` and ``{id: model_version}`` before writing; it raises
+            to refuse the batch (e.g. a label the model version does not know).
 
     Raises:
         UnknownPredictionError: when any id is not in the log; then nothing is written.
@@ -264,22 +293,18 @@ def record_feedback(engine: Engine, items: Sequence[Mapping[str, object]]) -> in
         The number of predictions whose outcome was stored.
     """
     latest = {str(item["prediction_id"]): str(item["actual"]) for item in items}
-    ids = list(latest)
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        known: set[str] = set()
-        for chunk in _id_chunks(ids):
-            query = sa.select(predictions.c.id).where(predictions.c.id.in_(chunk))
-            known.update(connection.execute(query).scalars())
-        unknown = [i for i in ids if i not in known]
+        versions = prediction_versions(connection, list(latest))
+        unknown = [i for i in latest if i not in versions]
         if unknown:
             raise UnknownPredictionError(unknown)
-        for chunk in _id_chunks(ids):
-            connection.execute(feedback.delete().where(feedback.c.prediction_id.in_(chunk)))
-        if ids:
-            rows = [{"prediction_id": i, "actual": latest[i], "created_at": now} for i in ids]
-            connection.execute(feedback.insert(), rows)
-    return len(ids)
+        if check is not None:
+            check(latest, versions)
+        if latest:
+            rows = [{"prediction_id": i, "actual": a, "created_at": now} for i, a in latest.items()]
+            connection.execute(_upsert(connection.dialect.name), rows)
+    return len(latest)
 
 
 # ----------------------------------------------------------------------------- reading the log
@@ -448,43 +473,28 @@ def read_outcomes(
 
 
 # ----------------------------------------------------------------------------- engine and tables
-def _enable_sqlite_wal(dbapi_connection, _record, attempts: int = 50) -> None:
-    cursor = dbapi_connection.cursor()
-    # Connections opening a fresh file together all ask for the switch to WAL, which needs an
-    # exclusive lock: SQLite answers "locked" at once (no busy wait, it would deadlock) to all but
-    # one. Retrying is enough: once the winner switches, the mode is stored in the file.
-    for attempt in range(1, attempts + 1):
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            break
-        except sqlite3.OperationalError as exc:
-            if attempt == attempts or "locked" not in str(exc):
-                raise
-            time.sleep(0.01 * attempt)
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get their folder created and WAL mode."""
-    if url.startswith("sqlite"):
-        database = sa.engine.make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-        sa.event.listen(engine, "connect", _enable_sqlite_wal)
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-def open_store(url: str) -> Engine:
-    """An engine on the prediction store at ``url``, its tables created (or migrated) if needed."""
+def open_store(
+    url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, statement_timeout: float | None = None
+) -> Engine:
+    """An engine on the prediction store at ``url``, its tables created (or migrated) if needed
+    (timeouts: `db_engine.create_db_engine`)."""
     settings.check_sqlite_writable(url)
-    engine = create_db_engine(url)
+    engine = create_db_engine(url, timeout, statement_timeout)
     init_db(engine)
     return engine
+
+
+def recreating_tables(engine: Engine, work: Callable[[], T]) -> T:
+    """``work()``, run once more after `init_db` when it fails because the tables are gone (the
+    database was dropped and recreated while the service ran)."""
+    try:
+        return work()
+    except sa.exc.DBAPIError as exc:
+        if not is_missing_table(exc):
+            raise
+        logger.warning("the store's tables are missing; creating them again")
+        init_db(engine)
+        return work()
 
 
 SCHEMA_LOCK_KEY = 1_404_202_614

@@ -69,6 +69,7 @@ def run_metadata(
         "positive_class": data.positive_class,
         "na_values": list(config.dataset.na_values),
         "features": ft_engineering.feature_schema(split.X_train, roles),
+        "dropped_columns": list(roles.dropped),
         "roles": {"numeric": roles.numeric, "categorical": roles.categorical, "ordinal": roles.ordinal},
         "dataset": {"path": str(path), "rows": len(data.frame), "sha256": file_sha256(path), **sources},
         "config": config.model_dump(mode="json"),

@@ -102,7 +102,7 @@ def test_batch_outputs_keep_one_row_per_input_even_with_a_repeated_index(trained
         ("Seniority,Home\n1,rent\n", "csv", None, "Time", "missing_column"),
         ("EXTRA", "csv", None, "Extra", "unknown_column"),
         ("BAD_CELL", "csv", 3, "Income", "float_parsing"),
-        ('a,b\n1,2\n3,"4\n', "csv", None, None, "csv_invalid"),
+        ('a,b\n1,2\n3,"4\n', "csv", None, "a", "unknown_column"),  # the header is checked first
         ("[]", "json", None, None, "empty"),
         ("{not json", "json", None, None, "json_invalid"),
         ("", "csv", None, None, "empty"),

@@ -80,7 +80,11 @@ def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, reco
     returned: list[str] = []
     champion = registry.champion_version(trained_settings.models_dir)
     threshold = registry.load_metadata(trained_settings.models_dir).threshold
-    with start_api(trained_settings, db_url) as base, httpx.Client(base_url=base, timeout=30) as client:
+    admin = {"X-Admin-Key": "adm1n"}
+    with (
+        start_api(trained_settings, db_url, ADMIN_API_KEY="adm1n") as base,
+        httpx.Client(base_url=base, timeout=30) as client,
+    ):
         health = client.get("/health").json()
         assert health == {"status": "ok", "model_loaded": True, "model_version": champion}
         info = client.get("/model/info").json()
@@ -153,11 +157,12 @@ def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, reco
         )
         assert unknown.status_code == 404 and unknown.json()["detail"]["unknown_ids"] == ["nope"]
 
-        assert client.put("/models/default", json={"version": second_version}).json() == {
+        assert client.put("/models/default", json={"version": second_version}).status_code == 401
+        assert client.put("/models/default", json={"version": second_version}, headers=admin).json() == {
             "default": second_version
         }
         assert client.get("/health").json()["model_version"] == second_version
-        assert client.put("/models/default", json={"version": "../../etc"}).status_code == 404
+        assert client.put("/models/default", json={"version": "../../etc"}, headers=admin).status_code == 404
 
     stored = _stored_ids(db_url)
     assert (
@@ -197,8 +202,8 @@ SCHEMATHESIS_CHECKS = (
 )
 
 
-def test_schemathesis_finds_no_server_error(trained_settings, tmp_path: Path) -> None:
-    with start_api(trained_settings) as base:
+def test_schemathesis_finds_no_server_error(trained_settings, db_url, tmp_path: Path) -> None:
+    with start_api(trained_settings, db_url) as base:
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "schemathesis"), "run", f"{base}/openapi.json",
@@ -217,8 +222,11 @@ def test_api_key_protects_everything_but_health(trained_settings, records) -> No
         assert client.get("/health").status_code == 200
         assert client.post("/predict", json=one).status_code == 401
         assert client.post("/predict", json=one, headers={"X-API-Key": "wrong"}).status_code == 401
-        assert client.put("/models/default", json={"version": "x"}).status_code == 401
-        assert client.post("/predict", json=one, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert client.put("/models/default", json={"version": "x"}).status_code == 403
+        key = {"X-API-Key": "s3cret"}
+        assert client.post("/predict", json=one, headers=key).status_code == 200
+        # no ADMIN_API_KEY set: the prediction key does not open the admin endpoints (case 9)
+        assert client.put("/models/default", json={"version": "x"}, headers=key).status_code == 403
 
 
 def _dockerfile_instructions() -> list[tuple[str, str]]:
