@@ -179,12 +179,18 @@ def alert_text(alert: Mapping) -> str:
     return str(alert.get("message") or code)
 
 
+RETRAIN_COMMAND = "python mlops_pipeline/src/model_training_evaluation.py --retrain"
+"""What the retrain recommendation tells the user to run (it writes reports/retrain_<version>.md)."""
+
+
 def recommendation_text(recommendation: Mapping) -> str:
     """The Spanish message of a stored recommendation (legacy ones keep their ``message``)."""
     code = recommendation.get("code")
     if code == "retrain":
         reasons = [RETRAIN_REASONS.get(r, r).format(**recommendation) for r in recommendation["reasons"]]
-        return "Reentrene el modelo con datos recientes: " + ", ".join(reasons) + "."
+        return (
+            "Reentrene el modelo con datos recientes: " + ", ".join(reasons) + ". Comando: " + RETRAIN_COMMAND
+        )
     if code in RECOMMENDATIONS:
         return RECOMMENDATIONS[code].format(feature=feature_label(recommendation.get("feature")))
     return str(recommendation.get("message") or code)

@@ -507,7 +507,8 @@ def test_alerts_and_recommendations(halves) -> None:
     )
     assert [r["action"] for r in recommendations] == ["retrain"]
     assert messages.recommendation_text(recommendations[0]) == (
-        "Reentrene el modelo con datos recientes: cayó el desempeño con los resultados reales."
+        "Reentrene el modelo con datos recientes: cayó el desempeño con los resultados reales. "
+        "Comando: python mlops_pipeline/src/model_training_evaluation.py --retrain"
     )
     [drop] = [a for a in alerts if a["code"] == "performance_drop"]
     numbers = {k: realized[k] for k in ("value", "low", "high", "confidence", "expected", "expected_from")}
