@@ -360,6 +360,7 @@ def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]
     assert other in " ".join(c.value for c in at.caption)
 
 
+@pytest.mark.e2e
 def test_predictions_page_sends_a_record_and_its_feedback_to_the_real_api(
     simulated: tuple[Settings, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -468,6 +469,7 @@ def test_run_monitoring_button_writes_history_and_refreshes(app_env: Settings) -
     [("Home", "classification"), ("Price", "regression")],
     ids=["multiclass", "regression"],
 )
+@pytest.mark.e2e
 def test_every_page_works_for_multiclass_and_regression(
     target: str,
     task: str,

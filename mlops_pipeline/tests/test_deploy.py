@@ -193,6 +193,7 @@ def test_docs_schema_lists_the_real_fields(client, trained_settings) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_score_cli_streams_a_csv_and_can_log(trained_settings, tmp_path: Path) -> None:
     source = pd.read_csv(trained_settings.config.dataset.path).drop(columns="Status")
     source.insert(0, "customer_id", range(len(source)))
@@ -214,6 +215,7 @@ def test_score_cli_streams_a_csv_and_can_log(trained_settings, tmp_path: Path) -
     engine.dispose()
 
 
+@pytest.mark.e2e
 def test_no_trained_model_exits_with_a_message(small_settings) -> None:
     commands = [
         [sys.executable, str(SRC / "model_deploy.py"), "serve"],

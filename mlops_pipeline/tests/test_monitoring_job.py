@@ -195,7 +195,7 @@ def test_a_partial_window_below_min_rows_is_insufficient_not_a_colour(
     models_dir, config = trained_settings.models_dir, trained_settings.config.monitoring
     model = registry.load_model(models_dir)
     rows = registry.load_reference(models_dir).drop(columns=list(drift.OUTPUT_COLUMNS)).head(15)
-    outputs = scoring.predict_frame(model, rows, flat=True)
+    outputs = scoring.batch_outputs(model, rows)
     store.log_predictions(sqlite_engine, rows, outputs, model_version=model.version)
     *_, today = model_monitoring.run_windows(sqlite_engine, models_dir, config)
     assert today["run"]["status"] == "insufficient" and today["results"].empty
@@ -211,6 +211,7 @@ def test_a_partial_window_below_min_rows_is_insufficient_not_a_colour(
     assert judged["run"]["status"] in ("green", "yellow") and len(judged["results"])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
     backend: str, trained_settings: Settings, request: pytest.FixtureRequest
