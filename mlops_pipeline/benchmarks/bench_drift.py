@@ -137,25 +137,14 @@ def build_log(folder: Path, log_rows: int) -> dict:
     pipeline.fit(split.X_train, split.y_train)
     models_dir = folder / "models"
     version = registry.new_version_id("logistic_regression")
-    metadata = {
-        "model_name": "logistic_regression",
-        "created_at": datetime.now(UTC).isoformat(),
-        "task": data.task,
-        "target": data.target,
-        "classes": data.classes,
-        "positive_class": data.positive_class,
-        "threshold": 0.5,
-        "features": ft_engineering.feature_schema(split.X_train, data.roles),
-        "roles": {
-            "numeric": data.roles.numeric,
-            "categorical": data.roles.categorical,
-            "ordinal": data.roles.ordinal,
-        },
-        "metrics": {"cv": {}, "test": {}},
-        "config": config.model_dump(mode="json"),
-        "version": version,
-    }
-    metadata = registry.ModelMetadata.model_validate(metadata)
+    metadata = ft_engineering.model_metadata(
+        data,
+        split.X_train,
+        model_name="logistic_regression",
+        created_at=datetime.now(UTC).isoformat(),
+        config=config.model_dump(mode="json"),
+        version=version,
+    )
     model = registry.LoadedModel(version, pipeline, metadata)
     reference = split.X_train.join(
         scoring.predict_frame(model, split.X_train)[["score", "prediction"]].set_axis(

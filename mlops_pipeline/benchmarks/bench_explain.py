@@ -55,13 +55,7 @@ def fitted_versions(config: ProjectConfig) -> dict[str, registry.LoadedModel]:
     """Every configured candidate fitted on the whole dataset, with the metadata training saves."""
     data = ft_engineering.load_data(config.dataset)
     preprocessor = ft_engineering.preprocessor_from_config(data.roles, config.dataset)
-    metadata = registry.ModelMetadata(
-        task=data.task,
-        classes=data.classes,
-        positive_class=data.positive_class,
-        threshold=0.5 if data.positive_class else None,
-        features=ft_engineering.feature_schema(data.X, data.roles),
-    )
+    metadata = ft_engineering.model_metadata(data, data.X)
     versions = {}
     for name, params in candidates.candidate_params(data.task, config.training).items():
         estimator = candidates.make_estimator(data.task, name, params, config.split.seed)

@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 import expressions
+import registry
 from cleaning import (
     ColumnCleaner,
     DerivedFeatures,
@@ -49,7 +50,8 @@ __all__ = [  # the cleaning functions are defined in cleaning.py; callers reach 
     "ColumnCleaner", "DerivedFeatures", "as_category_column", "as_category_text", "coerce_types",
     "count_unparseable", "read_csv", "sniff_csv_format", "unify_missing",
     "Roles", "Dataset", "Split", "infer_roles", "infer_task", "derived_columns", "load_data",
-    "validate_data", "build_preprocessor", "preprocessor_from_config", "split_data", "feature_schema",
+    "validate_data", "model_metadata", "build_preprocessor", "preprocessor_from_config", "split_data",
+    "feature_schema",
     "load_project_data", "summarize_data", "main",
 ]  # fmt: skip
 
@@ -464,6 +466,26 @@ def feature_schema(X: pd.DataFrame, roles: Roles) -> list[dict]:
             }
         schema.append(entry)
     return schema
+
+
+def model_metadata(data: Dataset, X: pd.DataFrame, **fields) -> registry.ModelMetadata:
+    """The metadata contract of a model fitted on ``X`` of ``data`` (what a hand-built version needs:
+    task, classes, roles, feature schema, and a 0.5 threshold for binary tasks); ``fields`` add to it."""
+    roles = {
+        "numeric": data.roles.numeric,
+        "categorical": data.roles.categorical,
+        "ordinal": data.roles.ordinal,
+    }
+    contract = {
+        "task": data.task,
+        "target": data.target,
+        "classes": data.classes,
+        "positive_class": data.positive_class,
+        "threshold": 0.5 if data.positive_class else None,
+        "features": feature_schema(X, data.roles),
+        "roles": roles,
+    }
+    return registry.ModelMetadata.model_validate(contract | fields)
 
 
 def load_project_data(config: ProjectConfig) -> tuple[Dataset, pd.DataFrame]:

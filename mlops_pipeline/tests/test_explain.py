@@ -46,13 +46,7 @@ def fit_version(project: Project, name: str) -> registry.LoadedModel:
     estimator = candidates.make_estimator(data.task, name, params, seed=0)
     preprocessor = ft_engineering.preprocessor_from_config(data.roles, project.dataset)
     pipeline = build_model(estimator, preprocessor).fit(data.X, data.y)
-    metadata = registry.ModelMetadata(
-        task=data.task,
-        classes=data.classes,
-        positive_class=data.positive_class,
-        threshold=0.5 if data.positive_class else None,
-        features=ft_engineering.feature_schema(data.X, data.roles),
-    )
+    metadata = ft_engineering.model_metadata(data, data.X)
     return registry.LoadedModel(name, pipeline, metadata)
 
 

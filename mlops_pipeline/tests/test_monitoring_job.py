@@ -311,22 +311,7 @@ def train_version(settings: Settings) -> None:
         ]
     )
     pipeline.fit(split.X_train, split.y_train)
-    metadata = {
-        "task": data.task,
-        "target": data.target,
-        "classes": data.classes,
-        "positive_class": data.positive_class,
-        "threshold": 0.5 if data.positive_class else None,
-        "features": ft_engineering.feature_schema(split.X_train, data.roles),
-        "roles": {
-            "numeric": data.roles.numeric,
-            "categorical": data.roles.categorical,
-            "ordinal": data.roles.ordinal,
-        },
-        "metrics": {"cv": {}, "test": {}},
-        "config": config.model_dump(mode="json"),
-    }
-    metadata = registry.ModelMetadata.model_validate(metadata)
+    metadata = ft_engineering.model_metadata(data, split.X_train, config=config.model_dump(mode="json"))
     version = registry.new_version_id(data.task)
     registry.save_version(settings.models_dir, version, pipeline, metadata, split.X_train)
     registry.set_champion(settings.models_dir, version)
