@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+import alerts
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
@@ -114,9 +116,9 @@ def noise_histories(target, scored: pd.DataFrame, config, histories: int, rng) -
             _, results = judged(target, window, config)
             past = pd.concat(history) if history else results.iloc[0:0].assign(window_start=start)
             changes = model_monitoring.window_changes(past, results, start, config)
-            alerts, _ = model_monitoring.alerts_and_recommendations(results, changes, None, config)
-            alerted |= any(a["level"] in ("yellow", "red") for a in alerts)
-            changed |= any(a["code"] in ("trend", "jump") for a in alerts)
+            raised, _ = alerts.alerts_and_recommendations(results, changes, None, config)
+            alerted |= any(a["level"] in ("yellow", "red") for a in raised)
+            changed |= any(a["code"] in ("trend", "jump") for a in raised)
             history.append(results.assign(window_start=start))
         any_alert, change_alert = any_alert + alerted, change_alert + changed
     return {"histories": histories, "any_alert": any_alert, "trend_or_jump": change_alert}

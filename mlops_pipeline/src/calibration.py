@@ -260,7 +260,8 @@ def detect_changes(history: pd.DataFrame, windows: int = 5, p_value: float = 0.0
 
     Args:
         history: rows with ``window_start``, ``feature``, ``method`` and the calibrated
-            ``p_value`` (``store.read_drift_history``); tests and rows without one are left unmarked.
+            ``p_value`` (``monitoring_history.read_drift_history``); tests and rows without one are
+            left unmarked.
         windows: the trend span, and how many previous windows a jump is judged against.
         p_value: the false-alarm rate per window.
 

@@ -35,6 +35,7 @@ import dashboard_overview
 import dashboard_predictions
 import drift
 import model_monitoring
+import monitoring_history
 import registry
 import store
 from dashboard_shared import default_window, run_limits, window_label
@@ -74,7 +75,7 @@ class Controls:
     page: str
     version: str | None
     monitored: bool  # the version has monitoring history (perhaps outside the date range)
-    run: dict | None  # the chosen window's run (``store.RUN_COLUMNS``)
+    run: dict | None  # the chosen window's run (``monitoring_history.RUN_COLUMNS``)
     run_now: bool
 
 
@@ -88,13 +89,13 @@ def get_engine(db_url: str) -> Engine:
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)
 def load_runs(db_url: str, model_version: str | None = None) -> pd.DataFrame:
     """Every monitoring run (of one version), oldest window first."""
-    return store.read_runs(get_engine(db_url), model_version)
+    return monitoring_history.read_runs(get_engine(db_url), model_version)
 
 
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)
 def load_history(db_url: str, model_version: str) -> pd.DataFrame:
     """The per-feature drift results of every window of one version."""
-    return store.read_drift_history(get_engine(db_url), model_version=model_version)
+    return monitoring_history.read_drift_history(get_engine(db_url), model_version=model_version)
 
 
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)

@@ -87,7 +87,7 @@ def drift_page(
     reference: pd.DataFrame | None,
     sample: pd.DataFrame,
 ) -> None:
-    """The page for one window: ``window`` holds its drift rows (``store.read_drift_history``),
+    """The page for one window: ``window`` holds its drift rows (``monitoring_history.read_drift_history``),
     ``limits`` the limits they were judged by (``run_limits``), ``sample`` the window's sample as
     the job cleaned it; ``metadata`` and ``reference`` are None when the version is not on disk."""
     if window.empty:

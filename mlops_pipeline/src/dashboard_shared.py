@@ -110,7 +110,7 @@ def feature_table(window: pd.DataFrame, limits: Mapping) -> pd.DataFrame:
     or unseen; sorted from the most severe status and the riskiest feature down.
 
     Args:
-        window: the window's rows (``store.read_drift_history`` of one run).
+        window: the window's rows (``monitoring_history.read_drift_history`` of one run).
         limits: ``run_limits`` of the run.
     """
     if window.empty:

@@ -44,7 +44,6 @@ import api_guard
 import api_input
 import api_models
 import db_engine
-import ft_engineering
 import registry
 import scoring
 import store
@@ -537,59 +536,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# ----------------------------------------------------------------------------- batch scoring
-def score_file(
-    model: registry.LoadedModel,
-    input_path: Path,
-    output_path: Path,
-    *,
-    chunk_size: int = 50_000,
-    engine: sa.Engine | None = None,
-    progress: bool = True,
-) -> int:
-    """Score a CSV of any size in chunks (bounded memory), writing input columns plus predictions.
-
-    The output keeps the input's separator and decimal mark. With ``engine`` every chunk is also
-    committed to the prediction log.
-
-    Returns:
-        The number of rows scored.
-    """
-    from tqdm import tqdm
-
-    names = model.feature_names
-    with open(input_path, encoding="utf-8-sig", newline="") as handle:
-        csv_format = ft_engineering.sniff_csv_format(handle.read(64 * 1024))
-    reader = ft_engineering.read_csv(
-        input_path, na_values=scoring.missing_tokens(model.metadata), chunksize=chunk_size
-    )
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    scored = 0
-    with tqdm(
-        total=scoring.count_rows(input_path), unit=" filas", disable=not progress, desc="Puntuando"
-    ) as bar:
-        for chunk in reader:
-            chunk.columns = [str(c).strip() for c in chunk.columns]
-            missing = [c for c in names if c not in chunk.columns]
-            if missing:
-                raise ValueError(f"the input lacks the model's columns {missing}")
-            features = chunk[names]
-            outputs = scoring.batch_outputs(model, features)
-            if engine is not None:
-                store.log_predictions(engine, features, outputs, model_version=model.version)
-            chunk.join(outputs).to_csv(
-                output_path,
-                mode="w" if scored == 0 else "a",
-                header=scored == 0,
-                index=False,
-                sep=csv_format["sep"],
-                decimal=csv_format["decimal"],
-            )
-            scored += len(chunk)
-            bar.update(len(chunk))
-    return scored
-
-
 # ----------------------------------------------------------------------------- CLI
 def _serve(settings: Settings, host: str, port: int | None, workers: int) -> int:
     import uvicorn
@@ -620,7 +566,7 @@ def _score(settings: Settings, args: argparse.Namespace) -> int:
     model = registry.load_model(settings.models_dir, args.model or settings.model_version)
     engine = store.open_store(settings.db_url) if args.log else None
     try:
-        rows = score_file(
+        rows = scoring.score_file(
             model, args.input, args.output, chunk_size=args.chunk_size, engine=engine, progress=not args.quiet
         )
     except ValueError as exc:

@@ -8,7 +8,7 @@ version's reference profile (``drift``), each effect size judged by the limits n
 the window's size (``calibration``), the realized performance with its confidence interval where
 feedback exists and the estimated one without it (``performance``), trends and jumps against the
 stored history (``calibration.detect_changes``), alerts and recommendations, and writes it all as
-history (``store.write_monitoring_run``).
+history (``monitoring_history.write_monitoring_run``).
 
 The history holds codes and numbers, never sentences: an alert is
 ``{"level": "red", "code": "feature_drift", "feature": "Income", "statistics": [...]}``, a
@@ -36,10 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+import alerts
 import calibration
 import drift
 import ft_engineering
 import messages
+import monitoring_history
 import performance
 import registry
 import simulation
@@ -50,14 +52,6 @@ if TYPE_CHECKING:
     import dask_engine
 
 logger = logging.getLogger(__name__)
-
-FLAGGED = ("yellow", "red")
-RED_ADVICE = (
-    ("check_pipeline", "missing_changed", {"missing_share"}),
-    ("check_pipeline", "unseen_categories", {"unseen_share"}),
-    ("review_feature", "distribution_changed", {"psi", "jensen_shannon", "out_of_range_share"}),
-)
-"""What to recommend for a feature by the statistics that made it red: action, code, statistics."""
 
 
 # ----------------------------------------------------------------------------- windows
@@ -135,126 +129,8 @@ def _window_changes(
     """``window_changes`` against the stored history of the version's previous windows."""
     # Twice the trend span back, so a jump a few windows back is still seen as a jump.
     since = pd.Timestamp(start) - 2 * config.trend_windows * (pd.Timestamp(end) - pd.Timestamp(start))
-    history = store.read_drift_history(engine, model_version=version, start=since, end=start)
+    history = monitoring_history.read_drift_history(engine, model_version=version, start=since, end=start)
     return window_changes(history, results, start, config)
-
-
-# ----------------------------------------------------------------------------- verdict, alerts, advice
-def overall_status(feature_statuses: list[str], performance_drops: dict[str, float]) -> str:
-    """A window's verdict: the worst feature status, or red when the model's metrics dropped."""
-    return "red" if performance_drops else drift.worst_status(feature_statuses)
-
-
-def _feature_alerts(results: pd.DataFrame, statuses: pd.DataFrame) -> list[dict]:
-    """One alert per yellow or red feature, with the statistics that flagged it."""
-    flagged = results[results["status"].isin(FLAGGED)]
-    return [
-        {
-            "level": row.status,
-            "code": "feature_drift",
-            "feature": row.feature,
-            "statistics": [
-                {"method": r.method, "value": r.statistic, "detail": r.detail}
-                for r in flagged[flagged["feature"] == row.feature].itertuples()
-            ],
-        }
-        for row in statuses[statuses["status"].isin(FLAGGED)].itertuples()
-    ]
-
-
-def _feature_recommendations(results: pd.DataFrame) -> list[dict]:
-    """What to check for each feature, by the statistics that made it red (``RED_ADVICE``)."""
-    red = results[results["status"] == "red"]
-    return [
-        {"action": action, "code": code, "feature": feature}
-        for feature, methods in red.groupby("feature", sort=False)["method"]
-        for action, code, statistics in RED_ADVICE
-        if statistics & set(methods)
-    ]
-
-
-def _retrain(statuses: pd.DataFrame, drops: dict[str, float], config: MonitoringConfig) -> list[dict]:
-    """The retrain recommendation and its reasons, when there are any."""
-    red = set(statuses.loc[statuses["status"] == "red", "feature"])
-    reasons = [
-        reason
-        for reason, applies in (
-            ("performance_drop", bool(drops)),
-            ("output_drift", bool(red & set(drift.OUTPUT_COLUMNS))),
-            ("red_features", len(red) >= config.retrain_red_features),
-        )
-        if applies
-    ]
-    if not reasons:
-        return []
-    return [
-        {
-            "action": "retrain",
-            "code": "retrain",
-            "feature": None,
-            "reasons": reasons,
-            "red_features": len(red),
-        }
-    ]
-
-
-def performance_drops(realized: dict | None) -> dict[str, float]:
-    """{primary metric: worsening} when the window's interval is worse than expected beyond the margin."""
-    return {realized["primary"]: realized["drop"]} if realized and realized.get("drop") is not None else {}
-
-
-def _performance_alerts(realized: dict | None) -> list[dict]:
-    """The red alert of a performance drop, with the interval and the expected value behind it."""
-    if not performance_drops(realized):
-        return []
-    numbers = {
-        key: realized[key] for key in ("value", "low", "high", "confidence", "expected", "expected_from")
-    }
-    return [
-        {
-            "level": "red",
-            "code": "performance_drop",
-            "feature": None,
-            "metric": realized["primary"],
-            "worsening": realized["drop"],
-            **numbers,
-        }
-    ]
-
-
-def alerts_and_recommendations(
-    results: pd.DataFrame,
-    changes: pd.DataFrame,
-    realized: dict | None,
-    config: MonitoringConfig,
-) -> tuple[list[dict], list[dict]]:
-    """Alerts and recommendations of a window as codes and numbers (``messages`` renders them).
-
-    Args:
-        results: the window's drift rows (``drift.drift_from_counts``).
-        changes: its trend and jump flags (``calibration.detect_changes``), possibly empty.
-        realized: its realized performance (``performance.realized_performance``) or None.
-        config: the monitoring settings.
-
-    Returns:
-        (alerts, recommendations): alerts have ``level`` (red / yellow), ``code`` (feature_drift,
-        trend, jump, performance_drop), ``feature`` and the code's numbers; recommendations have
-        ``action`` (retrain / review_feature / check_pipeline), ``code`` and ``feature``.
-    """
-    statuses = drift.feature_status(results)
-    flagged = changes[changes["trend"] | changes["abrupt"]] if not changes.empty else changes
-    change_alerts = [
-        {
-            "level": "yellow",
-            "code": "trend" if row.trend else "jump",
-            "feature": row.feature,
-            "method": row.method,
-        }
-        for row in flagged.itertuples()
-    ]
-    alerts = _feature_alerts(results, statuses) + change_alerts + _performance_alerts(realized)
-    drops = performance_drops(realized)
-    return alerts, _retrain(statuses, drops, config) + _feature_recommendations(results)
 
 
 # ----------------------------------------------------------------------------- the monitoring job
@@ -328,14 +204,14 @@ def _window_summary(
     realized = performance.realized_performance(outcomes, target.metadata, config, config.seed)
     estimated = performance.estimate(target.profile, counts, target.performance, target.metadata)
     changes = _window_changes(engine, target.version, start, end, results, config)
-    alerts, recommendations = alerts_and_recommendations(results, changes, realized, config)
+    raised, recommendations = alerts.alerts_and_recommendations(results, changes, realized, config)
     statuses = drift.feature_status(results)
     flagged = changes.loc[changes["trend"] | changes["abrupt"], ["feature", "method", "trend", "abrupt"]]
-    drops = performance_drops(realized)
+    drops = alerts.performance_drops(realized)
     return {
-        "status": overall_status(statuses["status"].tolist(), drops),
+        "status": alerts.overall_status(statuses["status"].tolist(), drops),
         "features": dict(zip(statuses["feature"], statuses["status"], strict=True)),
-        "alerts": alerts,
+        "alerts": raised,
         "recommendations": recommendations,
         "performance": realized["metrics"] if realized else None,
         "realized": {k: v for k, v in realized.items() if k != "metrics"} if realized else None,
@@ -387,7 +263,7 @@ def window_outcome(
     colour). Otherwise computes drift for every feature and the model output against the
     calibrated limits, the realized performance with its interval where feedback exists and the
     estimated one (CBPE), trends and jumps against previous windows, alerts and recommendations;
-    writes a run and its per-feature rows (``store.write_monitoring_run``). Given ``counts``
+    writes a run and its per-feature rows (``monitoring_history.write_monitoring_run``). Given ``counts``
     (``drift.current_counts`` of every row of the window, e.g. merged over Dask partitions),
     nothing is sampled and the drift comes from those counts.
 
@@ -420,7 +296,7 @@ def window_outcome(
         "status": summary["status"],
         "summary": summary,
     }
-    run_id = store.write_monitoring_run(engine, run, _stored(results)) if write else None
+    run_id = monitoring_history.write_monitoring_run(engine, run, _stored(results)) if write else None
     return {"run_id": run_id, "run": run, "results": results}
 
 

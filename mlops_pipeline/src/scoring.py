@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
+from tqdm import tqdm
 
+import ft_engineering
 import registry
 import store
 
@@ -121,3 +124,52 @@ def count_rows(path: Path) -> int:
         for block in iter(lambda: handle.read(1 << 20), b""):
             lines += block.count(b"\n")
     return max(lines - 1, 0)
+
+
+# ----------------------------------------------------------------------------- batch scoring
+def score_file(
+    model: registry.LoadedModel,
+    input_path: Path,
+    output_path: Path,
+    *,
+    chunk_size: int = 50_000,
+    engine: sa.Engine | None = None,
+    progress: bool = True,
+) -> int:
+    """Score a CSV of any size in chunks (bounded memory), writing input columns plus predictions.
+
+    The output keeps the input's separator and decimal mark. With ``engine`` every chunk is also
+    committed to the prediction log.
+
+    Returns:
+        The number of rows scored.
+    """
+    names = model.feature_names
+    with open(input_path, encoding="utf-8-sig", newline="") as handle:
+        csv_format = ft_engineering.sniff_csv_format(handle.read(64 * 1024))
+    reader = ft_engineering.read_csv(
+        input_path, na_values=missing_tokens(model.metadata), chunksize=chunk_size
+    )
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    scored = 0
+    with tqdm(total=count_rows(input_path), unit=" filas", disable=not progress, desc="Puntuando") as bar:
+        for chunk in reader:
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            missing = [c for c in names if c not in chunk.columns]
+            if missing:
+                raise ValueError(f"the input lacks the model's columns {missing}")
+            features = chunk[names]
+            outputs = batch_outputs(model, features)
+            if engine is not None:
+                store.log_predictions(engine, features, outputs, model_version=model.version)
+            chunk.join(outputs).to_csv(
+                output_path,
+                mode="w" if scored == 0 else "a",
+                header=scored == 0,
+                index=False,
+                sep=csv_format["sep"],
+                decimal=csv_format["decimal"],
+            )
+            scored += len(chunk)
+            bar.update(len(chunk))
+    return scored

@@ -7,7 +7,8 @@ same tables and queries serve both. `open_store` gives an engine on a store whos
 The log is one table, one row per prediction (``SELECT * FROM predictions``): time, model
 version, request, the outputs as columns, the raw input record as JSON. `log_predictions` writes
 many rows in one transaction (``executemany`` on SQLite, ``COPY`` on PostgreSQL); the readers
-give one row per prediction with the input features as columns.
+give one row per prediction with the input features as columns. The drift history's tables are
+here too (so `init_db` makes every table); `monitoring_history` writes and reads them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-import registry
 import settings
 from db_engine import DEFAULT_TIMEOUT_SECONDS, create_db_engine, is_missing_table
 
@@ -126,7 +126,7 @@ class UnknownPredictionError(LookupError):
         self.ids = ids
 
 
-def _utc(when: datetime) -> datetime:
+def as_utc(when: datetime) -> datetime:
     """A timezone-aware UTC datetime (naive values are taken as UTC)."""
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
@@ -160,8 +160,8 @@ def _floats_or_none(values: pd.Series) -> list[float | None]:
 def _times(created_at: Times, n: int) -> list[datetime]:
     """One UTC time per row: now, one given time, or the given time of each row."""
     if created_at is None or isinstance(created_at, datetime):
-        return [_utc(created_at or datetime.now(UTC))] * n
-    times = [_utc(pd.Timestamp(when).to_pydatetime()) for when in created_at]
+        return [as_utc(created_at or datetime.now(UTC))] * n
+    times = [as_utc(pd.Timestamp(when).to_pydatetime()) for when in created_at]
     if len(times) != n:
         raise ValueError(f"{n} rows but {len(times)} created_at values")
     return times
@@ -308,12 +308,12 @@ def record_feedback(
 
 
 # ----------------------------------------------------------------------------- reading the log
-def _in_range(query: sa.Select, column: sa.Column, start: datetime | None, end: datetime | None) -> sa.Select:
+def in_range(query: sa.Select, column: sa.Column, start: datetime | None, end: datetime | None) -> sa.Select:
     """Restrict ``query`` to ``start <= column < end``; either bound may be open."""
     if start is not None:
-        query = query.where(column >= _utc(start))
+        query = query.where(column >= as_utc(start))
     if end is not None:
-        query = query.where(column < _utc(end))
+        query = query.where(column < as_utc(end))
     return query
 
 
@@ -321,7 +321,7 @@ def _window_filter(
     query: sa.Select, start: datetime | None, end: datetime | None, model_version: str | None
 ) -> sa.Select:
     """Restrict a query on the log to ``start <= created_at < end`` and one model version."""
-    query = _in_range(query, predictions.c.created_at, start, end)
+    query = in_range(query, predictions.c.created_at, start, end)
     if model_version is not None:
         query = query.where(predictions.c.model_version == model_version)
     return query
@@ -407,7 +407,7 @@ def prediction_time_range(
     query = _window_filter(sa.select(sa.func.min(created), sa.func.max(created)), None, None, model_version)
     with engine.connect() as connection:
         first, last = connection.execute(query).one()
-    return (_utc(first) if first else None, _utc(last) if last else None)
+    return (as_utc(first) if first else None, as_utc(last) if last else None)
 
 
 def count_predictions(
@@ -584,114 +584,3 @@ _LEGACY_COPIES = {  # how `init_db` copies each renamed `LEGACY_TABLES` table in
     "prediction_batches": _copy_batches,
     "prediction_feedback": lambda connection: _copy_feedback(connection, "prediction_feedback"),
 }
-
-
-# ----------------------------------------------------------------------------- monitoring history
-RUN_COLUMNS = "id created_at window_start window_end model_version n_rows n_sampled status summary".split()
-HISTORY_COLUMNS = ["run_id", "window_start", "window_end", "model_version"]
-HISTORY_COLUMNS += "feature method statistic p_value drifted status detail".split()  # drift_results'
-
-
-_DRIFT_TYPES = dict(feature=str, method=str, statistic=float, p_value=float, drifted=bool, status=str)
-
-
-def write_monitoring_run(engine: Engine, run: Mapping[str, object], results: pd.DataFrame) -> int:
-    """Store one monitoring window and its per-feature results in one transaction; return the run id.
-
-    Args:
-        run: ``window_start``, ``window_end``, ``model_version``, ``n_rows``, ``n_sampled``,
-            ``status`` and ``summary`` (a JSON-able dict); ``created_at`` defaults to now.
-        results: the tidy drift table (``feature``, ``method``, ``statistic``, ``p_value``,
-            ``drifted``, ``status``, ``detail``; other columns are ignored).
-
-    A window already stored for the same model version (same start and end) is replaced, so a
-    backfill can be re-run without duplicating history.
-    """
-    record = {
-        "created_at": _utc(run.get("created_at") or datetime.now(UTC)),
-        "window_start": _utc(run["window_start"]),
-        "window_end": _utc(run["window_end"]),
-        "model_version": str(run["model_version"]),
-        "n_rows": int(run["n_rows"]),
-        "n_sampled": int(run["n_sampled"]),
-        "status": str(run["status"]),
-        "summary": registry.json_safe(run["summary"]),
-    }
-    same_window = sa.and_(
-        monitoring_runs.c.model_version == record["model_version"],
-        monitoring_runs.c.window_start == record["window_start"],
-        monitoring_runs.c.window_end == record["window_end"],
-    )
-    drift = results.reindex(columns=HISTORY_COLUMNS[4:]).astype(_DRIFT_TYPES).replace({"detail": {"": None}})
-    drift = drift.astype(object).where(drift.notna(), None)  # NaN as NULL
-    with engine.begin() as connection:
-        old = connection.execute(sa.select(monitoring_runs.c.id).where(same_window)).scalars().all()
-        if old:
-            connection.execute(drift_results.delete().where(drift_results.c.run_id.in_(old)))
-            connection.execute(monitoring_runs.delete().where(monitoring_runs.c.id.in_(old)))
-        run_id = connection.execute(monitoring_runs.insert().values(**record)).inserted_primary_key[0]
-        if len(drift):
-            connection.execute(drift_results.insert(), drift.assign(run_id=run_id).to_dict("records"))
-    return int(run_id)
-
-
-def read_runs(
-    engine: Engine,
-    model_version: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> pd.DataFrame:
-    """Monitoring runs, oldest window first (``RUN_COLUMNS``; ``summary`` is a dict; times in UTC).
-
-    ``start`` / ``end`` keep the runs whose window starts in ``[start, end)``.
-    """
-    query = sa.select(*[monitoring_runs.c[name] for name in RUN_COLUMNS]).order_by(
-        monitoring_runs.c.window_start, monitoring_runs.c.id
-    )
-    if model_version is not None:
-        query = query.where(monitoring_runs.c.model_version == model_version)
-    query = _in_range(query, monitoring_runs.c.window_start, start, end)
-    with engine.connect() as connection:
-        runs = pd.DataFrame(connection.execute(query).all(), columns=RUN_COLUMNS)
-    for column in ("created_at", "window_start", "window_end"):
-        runs[column] = pd.to_datetime(runs[column], utc=True)
-    return runs
-
-
-def read_drift_history(
-    engine: Engine,
-    model_version: str | None = None,
-    feature: str | None = None,
-    method: str | None = None,
-    run_id: int | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> pd.DataFrame:
-    """Per-feature results joined with their run's window, oldest first (``HISTORY_COLUMNS``).
-
-    ``start`` / ``end`` keep the runs whose window starts in ``[start, end)``.
-    """
-    query = (
-        sa.select(
-            drift_results.c.run_id,
-            *[monitoring_runs.c[name] for name in HISTORY_COLUMNS[1:4]],
-            *[drift_results.c[name] for name in HISTORY_COLUMNS[4:]],
-        )
-        .select_from(drift_results.join(monitoring_runs, monitoring_runs.c.id == drift_results.c.run_id))
-        .order_by(monitoring_runs.c.window_start, drift_results.c.id)
-    )
-    for column, value in (
-        (monitoring_runs.c.model_version, model_version),
-        (drift_results.c.feature, feature),
-        (drift_results.c.method, method),
-        (drift_results.c.run_id, run_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    query = _in_range(query, monitoring_runs.c.window_start, start, end)
-    with engine.connect() as connection:
-        history = pd.DataFrame(connection.execute(query).all(), columns=HISTORY_COLUMNS)
-    for column in ("window_start", "window_end"):
-        history[column] = pd.to_datetime(history[column], utc=True)
-    history[["statistic", "p_value"]] = history[["statistic", "p_value"]].astype(float)
-    return history

@@ -19,6 +19,7 @@ import drift
 import ft_engineering
 import messages
 import model_monitoring
+import monitoring_history
 import registry
 import simulation
 import store
@@ -228,7 +229,7 @@ def test_overview_shows_traffic_light_counts_and_alerts(
         url = request.getfixturevalue("postgres_url")
         monkeypatch.setenv("DATABASE_URL", url)
     report = simulate_and_monitor(app_env, Settings().db_url)
-    run = store.read_runs(store.create_db_engine(Settings().db_url)).iloc[-1]
+    run = monitoring_history.read_runs(store.create_db_engine(Settings().db_url)).iloc[-1]
     status, counts = dashboard_shared.traffic_light(run["summary"])
     assert status == "red"
 
@@ -302,7 +303,7 @@ def test_over_time_page_draws_limits_marks_and_performance(simulated: tuple[Sett
     lines = [trace for trace in history["data"] if trace["mode"] == "lines+markers"]
     assert len(lines) == len(at.multiselect(key="time_methods").value) >= 4
     assert all(len(trace["x"]) == 4 for trace in lines)
-    runs = store.read_runs(store.create_db_engine(settings.db_url))
+    runs = monitoring_history.read_runs(store.create_db_engine(settings.db_url))
     stored = [run["limits"][shifted]["psi"] for run in runs["summary"]]
     # Panels follow drift.STATISTICS (KS, PSI, ...): PSI is the second, on axis x2.
     psi = {t["name"]: t["y"] for t in history["data"] if t.get("xaxis") == "x2" and t["mode"] == "lines"}
@@ -335,7 +336,7 @@ def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]
     calm = simulation.DriftScenario(start_day=99)
     simulation.simulate_traffic(settings, engine, days=2, rows_per_day=100, scenario=calm, version=other)
     model_monitoring.run_backfill(engine, settings.models_dir, settings.config.monitoring, other)
-    runs = store.read_runs(engine, champion)
+    runs = monitoring_history.read_runs(engine, champion)
 
     at = open_page()
     version = at.sidebar.selectbox(key="version")
@@ -355,7 +356,7 @@ def test_controls_version_date_range_and_window(simulated: tuple[Settings, dict]
 
     at.sidebar.selectbox(key="version").set_value(other).run()
     assert not at.exception, [e.value for e in at.exception]
-    other_runs = store.read_runs(engine, other)
+    other_runs = monitoring_history.read_runs(engine, other)
     assert at.sidebar.selectbox(key=f"window_{other}").value == int(other_runs["id"].iloc[-1])
     assert other in " ".join(c.value for c in at.caption)
 
@@ -440,7 +441,7 @@ def test_history_written_with_spanish_sentences_still_displays(app_env: Settings
             "detail": [None, "faltantes 0.0% -> 30.0%", None],
         }
     )
-    store.write_monitoring_run(engine, run, results)
+    monitoring_history.write_monitoring_run(engine, run, results)
 
     at = open_page()
     assert [e.value for e in at.error] == ["Deriva en Age: PSI = 0.4"]
@@ -458,7 +459,7 @@ def test_run_monitoring_button_writes_history_and_refreshes(app_env: Settings) -
     assert dashboard.NO_RUNS_MESSAGE in [i.value for i in at.info]
     at.sidebar.button(key="run_now").click().run()
     assert not at.exception
-    runs = store.read_runs(store.create_db_engine(app_env.db_url))
+    runs = monitoring_history.read_runs(store.create_db_engine(app_env.db_url))
     assert len(runs) == 4
     assert "Semáforo general: ROJO" in " ".join(m.value for m in at.markdown)
 

@@ -19,6 +19,7 @@ import pytest
 
 import dashboard
 import model_monitoring
+import monitoring_history
 import registry
 import store
 from conftest import (
@@ -82,7 +83,7 @@ def simulate_and_backfill(settings: Settings, monkeypatch: pytest.MonkeyPatch) -
     assert model_monitoring.main(simulate) == 0
     assert model_monitoring.main(["run", "--backfill"]) == 0
     engine = store.create_db_engine(settings.db_url)
-    last = store.read_runs(engine).iloc[-1]["summary"]
+    last = monitoring_history.read_runs(engine).iloc[-1]["summary"]
     return sorted(f for f, status in last["features"].items() if status == "red" and not f.startswith("__"))
 
 
@@ -107,7 +108,7 @@ def test_every_page_opens_on_the_simulated_drift_and_sends_a_prediction(
             httpx.post(f"{api_url}/predict", json=example, timeout=30).raise_for_status()
         assert model_monitoring.main(["run"]) == 0
         assert (
-            store.read_runs(store.create_db_engine(trained_settings.db_url))["status"].iloc[-1]
+            monitoring_history.read_runs(store.create_db_engine(trained_settings.db_url))["status"].iloc[-1]
             == "insufficient"
         )
         browser = pw.chromium.launch_persistent_context(

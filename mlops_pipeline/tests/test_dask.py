@@ -18,6 +18,7 @@ import drift
 import ft_engineering
 import model_deploy
 import model_monitoring
+import monitoring_history
 import registry
 import scoring
 import simulation
@@ -65,7 +66,7 @@ def scoring_input(settings: Settings, folder: Path) -> pd.DataFrame:
 def single_process(settings: Settings, source: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
     source.to_csv(tmp_path / "whole.csv", index=False)
     model = registry.load_model(settings.models_dir)
-    model_deploy.score_file(
+    scoring.score_file(
         model, tmp_path / "whole.csv", tmp_path / "whole_scored.csv", chunk_size=100, progress=False
     )
     return pd.read_csv(tmp_path / "whole_scored.csv")
@@ -311,7 +312,7 @@ def test_monitoring_run_on_dask_equals_the_single_process_job(
             np.testing.assert_allclose(np.stack(limits), np.stack(expected_limits), rtol=0, atol=TOLERANCE)
     assert [run["status"] for run in printed] == [o["run"]["status"] for o in local]
     assert printed[-1]["status"] == "red"
-    runs = store.read_runs(engine)
+    runs = monitoring_history.read_runs(engine)
     assert len(runs) == 3 and runs["n_sampled"].tolist() == [400, 400, 400]
     before = pd.Timestamp("2020-01-02", tz="UTC")
     [empty] = model_monitoring.run_windows(engine, project.models_dir, config, end=before, log=from_store)

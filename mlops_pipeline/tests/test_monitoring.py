@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+import alerts
 import drift
 import messages
 import metrics
@@ -479,17 +480,17 @@ def test_alerts_and_recommendations(halves) -> None:
     reference, current = halves
     drifted = current.assign(Age=current["Age"].where(current.index % 3 != 0), Income=current["Income"] * 3)
     results = drift.compute_drift(reference, drifted, NUMERIC, CATEGORICAL)
-    alerts, recommendations = model_monitoring.alerts_and_recommendations(
+    raised, recommendations = alerts.alerts_and_recommendations(
         results, pd.DataFrame(), {}, model_monitoring.MonitoringConfig()
     )
-    assert {a["feature"] for a in alerts if a["level"] == "red"} == {"Age", "Income"}
-    assert {a["code"] for a in alerts} == {"feature_drift"}
-    age = next(a for a in alerts if a["feature"] == "Age")
+    assert {a["feature"] for a in raised if a["level"] == "red"} == {"Age", "Income"}
+    assert {a["code"] for a in raised} == {"feature_drift"}
+    age = next(a for a in raised if a["feature"] == "Age")
     missing = {item["method"]: item for item in age["statistics"]}["missing_share"]
     assert (
         missing["value"] == pytest.approx(1 / 3, abs=0.01) and missing["detail"]["code"] == "missing_change"
     )
-    assert all(messages.alert_text(a).startswith("Deriva en ") for a in alerts)
+    assert all(messages.alert_text(a).startswith("Deriva en ") for a in raised)
     codes = {(r["action"], r["code"], r["feature"]) for r in recommendations}
     assert {
         ("retrain", "retrain", None),
@@ -497,12 +498,12 @@ def test_alerts_and_recommendations(halves) -> None:
         ("review_feature", "distribution_changed", "Income"),
     } <= codes
     assert recommendations[0]["reasons"] == ["red_features"] and recommendations[0]["red_features"] == 2
-    stored = json.dumps([alerts, recommendations], default=float)
+    stored = json.dumps([raised, recommendations], default=float)
     assert "Deriva" not in stored and "Revise" not in stored, "the history holds codes, not sentences"
     quiet = drift.compute_drift(reference, current, NUMERIC, CATEGORICAL)
     realized = {"primary": "roc_auc", "drop": 0.1, "value": 0.62, "low": 0.55, "high": 0.69}
     realized |= {"confidence": 0.95, "expected": 0.84, "expected_from": "cv"}
-    alerts, recommendations = model_monitoring.alerts_and_recommendations(
+    raised, recommendations = alerts.alerts_and_recommendations(
         quiet, pd.DataFrame(), realized, model_monitoring.MonitoringConfig()
     )
     assert [r["action"] for r in recommendations] == ["retrain"]
@@ -510,7 +511,7 @@ def test_alerts_and_recommendations(halves) -> None:
         "Reentrene el modelo con datos recientes: cayó el desempeño con los resultados reales. "
         "Comando: python mlops_pipeline/src/model_training_evaluation.py --retrain"
     )
-    [drop] = [a for a in alerts if a["code"] == "performance_drop"]
+    [drop] = [a for a in raised if a["code"] == "performance_drop"]
     numbers = {k: realized[k] for k in ("value", "low", "high", "confidence", "expected", "expected_from")}
     assert drop == {"level": "red", "code": "performance_drop", "feature": None, "metric": "roc_auc"} | {
         "worsening": 0.1,
@@ -521,7 +522,7 @@ def test_alerts_and_recommendations(halves) -> None:
         "El desempeño cayó: roc_auc = 0.620 (intervalo de 95%: 0.550 a 0.690), peor que lo esperado "
         "(0.840, validación cruzada) incluso en el mejor caso del intervalo."
     )
-    no_drop = model_monitoring.alerts_and_recommendations(
+    no_drop = alerts.alerts_and_recommendations(
         quiet, pd.DataFrame(), realized | {"drop": None}, model_monitoring.MonitoringConfig()
     )
     assert no_drop == ([], [])
@@ -585,4 +586,4 @@ def test_messages_render_codes_and_show_legacy_text_as_it_is() -> None:
     ],
 )
 def test_overall_status_is_the_worst_feature_or_red_on_a_performance_drop(features, drops, verdict) -> None:
-    assert model_monitoring.overall_status(features, drops) == verdict
+    assert alerts.overall_status(features, drops) == verdict

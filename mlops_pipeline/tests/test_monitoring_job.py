@@ -12,6 +12,7 @@ import pytest
 import drift
 import messages
 import model_monitoring
+import monitoring_history
 import registry
 import scoring
 import simulation
@@ -58,24 +59,24 @@ def test_history_round_trip_and_window_replacement(engine) -> None:
             "performance": {"r2": float("nan"), "auc": np.float64(0.5)},
         },
     }
-    first = store.write_monitoring_run(engine, run, results_frame("yellow"))
-    store.write_monitoring_run(
+    first = monitoring_history.write_monitoring_run(engine, run, results_frame("yellow"))
+    monitoring_history.write_monitoring_run(
         engine, run | {"window_start": start + DAY, "window_end": start + 2 * DAY}, results_frame()
     )
-    replaced = store.write_monitoring_run(engine, run | {"status": "red"}, results_frame("red"))
+    replaced = monitoring_history.write_monitoring_run(engine, run | {"status": "red"}, results_frame("red"))
     assert replaced != first
-    runs = store.read_runs(engine, model_version="v1")
+    runs = monitoring_history.read_runs(engine, model_version="v1")
     assert runs["window_start"].tolist() == [pd.Timestamp(start), pd.Timestamp(start + DAY)]
     assert runs["status"].tolist() == ["red", "yellow"]
     assert runs["summary"].iloc[0]["alerts"][0]["feature"] == "Home"
     assert runs["summary"].iloc[0]["performance"] == {"r2": None, "auc": 0.5}
-    history = store.read_drift_history(engine, model_version="v1")
-    assert len(history) == 6 and list(history.columns) == store.HISTORY_COLUMNS
+    history = monitoring_history.read_drift_history(engine, model_version="v1")
+    assert len(history) == 6 and list(history.columns) == monitoring_history.HISTORY_COLUMNS
     assert set(history.loc[history["run_id"] == replaced, "status"]) == {"green", "no_data", "red"}
-    psi = store.read_drift_history(engine, feature="Age", method="psi")
+    psi = monitoring_history.read_drift_history(engine, feature="Age", method="psi")
     assert psi["statistic"].isna().all() and psi["detail"].iloc[0] == '{"code": "empty_in_window"}'
-    assert store.read_runs(engine, model_version="other").empty
-    assert store.read_drift_history(engine, run_id=first).empty
+    assert monitoring_history.read_runs(engine, model_version="other").empty
+    assert monitoring_history.read_drift_history(engine, run_id=first).empty
 
 
 def test_sample_predictions_is_uniform_deterministic_and_counts_the_window(engine) -> None:
@@ -178,7 +179,7 @@ def test_empty_window_is_a_no_data_run(trained_settings: Settings, sqlite_engine
         trained_settings.models_dir
     )
     assert messages.alert_text(alert).startswith("Sin datos: no hay predicciones del modelo")
-    assert store.read_runs(sqlite_engine)["status"].tolist() == ["no_data"]
+    assert monitoring_history.read_runs(sqlite_engine)["status"].tolist() == ["no_data"]
     assert (
         model_monitoring.run_backfill(
             sqlite_engine, trained_settings.models_dir, trained_settings.config.monitoring
@@ -203,7 +204,7 @@ def test_a_partial_window_below_min_rows_is_insufficient_not_a_colour(
     assert (alert["code"], alert["rows"], alert["min_rows"]) == ("insufficient", 15, config.min_rows)
     assert messages.alert_text(alert).startswith("Datos insuficientes: 15 predicciones del modelo")
     assert "DATOS INSUFICIENTES" in model_monitoring.describe_run(today)
-    assert store.read_runs(sqlite_engine)["status"].iloc[-1] == "insufficient"
+    assert monitoring_history.read_runs(sqlite_engine)["status"].iloc[-1] == "insufficient"
     start, end = today["run"]["window_start"], today["run"]["window_end"]
     judged = model_monitoring.monitor_window(
         sqlite_engine, models_dir, start, end, config.model_copy(update={"min_rows": 10}), write=False
@@ -229,14 +230,14 @@ def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
         engine, trained_settings.models_dir, trained_settings.config.monitoring
     )
     assert [o["run"]["window_start"].isoformat() for o in outcomes] == report["days"]
-    history = store.read_drift_history(engine)
+    history = monitoring_history.read_drift_history(engine)
     red = history[history["status"] == "red"]
     inputs = red[~red["feature"].isin([drift.SCORE_COLUMN, drift.PREDICTION_COLUMN])]
     drift_days = pd.to_datetime(report["drift_days"], utc=True)
     assert set(inputs["window_start"]) == set(drift_days)
     for day in drift_days:
         assert set(inputs.loc[inputs["window_start"] == day, "feature"]) == scenario_features
-    runs = store.read_runs(engine)
+    runs = monitoring_history.read_runs(engine)
     assert runs.set_index("window_start")["status"].loc[drift_days].eq("red").all()
     assert not runs.set_index("window_start")["status"].drop(drift_days).eq("red").any()
     last, first = runs["summary"].iloc[-1], runs["summary"].iloc[0]
@@ -256,7 +257,7 @@ def test_simulate_then_backfill_flags_exactly_the_simulated_days_and_features(
     assert any(c["abrupt"] for c in first_drift["changes"])
     # Re-running the backfill replaces the windows instead of duplicating them.
     model_monitoring.run_backfill(engine, trained_settings.models_dir, trained_settings.config.monitoring)
-    assert len(store.read_runs(engine)) == len(runs)
+    assert len(monitoring_history.read_runs(engine)) == len(runs)
     engine.dispose()
 
 
@@ -276,7 +277,7 @@ def test_cli_simulate_and_run(trained_settings: Settings, monkeypatch: pytest.Mo
     assert {r["feature"] for r in printed[-1]["results"] if r["status"] == "red"} >= {"Age"}
     assert model_monitoring.main(["run"]) == 0  # yesterday's window again (replaced) and today's, still empty
     assert capsys.readouterr().out.count("Ventana") == 2
-    runs = store.read_runs(store.create_db_engine(trained_settings.db_url))
+    runs = monitoring_history.read_runs(store.create_db_engine(trained_settings.db_url))
     assert len(runs) == 4 and runs["status"].iloc[-1] == "no_data"
     assert model_monitoring.main(["run", "--window", "every day"]) == 2
     assert "no es un intervalo de pandas" in capsys.readouterr().err
@@ -380,11 +381,11 @@ def test_drift_history_filters_by_window_start(engine) -> None:
     start = datetime(2026, 3, 1, tzinfo=UTC)
     run = {"model_version": "v1", "n_rows": 1, "n_sampled": 1, "status": "green", "summary": {}}
     for day in range(3):
-        store.write_monitoring_run(
+        monitoring_history.write_monitoring_run(
             engine,
             run | {"window_start": start + day * DAY, "window_end": start + (day + 1) * DAY},
             results_frame(),
         )
-    history = store.read_drift_history(engine, start=start + DAY, end=start + 2 * DAY)
+    history = monitoring_history.read_drift_history(engine, start=start + DAY, end=start + 2 * DAY)
     assert set(history["window_start"]) == {pd.Timestamp(start + DAY)}
-    assert len(store.read_runs(engine, start=start + DAY)) == 2
+    assert len(monitoring_history.read_runs(engine, start=start + DAY)) == 2
