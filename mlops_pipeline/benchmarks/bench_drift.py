@@ -177,6 +177,7 @@ def build_log(folder: Path, log_rows: int) -> dict:
         store.record_feedback(
             engine,
             [{"prediction_id": i, "actual": y} for i, y, p in zip(ids, labels, picked, strict=True) if p],
+            received_at=[t for t, p in zip(times, picked, strict=True) if p],  # known the same day
         )
     engine.dispose()
     return {"url": url, "models_dir": str(models_dir), "start": day.isoformat()}

@@ -6,7 +6,7 @@ the same functions the monitoring job runs (``model_monitoring.judge``, ``window
 ``alerts_and_recommendations``, ``performance``), against the champion's saved reference.
 
 1. No-drift windows of 1, 5, 20, 50, 300 and 5,000 rows (``--windows`` each): share of windows
-   red, yellow, green and insufficient.
+   red, yellow, green and insufficient_data.
 2. ``--histories`` noise-only histories of 20 windows of 300 rows: how many raise any alert
    (a yellow or red feature, a trend, a jump) and how many a trend or jump alert.
 3. Each ``simulate`` drift (shift, missing, new category, mix) alone, 300 rows a window: share of
@@ -85,7 +85,7 @@ def logged(model: registry.LoadedModel, rows: pd.DataFrame) -> pd.DataFrame:
 def judged(
     target: model_monitoring.MonitoredVersion, window: pd.DataFrame, config
 ) -> tuple[str, pd.DataFrame]:
-    """A window's verdict (green / yellow / red / insufficient) and its drift rows, as the job decides."""
+    """A window's verdict (green, yellow, red, insufficient_data) and drift rows, as the job decides."""
     cleaned = drift.clean_current(window, target.profile, target.metadata)
     counts = drift.current_counts(target.profile, cleaned)
     unjudged, results = model_monitoring.judge(target, counts, len(window), config)
@@ -100,7 +100,7 @@ def no_drift(target, scored: pd.DataFrame, config, windows: int, rng) -> dict:
             judged(target, scored.sample(size, replace=True, random_state=rng.integers(2**31)), config)[0]
             for _ in range(windows)
         ]
-        out[size] = {s: verdicts.count(s) / windows for s in ("red", "yellow", "green", "insufficient")}
+        out[size] = {s: verdicts.count(s) / windows for s in ("red", "yellow", "green", "insufficient_data")}
         print(f"  {size:>5} rows: {out[size]}", flush=True)
     return out
 

@@ -20,18 +20,18 @@ import messages
 import performance
 import registry
 
-STATUS_ORDER = ("red", "yellow", "green", "insufficient", "no_data")
+STATUS_ORDER = ("red", "yellow", "green", "insufficient_data", "no_data")
 """Statuses from the most severe down, as tables and lists show them."""
 JUDGED = ("red", "yellow", "green")
 STATUS_BADGES = MappingProxyType(
-    {"green": "green", "yellow": "orange", "red": "red", "insufficient": "gray", "no_data": "gray"}
+    {"green": "green", "yellow": "orange", "red": "red", "insufficient_data": "gray", "no_data": "gray"}
 )
 STATUS_COLORS = MappingProxyType(
     {
         "green": "#2e7d32",
         "yellow": "#f9a825",
         "red": "#c62828",
-        "insufficient": "#78909c",
+        "insufficient_data": "#78909c",
         "no_data": "#9e9e9e",
     }
 )

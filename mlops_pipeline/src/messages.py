@@ -20,7 +20,7 @@ STATUS_LABELS = {
     "yellow": "Amarillo",
     "red": "Rojo",
     "no_data": "Sin datos",
-    "insufficient": "Datos insuficientes",
+    "insufficient_data": "Datos insuficientes",
 }
 
 VERDICTS = {
@@ -28,7 +28,7 @@ VERDICTS = {
     "yellow": "Deriva moderada: vigile las variables en amarillo.",
     "red": "Deriva importante: revise las alertas y recomendaciones.",
     "no_data": "Sin datos en esta ventana.",
-    "insufficient": "Muy pocas predicciones para juzgar la deriva: la ventana no tiene color.",
+    "insufficient_data": "Muy pocas predicciones para juzgar la deriva: la ventana no tiene color.",
 }
 
 METHOD_LABELS = {
@@ -68,7 +68,7 @@ ALERTS = {
         "peor que lo esperado ({expected:.3f}, {expected_from}) incluso en el mejor caso del intervalo."
     ),
     "no_data": "Sin datos: no hay predicciones del modelo {version} entre {start} y {end}.",
-    "insufficient": (
+    "insufficient_data": (
         "Datos insuficientes: {rows} predicciones del modelo {version} entre {start} y {end}; "
         "se necesitan al menos {min_rows} para juzgar la deriva."
     ),

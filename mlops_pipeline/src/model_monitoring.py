@@ -3,12 +3,13 @@
 A run picks its windows on one grid (``monitoring_windows``). For each window it samples at most
 ``monitoring.sample_size`` logged predictions (or, with ``--engine dask``, counts every row of the
 window on a cluster: ``dask_engine.ClusterLog``). A window with fewer than ``monitoring.min_rows``
-of them is ``insufficient``: it gets no colour. Otherwise the job computes drift against the
+of them is ``insufficient_data``: it gets no colour. Otherwise the job computes drift against the
 version's reference profile (``drift``), each effect size judged by the limits noise reaches at
-the window's size (``calibration``), the realized performance with its confidence interval where
-feedback exists and the estimated one without it (``performance``), trends and jumps against the
-stored history (``calibration.detect_changes``), alerts and recommendations, and writes it all as
-history (``monitoring_history.write_monitoring_run``).
+the window's size (``calibration``), the realized performance with its confidence interval from
+the outcomes that arrived in the window and the estimated one from its predictions
+(``performance``), trends and jumps against the stored history (``calibration.detect_changes``),
+alerts and recommendations, and writes it all as history
+(``monitoring_history.write_monitoring_run``).
 
 The history holds codes and numbers, never sentences: an alert is
 ``{"level": "red", "code": "feature_drift", "feature": "Income", "statistics": [...]}``, a
@@ -179,10 +180,10 @@ def judge(
     target: MonitoredVersion, counts: dict, n_sampled: int, config: MonitoringConfig
 ) -> tuple[str | None, pd.DataFrame]:
     """A window's drift rows from its counts, judged by the version's calibrated limits; or, with
-    no rows, why it gets no colour: ``no_data`` (no predictions) or ``insufficient`` (fewer than
+    no rows, why it gets no colour: ``no_data`` (no predictions) or ``insufficient_data`` (fewer than
     ``config.min_rows`` sampled)."""
     if n_sampled < max(config.min_rows, 1):
-        return ("insufficient" if n_sampled else "no_data"), pd.DataFrame(columns=drift.RESULT_COLUMNS)
+        return ("insufficient_data" if n_sampled else "no_data"), pd.DataFrame(columns=drift.RESULT_COLUMNS)
     results = drift.drift_from_counts(
         target.profile, counts, config.thresholds, config.p_value, config.correction, target.calibration
     )
@@ -227,7 +228,7 @@ def _window_summary(
 def _unjudged_summary(
     status: str, target: MonitoredVersion, window: tuple, n_sampled: int, config: MonitoringConfig
 ) -> dict:
-    """The summary of a window without a verdict: ``no_data`` (no predictions) or ``insufficient``
+    """The summary of a window without a verdict: ``no_data`` (no predictions) or ``insufficient_data``
     (fewer than ``min_rows``), with an informative alert."""
     start, end = window
     alert = {"level": "info", "code": status, "feature": None, "version": target.version}
@@ -259,13 +260,15 @@ def window_outcome(
     """Monitor one window of the prediction log for a loaded version and store it as history.
 
     Samples at most ``config.sample_size`` predictions of ``target``'s version logged in
-    ``[start, end)``; below ``config.min_rows`` of them the window is ``insufficient`` (no
+    ``[start, end)``; below ``config.min_rows`` of them the window is ``insufficient_data`` (no
     colour). Otherwise computes drift for every feature and the model output against the
-    calibrated limits, the realized performance with its interval where feedback exists and the
-    estimated one (CBPE), trends and jumps against previous windows, alerts and recommendations;
-    writes a run and its per-feature rows (``monitoring_history.write_monitoring_run``). Given ``counts``
-    (``drift.current_counts`` of every row of the window, e.g. merged over Dask partitions),
-    nothing is sampled and the drift comes from those counts.
+    calibrated limits, the realized performance with its interval from the outcomes that arrived
+    in the window (whenever their predictions were made; `store.read_outcomes`) and the estimated
+    one (CBPE) from the window's predictions, trends and jumps against previous windows, alerts and
+    recommendations; writes a run and its per-feature rows
+    (``monitoring_history.write_monitoring_run``). Given ``counts`` (``drift.current_counts`` of
+    every row of the window, e.g. merged over Dask partitions), nothing is sampled and the drift
+    comes from those counts.
 
     Returns:
         ``{"run_id", "run": {window_start, window_end, model_version, n_rows, n_sampled, status,
@@ -449,6 +452,12 @@ def _add_simulate_parser(commands: Any) -> None:
     sim.add_argument(
         "--feedback-share", type=float, default=0.5, help="proporción de predicciones con resultado real"
     )
+    sim.add_argument(
+        "--label-delay-hours",
+        type=float,
+        default=12.0,
+        help="el resultado real llega entre 0 y estas horas después de la predicción",
+    )
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument(
         "--api-url", help="envía el tráfico a una API en marcha (todas las filas quedan con la hora actual)"
@@ -531,6 +540,7 @@ def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace)
         seed=args.seed,
         version=args.model,
         api_url=args.api_url,
+        label_delay_hours=args.label_delay_hours,
     )
     print(
         f"Simulados {len(report['days'])} días, {report['rows']} predicciones y {report['feedback']} "

@@ -127,22 +127,36 @@ def _log_day(
     features: pd.DataFrame,
     start: pd.Timestamp,
     rng: np.random.Generator,
-) -> list[str]:
-    """Score a day's rows with the real pipeline and log them at random times of that day; their ids."""
+) -> tuple[list[str], pd.DatetimeIndex]:
+    """Score a day's rows with the real pipeline and log them at random times of that day; their ids
+    and times."""
     seconds = np.sort(rng.integers(0, 86_400, len(features)))
     times = start + pd.to_timedelta(seconds, unit="s")
     outputs = scoring.batch_outputs(model, features)
-    return store.log_predictions(
+    ids = store.log_predictions(
         engine, features, outputs, model_version=model.version, created_at=list(times)
     )
+    return ids, times
 
 
-def _send_feedback(engine: Any, client: Any, items: list[dict]) -> None:
-    """Store the true outcomes, through the API when there is a client."""
+def label_arrivals(
+    predicted_at: pd.DatetimeIndex, delay_hours: float, now: pd.Timestamp, rng: np.random.Generator
+) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """When each outcome becomes known: its prediction time plus a delay drawn uniformly from
+    ``[0, delay_hours]``. Returns the positions already known at ``now`` and their arrival times
+    (the others have not arrived yet, as the newest loans' outcomes in real life)."""
+    delays = pd.to_timedelta(rng.uniform(0, delay_hours, len(predicted_at)), unit="h")
+    arrivals = (predicted_at + delays).floor("us")  # the store keeps microseconds
+    known = np.flatnonzero(arrivals <= now)
+    return known, arrivals[known]
+
+
+def _send_feedback(engine: Any, client: Any, items: list[dict], received_at: pd.DatetimeIndex) -> None:
+    """Store the true outcomes, through the API when there is a client (which stamps them now)."""
     if not items:
         return
     if client is None:
-        store.record_feedback(engine, items)
+        store.record_feedback(engine, items, received_at=list(received_at))
     else:
         client.post("/feedback", json=items).raise_for_status()
 
@@ -158,6 +172,7 @@ def simulate_traffic(
     seed: int = 0,
     version: str | None = None,
     api_url: str | None = None,
+    label_delay_hours: float = 12.0,
 ) -> dict:
     """Send realistic traffic with chosen drift over ``days`` simulated days ending yesterday (UTC).
 
@@ -165,12 +180,16 @@ def simulate_traffic(
     ``scenario.start_day`` on, scored by the real pipeline (``scoring.predict_frame``) and
     written by the real store path with backdated ``created_at``; the true labels of a
     ``feedback_share`` of them are stored as feedback (a ``label_noise`` share degraded on drift
-    days). With ``api_url`` the same traffic goes over HTTP to a running API instead (then the
-    API stamps every row with the current time, so all of it lands in today's window).
+    days), arriving up to ``label_delay_hours`` after their prediction (`label_arrivals`; the
+    monitoring job counts an outcome in the window it arrives in). With ``api_url`` the same
+    traffic goes over HTTP to a running API instead (then the API stamps every row and every
+    outcome with the current time, so all of it lands in today's window).
 
     Returns:
         ``{"version", "days": [day start ISO...], "rows", "feedback", "drift_days", "features"}``.
     """
+    if not label_delay_hours >= 0:
+        raise ValueError(f"la demora de los resultados debe ser 0 horas o más, no {label_delay_hours}")
     model = registry.load_model(settings.models_dir, version)
     data, _ = ft_engineering.load_project_data(settings.config)
     metadata = model.metadata
@@ -185,17 +204,18 @@ def simulate_traffic(
     rng = np.random.default_rng(seed)
     starts = [pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=days - d) for d in range(days)]
     sent = feedback = 0
+    now = pd.Timestamp.now(tz="UTC")
     with _api_client(api_url, settings) if api_url else nullcontext() as client:
         for index, start in enumerate(starts):
             features, labels = day_batch(traffic, index, rng)
-            ids = (
-                _post_predictions(client, features)
-                if client
-                else _log_day(engine, model, features, start, rng)
-            )
+            if client:
+                ids, times = _post_predictions(client, features), pd.DatetimeIndex([now] * len(features))
+            else:
+                ids, times = _log_day(engine, model, features, start, rng)
             chosen = np.flatnonzero(rng.random(len(ids)) < feedback_share)
-            items = [{"prediction_id": ids[i], "actual": str(labels.iloc[i])} for i in chosen]
-            _send_feedback(engine, client, items)
+            known, received_at = label_arrivals(times[chosen], 0 if client else label_delay_hours, now, rng)
+            items = [{"prediction_id": ids[i], "actual": str(labels.iloc[i])} for i in chosen[known]]
+            _send_feedback(engine, client, items, received_at)
             sent, feedback = sent + len(ids), feedback + len(items)
     return {
         "version": model.version,

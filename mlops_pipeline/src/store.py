@@ -61,9 +61,12 @@ feedback = sa.Table(
     metadata,
     sa.Column("prediction_id", sa.String(48), sa.ForeignKey("predictions.id"), primary_key=True),
     sa.Column("actual", sa.String(200), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
-"""The true outcome of a prediction, once known (one per prediction; a later one replaces it)."""
+"""The true outcome of a prediction, once known (one per prediction; a later one replaces it).
+``created_at`` is when it arrived: the monitoring job counts an outcome in the window it arrives in."""
+
+STATUS_LENGTH = 32  # "insufficient_data"; stores made with 16 are widened by `init_db`
 
 monitoring_runs = sa.Table(
     "monitoring_runs",
@@ -75,11 +78,11 @@ monitoring_runs = sa.Table(
     sa.Column("model_version", sa.String(120), nullable=False, index=True),
     sa.Column("n_rows", sa.Integer, nullable=False),
     sa.Column("n_sampled", sa.Integer, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(STATUS_LENGTH), nullable=False),
     sa.Column("summary", sa.JSON, nullable=False),
 )
-"""One row per monitoring window: overall status (green/yellow/red/no_data) and a JSON summary
-(alerts, recommendations, performance metrics where feedback exists)."""
+"""One row per monitoring window: overall status (green/yellow/red/insufficient_data/no_data) and a
+JSON summary (alerts, recommendations, performance metrics where feedback exists)."""
 
 drift_results = sa.Table(
     "drift_results",
@@ -91,7 +94,7 @@ drift_results = sa.Table(
     sa.Column("statistic", sa.Float, nullable=True),
     sa.Column("p_value", sa.Float, nullable=True),
     sa.Column("drifted", sa.Boolean, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(STATUS_LENGTH), nullable=False),
     sa.Column("detail", sa.Text, nullable=True),
 )
 """One row per feature and statistic of a monitoring run (the tidy output of ``compute_drift``)."""
@@ -276,6 +279,7 @@ def record_feedback(
     engine: Engine,
     items: Sequence[Mapping[str, object]],
     check: Callable[[dict[str, str], dict[str, str]], None] | None = None,
+    received_at: Times = None,
 ) -> int:
     """Store true outcomes (``prediction_id``, ``actual``); a later outcome replaces an earlier one
     (an upsert, so concurrent feedback for the same ids never collides).
@@ -285,6 +289,8 @@ def record_feedback(
         items: the outcomes; the last one of a repeated id wins.
         check: called with ``{id: actual}`` and ``{id: model_version}`` before writing; it raises
             to refuse the batch (e.g. a label the model version does not know).
+        received_at: when the outcomes arrived: one time for all, one per item, or None (now);
+            the simulator backdates them, the API never does.
 
     Raises:
         UnknownPredictionError: when any id is not in the log; then nothing is written.
@@ -292,8 +298,9 @@ def record_feedback(
     Returns:
         The number of predictions whose outcome was stored.
     """
+    times = _times(received_at, len(items))
+    arrivals = {str(item["prediction_id"]): when for item, when in zip(items, times)}
     latest = {str(item["prediction_id"]): str(item["actual"]) for item in items}
-    now = datetime.now(UTC)
     with engine.begin() as connection:
         versions = prediction_versions(connection, list(latest))
         unknown = [i for i in latest if i not in versions]
@@ -302,7 +309,7 @@ def record_feedback(
         if check is not None:
             check(latest, versions)
         if latest:
-            rows = [{"prediction_id": i, "actual": a, "created_at": now} for i, a in latest.items()]
+            rows = [{"prediction_id": i, "actual": a, "created_at": arrivals[i]} for i, a in latest.items()]
             connection.execute(_upsert(connection.dialect.name), rows)
     return len(latest)
 
@@ -458,13 +465,20 @@ def sample_predictions(
 def read_outcomes(
     engine: Engine, start: datetime | None, end: datetime | None, model_version: str | None = None
 ) -> pd.DataFrame:
-    """Predictions of a window that have feedback, oldest first: ``prediction``, ``score``, ``actual``."""
+    """The outcomes that arrived in ``[start, end)``, whenever their predictions were made, in arrival
+    order: ``prediction``, ``score``, ``actual``.
+
+    By arrival, not by prediction time: a label known a month after the loan counts in the window
+    it arrives in (so a window is judged on what was known by its end, and a backfill sees what a
+    live run would have seen).
+    """
     query = sa.select(predictions.c.prediction, predictions.c.score, feedback.c.actual).select_from(
         feedback.join(predictions, feedback.c.prediction_id == predictions.c.id)
     )
-    query = _window_filter(query, start, end, model_version).order_by(
-        predictions.c.created_at, predictions.c.id
-    )
+    query = in_range(query, feedback.c.created_at, start, end)
+    if model_version is not None:
+        query = query.where(predictions.c.model_version == model_version)
+    query = query.order_by(feedback.c.created_at, predictions.c.id)
     with engine.connect() as connection:
         rows = connection.execute(query).all()
     outcomes = pd.DataFrame(rows, columns=["prediction", "score", "actual"])
@@ -520,10 +534,25 @@ def init_db(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite: take the write lock before looking
         legacy = _rename_legacy_tables(connection)
         metadata.create_all(connection)
+        _upgrade_history(connection)
         for name in legacy:
             copied = _LEGACY_COPIES[name](connection)
             logger.warning("moved %d rows of %s into the new log; kept as %s_legacy", copied, name, name)
         connection.commit()
+
+
+def _upgrade_history(connection: sa.Connection) -> None:
+    """Widen the status columns of a store made when they held 16 characters (PostgreSQL enforces
+    it), and respell the old ``insufficient`` status ``insufficient_data``."""
+    if connection.dialect.name == "postgresql":
+        for table in (monitoring_runs, drift_results):
+            [status] = [c for c in sa.inspect(connection).get_columns(table.name) if c["name"] == "status"]
+            if (status["type"].length or STATUS_LENGTH) < STATUS_LENGTH:
+                connection.execute(
+                    sa.text(f"ALTER TABLE {table.name} ALTER COLUMN status TYPE VARCHAR({STATUS_LENGTH})")
+                )
+    old = monitoring_runs.c.status == "insufficient"
+    connection.execute(monitoring_runs.update().where(old).values(status="insufficient_data"))
 
 
 def _rename_legacy_tables(connection: sa.Connection) -> list[str]:

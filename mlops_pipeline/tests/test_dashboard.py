@@ -173,7 +173,7 @@ def test_default_window_is_the_latest_complete_one_with_a_verdict() -> None:
                 day + pd.Timedelta("2D"),
                 day + pd.Timedelta("3D"),
             ],
-            "status": ["green", "red", "yellow", "insufficient"],
+            "status": ["green", "red", "yellow", "insufficient_data"],
             "n_rows": [300, 300, 310, 15],
         }
     ).assign(window_end=lambda f: f["window_start"] + pd.Timedelta("1D"))

@@ -109,7 +109,7 @@ def test_every_page_opens_on_the_simulated_drift_and_sends_a_prediction(
         assert model_monitoring.main(["run"]) == 0
         assert (
             monitoring_history.read_runs(store.create_db_engine(trained_settings.db_url))["status"].iloc[-1]
-            == "insufficient"
+            == "insufficient_data"
         )
         browser = pw.chromium.launch_persistent_context(
             tmp_path / "chromium-profile",

@@ -561,12 +561,12 @@ def test_messages_render_codes_and_show_legacy_text_as_it_is() -> None:
     assert messages.alert_text(legacy_drop) == (
         "El desempeño empeoró: roc_auc está 0.100 peor que en la evaluación de prueba."
     )
-    short = {"level": "info", "code": "insufficient", "version": "v1", "rows": 15, "min_rows": 100}
+    short = {"level": "info", "code": "insufficient_data", "version": "v1", "rows": 15, "min_rows": 100}
     assert messages.alert_text(short | {"start": "2026-03-01", "end": "2026-03-02"}) == (
         "Datos insuficientes: 15 predicciones del modelo v1 entre 2026-03-01 y 2026-03-02; "
         "se necesitan al menos 100 para juzgar la deriva."
     )
-    assert messages.status_text("insufficient") == "Datos insuficientes"
+    assert messages.status_text("insufficient_data") == "Datos insuficientes"
     old = {"level": "red", "feature": "Age", "message": "Deriva en Age: PSI = 0.4"}
     assert messages.alert_text(old) == "Deriva en Age: PSI = 0.4"
     assert messages.recommendation_text({"action": "retrain", "message": "Reentrene."}) == "Reentrene."

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import hypothesis
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import strategies as st
 
 import drift
 import messages
@@ -87,7 +89,9 @@ def test_sample_predictions_is_uniform_deterministic_and_counts_the_window(engin
     times = [start + timedelta(minutes=10 * i) for i in range(200)]  # 200 rows over ~33 hours
     ids = store.log_predictions(engine, features, outputs, model_version="v1", created_at=times)
     store.record_feedback(
-        engine, [{"prediction_id": ids[0], "actual": "bad"}, {"prediction_id": ids[150], "actual": "good"}]
+        engine,
+        [{"prediction_id": ids[0], "actual": "bad"}, {"prediction_id": ids[150], "actual": "good"}],
+        received_at=[times[0], times[150]],  # each outcome arrives with its prediction
     )
     sample, n_rows = store.sample_predictions(engine, start, start + DAY, 50, seed=3, model_version="v1")
     assert n_rows == 144 and len(sample) == 50
@@ -192,19 +196,19 @@ def test_a_partial_window_below_min_rows_is_insufficient_not_a_colour(
     trained_settings: Settings, sqlite_engine
 ) -> None:
     """15 ordinary predictions logged today: ``run`` monitors today's partial window, which is
-    ``insufficient`` (no colour, no per-feature rows), not red on every feature."""
+    ``insufficient_data`` (no colour, no per-feature rows), not red on every feature."""
     models_dir, config = trained_settings.models_dir, trained_settings.config.monitoring
     model = registry.load_model(models_dir)
     rows = registry.load_reference(models_dir).drop(columns=list(drift.OUTPUT_COLUMNS)).head(15)
     outputs = scoring.batch_outputs(model, rows)
     store.log_predictions(sqlite_engine, rows, outputs, model_version=model.version)
     *_, today = model_monitoring.run_windows(sqlite_engine, models_dir, config)
-    assert today["run"]["status"] == "insufficient" and today["results"].empty
+    assert today["run"]["status"] == "insufficient_data" and today["results"].empty
     [alert] = today["run"]["summary"]["alerts"]
-    assert (alert["code"], alert["rows"], alert["min_rows"]) == ("insufficient", 15, config.min_rows)
+    assert (alert["code"], alert["rows"], alert["min_rows"]) == ("insufficient_data", 15, config.min_rows)
     assert messages.alert_text(alert).startswith("Datos insuficientes: 15 predicciones del modelo")
     assert "DATOS INSUFICIENTES" in model_monitoring.describe_run(today)
-    assert monitoring_history.read_runs(sqlite_engine)["status"].iloc[-1] == "insufficient"
+    assert monitoring_history.read_runs(sqlite_engine)["status"].iloc[-1] == "insufficient_data"
     start, end = today["run"]["window_start"], today["run"]["window_end"]
     judged = model_monitoring.monitor_window(
         sqlite_engine, models_dir, start, end, config.model_copy(update={"min_rows": 10}), write=False
@@ -389,3 +393,17 @@ def test_drift_history_filters_by_window_start(engine) -> None:
     history = monitoring_history.read_drift_history(engine, start=start + DAY, end=start + 2 * DAY)
     assert set(history["window_start"]) == {pd.Timestamp(start + DAY)}
     assert len(monitoring_history.read_runs(engine, start=start + DAY)) == 2
+
+
+@hypothesis.settings(max_examples=50, deadline=None)
+@hypothesis.given(st.floats(0, 72), st.integers(0, 40), st.integers(0, 2**31))
+def test_simulated_outcomes_arrive_after_their_prediction_and_never_in_the_future(
+    delay_hours: float, rows: int, seed: int
+) -> None:
+    now = pd.Timestamp("2026-03-10", tz="UTC")
+    predicted = now - pd.to_timedelta(np.linspace(0, 48, rows), unit="h")
+    known, arrived = simulation.label_arrivals(predicted, delay_hours, now, np.random.default_rng(seed))
+    assert len(known) == len(arrived) and (arrived <= now).all()
+    assert (arrived >= predicted[known].floor("us")).all()
+    assert (arrived <= predicted[known] + pd.Timedelta(hours=delay_hours)).all()
+    assert set(known) >= set(np.flatnonzero(predicted + pd.Timedelta(hours=delay_hours) <= now))

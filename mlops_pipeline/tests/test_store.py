@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 import scoring
 import store
 
+DAY = timedelta(days=1)
+
 
 def _features(n: int) -> pd.DataFrame:
     return pd.DataFrame(
@@ -186,6 +188,45 @@ def test_feedback_is_stored_and_replaced(engine) -> None:
         ["bad", 0.5, "1"],
     ]
     assert _count(engine, "prediction_feedback") == 2
+
+
+def test_outcomes_count_in_the_window_they_arrive_in(engine) -> None:
+    """A label known two days after its prediction belongs to the window it arrived in."""
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    predicted = [day + timedelta(hours=1), day + timedelta(hours=2), day + timedelta(hours=3)]
+    ids = store.log_predictions(engine, _features(3), _outputs(3), model_version="v1", created_at=predicted)
+    items = [{"prediction_id": i, "actual": a} for i, a in zip(ids, ["bad", "good", "bad"])]
+    arrived = [day + timedelta(hours=5), day + timedelta(days=2, hours=1), day + timedelta(days=2)]
+
+    store.record_feedback(engine, items, received_at=arrived)
+
+    first, third = (store.read_outcomes(engine, day + k * DAY, day + (k + 1) * DAY, "v1") for k in (0, 2))
+    assert first.values.tolist() == [["good", 0.0, "bad"]]
+    assert third.values.tolist() == [["bad", 1.0, "bad"], ["bad", 0.5, "good"]]  # in arrival order
+    assert store.read_outcomes(engine, day + DAY, day + 2 * DAY, "v1").empty
+    assert store.read_outcomes(engine, day, day + 3 * DAY, "v2").empty
+    with pytest.raises(ValueError, match="3 rows but 2"):
+        store.record_feedback(engine, items, received_at=arrived[:2])
+
+
+def test_init_db_widens_the_status_of_an_older_history_and_respells_insufficient(db_url) -> None:
+    engine = sa.create_engine(db_url)
+    store.metadata.create_all(engine)
+    run = {"created_at": datetime.now(UTC), "window_start": datetime.now(UTC), "n_rows": 3, "n_sampled": 3}
+    run |= {"window_end": datetime.now(UTC), "model_version": "v1", "summary": {}, "status": "insufficient"}
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # as a store made when the column held 16 characters
+            connection.exec_driver_sql("ALTER TABLE monitoring_runs ALTER COLUMN status TYPE VARCHAR(16)")
+        connection.execute(store.monitoring_runs.insert().values(**run))
+
+    store.init_db(engine)
+
+    with engine.begin() as connection:
+        assert (
+            connection.execute(sa.select(store.monitoring_runs.c.status)).scalar_one() == "insufficient_data"
+        )
+        connection.execute(store.monitoring_runs.insert().values(**run | {"status": "x" * 32}))
+    engine.dispose()
 
 
 def test_feedback_with_an_unknown_id_writes_nothing(engine) -> None:
