@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sklearn.pipeline import make_pipeline
 
 import api_input
+import candidates
 import explain
 import ft_engineering
 import model_deploy
@@ -195,6 +196,19 @@ def test_model_info_names_the_explainer_of_each_version(
     assert client.get("/model/info", params={"model": version}).json()["explainer"]["kind"] is None
     assert client.post("/predict", params={"model": version}, json={}).status_code == 422  # loads it
     assert client.get("/model/info", params={"model": version}).json()["explainer"]["kind"] == kind
+
+
+def test_the_candidate_name_rule_agrees_with_the_fitted_models(credit_frame: pd.DataFrame) -> None:
+    """`candidate_explainer_kind` (by name, for /model/info) and `explainer_kind` (of a loaded
+    model) are one rule: checked on every candidate of both tasks, fitted on a few credit rows."""
+    rows = credit_frame.dropna().head(60)
+    for task, target in (("classification", rows["Status"]), ("regression", rows["Price"])):
+        for name, family in candidates.CANDIDATES[task].items():
+            fitted = family.factory(**family.defaults).fit(rows[["Amount", "Income"]], target)
+            kind = explain.estimator_kind(fitted)
+            assert explain.candidate_explainer_kind(task, name) == kind, name
+            assert explain.candidate_explainer_kind(task, name + candidates.TUNED_SUFFIX) == kind
+    assert explain.candidate_explainer_kind("classification", "ridge") is None
 
 
 def test_reasons_that_fail_still_answer_the_stored_predictions(
