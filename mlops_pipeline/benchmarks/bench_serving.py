@@ -240,7 +240,7 @@ def in_process_steps(model: registry.LoadedModel, body: bytes, mlflow_path: Path
     from mlflow.pyfunc import load_model, scoring_server
 
     import api_input
-    import model_deploy
+    import api_output
     import scoring
     import store
 
@@ -260,7 +260,7 @@ def in_process_steps(model: registry.LoadedModel, body: bytes, mlflow_path: Path
         "nuestra: registro completo (store.log_predictions)": lambda: store.log_predictions(
             engine, frame, outputs.assign(id=scoring.new_ids(len(frame))), model_version=model.version
         ),
-        "nuestra: respuesta JSON (model_deploy.render)": lambda: model_deploy.render(
+        "nuestra: respuesta JSON (api_output.render)": lambda: api_output.render(
             outputs, frame, "r", model, False
         ),
         "MLflow: leer el CSV (parse_csv_input)": lambda: scoring_server.parse_csv_input(

@@ -141,6 +141,28 @@ def integers_as_integers(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _number_text(value: object, decimal: str) -> object:
+    if isinstance(value, (float, np.floating)) and np.isfinite(value):
+        return f"{value:.0f}" if float(value).is_integer() else repr(float(value)).replace(".", decimal)
+    return value
+
+
+def mixed_as_text(frame: pd.DataFrame, decimal: str) -> pd.DataFrame:
+    """Object columns holding numbers among text (an explained row's ``reason_<k>_value``) with
+    those numbers written as the float columns are: whole ones as integers, others with ``decimal``
+    (``to_csv`` applies its decimal mark to float columns only)."""
+    mixed = [
+        column
+        for column in frame.columns
+        if frame[column].dtype == object
+        and pd.api.types.infer_dtype(frame[column], skipna=True) not in ("string", "empty", "boolean")
+    ]
+    if not mixed:
+        return frame
+    return frame.assign(**{column: frame[column].map(lambda v: _number_text(v, decimal)) for column in mixed})
+
+
 def render(table: pd.DataFrame, csv_format: CsvFormat) -> str:
     """``table`` as CSV text in ``csv_format``, integers as integers."""
-    return integers_as_integers(table).to_csv(index=False, sep=csv_format.sep, decimal=csv_format.decimal)
+    table = mixed_as_text(integers_as_integers(table), csv_format.decimal)
+    return table.to_csv(index=False, sep=csv_format.sep, decimal=csv_format.decimal)

@@ -14,6 +14,21 @@ import store
 
 
 # ----------------------------------------------------------------------------- response models (docs)
+class Reason(BaseModel):
+    """One input that pushes a prediction's explained score (`explain.row_reasons`)."""
+
+    feature: str = Field(description="A raw input, or a derived feature under its config name.")
+    value: str | float | None = Field(
+        description="Its value on the row as the model read it (null: missing)."
+    )
+    contribution: float = Field(
+        description=(
+            "Signed change of the explained score against the typical row: the positive class's "
+            "log-odds (binary), the predicted class's score (multiclass) or the value (regression)."
+        )
+    )
+
+
 class PredictionOut(BaseModel):
     """One prediction as returned (and logged: `store.predictions`)."""
 
@@ -41,6 +56,20 @@ class PredictionOut(BaseModel):
         description="Regression: lower end of the prediction interval (level in GET /model/info).",
     )
     upper: float | None = Field(default=None, description="Regression: upper end of the prediction interval.")
+    base_value: float | None = Field(
+        default=None,
+        description=(
+            "Only with ?explain=K: the explained score of the typical row (every input at its training "
+            "median or mode), which the contributions start from (method in GET /model/info)."
+        ),
+    )
+    reasons: list[Reason] | None = Field(
+        default=None,
+        description=(
+            "Only with ?explain=K: up to K inputs that push the score the most, largest |contribution| "
+            "first (fewer when fewer inputs move it; null when `explain_error` says why none)."
+        ),
+    )
 
 
 class PredictResponse(BaseModel):
@@ -48,6 +77,10 @@ class PredictResponse(BaseModel):
     model_version: str
     count: int
     positive_class: str | None = Field(description="Binary: the class whose probability each `score` is.")
+    explain_error: str | None = Field(
+        default=None,
+        description="Only when ?explain=K could not compute the reasons: why (the predictions are stored).",
+    )
     predictions: list[PredictionOut]
 
 

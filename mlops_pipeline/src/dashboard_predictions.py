@@ -16,11 +16,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import drift
+import explain
 import registry
 from dashboard_shared import draw_distribution
 from settings import Settings
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+REASONS_SHOWN = 3  # ?explain= of the form's prediction
 NO_PREDICTIONS_MESSAGE = (
     "No hay predicciones registradas para esta versión: use el formulario de abajo, envíe tráfico a la "
     "API o simúlelo con `python mlops_pipeline/src/model_monitoring.py simulate`."
@@ -52,14 +54,16 @@ def _api_call(method: str, url: str, headers: Mapping[str, str], **kwargs) -> di
 
 
 def send_prediction(url: str, headers: Mapping[str, str], record: Mapping, version: str | None) -> dict:
-    """POST one record to ``/predict``; returns its prediction (id, prediction, score...).
+    """POST one record to ``/predict`` with its `REASONS_SHOWN` reasons; returns its prediction (id,
+    prediction, score, reasons...), plus the answer's ``explain_error`` when the reasons failed.
 
     Raises:
         RuntimeError: with a message for the user when the API cannot be reached or refuses.
     """
-    params = {"model": version} if version else {}
+    params = {"explain": REASONS_SHOWN, **({"model": version} if version else {})}
     body = _api_call("post", f"{url}/predict", headers, json=dict(record), params=params)
-    return body["predictions"][0]
+    failed = {"explain_error": body["explain_error"]} if body.get("explain_error") else {}
+    return {**body["predictions"][0], **failed}
 
 
 def send_feedback(url: str, headers: Mapping[str, str], prediction_id: str, actual: object) -> int:
@@ -70,16 +74,49 @@ def send_feedback(url: str, headers: Mapping[str, str], prediction_id: str, actu
     return int(body["stored"])
 
 
+def binary_classes(prediction: Mapping, metadata: registry.ModelMetadata) -> tuple[str, str] | None:
+    """The positive class and the other one of a binary prediction (one with a threshold); None otherwise."""
+    positive, classes = metadata.positive_class, metadata.classes or []
+    if prediction.get("threshold") is None or positive not in classes or len(classes) != 2:
+        return None
+    return positive, next(label for label in classes if label != positive)
+
+
 def class_probabilities(prediction: Mapping, metadata: registry.ModelMetadata) -> dict[str, float] | None:
     """Every class's probability: the API's ``probabilities`` (multiclass), or for a binary
     prediction its ``score`` for the positive class and the rest for the other; None for regression."""
     if prediction.get("probabilities"):
         return dict(prediction["probabilities"])
-    positive, classes = metadata.positive_class, metadata.classes or []
-    if prediction.get("threshold") is None or positive not in classes or len(classes) != 2:
+    pair = binary_classes(prediction, metadata)
+    if pair is None:
         return None
     score = float(prediction["score"])
-    return {label: score if label == positive else 1 - score for label in classes}
+    return {pair[0]: score, pair[1]: 1 - score}
+
+
+def reason_lines(prediction: Mapping, metadata: registry.ModelMetadata) -> tuple[list[str], str]:
+    """The prediction's reasons in Spanish, one line each (`explain.reason_text` and which way it
+    pushes), and the sentence saying what a positive contribution means for this task."""
+    pair = binary_classes(prediction, metadata)
+    if pair is not None:
+        up, down = f"empuja hacia «{pair[0]}»", f"empuja hacia «{pair[1]}»"
+        meaning = f"el log-odds de «{pair[0]}»: positivo empuja hacia «{pair[0]}», negativo hacia «{pair[1]}»"
+    elif metadata.task == "classification":
+        predicted = prediction["prediction"]
+        up, down = f"a favor de «{predicted}»", f"en contra de «{predicted}»"
+        meaning = f"el puntaje de la clase predicha «{predicted}»: positivo la favorece, negativo la aleja"
+    else:
+        up, down = "sube el valor", "baja el valor"
+        meaning = f"el valor predicho de {metadata.target or 'la salida'}: positivo lo sube, negativo lo baja"
+    lines = [
+        f"{explain.reason_text(**reason)} ({up if reason['contribution'] > 0 else down})"
+        for reason in prediction.get("reasons") or []
+    ]
+    sentence = (
+        f"Cada número es cuánto mueve esa variable {meaning}, frente a un caso típico (cada variable "
+        "en su mediana o en su categoría más frecuente del entrenamiento)."
+    )
+    return lines, sentence
 
 
 # ----------------------------------------------------------------------------- widgets
@@ -178,7 +215,27 @@ def draw_prediction_result(prediction: Mapping, metadata: registry.ModelMetadata
             title="Probabilidad por clase", yaxis_range=[0, 1], height=280, margin={"t": 40, "b": 10}
         )
         st.plotly_chart(figure, width="stretch")
+    draw_reasons(prediction, metadata)
     st.caption(f"Id de la predicción: `{prediction['id']}` (versión {prediction['model_version']})")
+
+
+def draw_reasons(prediction: Mapping, metadata: registry.ModelMetadata) -> None:
+    """ "Por qué": the variables that push this prediction the most, and what their sign means."""
+    if prediction.get("explain_error"):
+        st.warning(f"No se pudieron calcular las razones de esta predicción: {prediction['explain_error']}")
+        return
+    if "reasons" not in prediction:
+        return
+    st.markdown("**Por qué**")
+    lines, sentence = reason_lines(prediction, metadata)
+    if not lines:
+        st.markdown(
+            "Ninguna variable mueve el puntaje frente al caso típico: el caso enviado es el típico en todo "
+            "lo que el modelo usa (así empieza el formulario), o el modelo es constante, como el `dummy`."
+        )
+        return
+    st.markdown("\n".join(f"- {line}" for line in lines))
+    st.caption(sentence)
 
 
 # ----------------------------------------------------------------------------- the page

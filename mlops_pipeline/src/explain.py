@@ -40,7 +40,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression, Ridge
 
 import registry
-from candidates import LabelEncodedClassifier
+from candidates import CANDIDATES, LabelEncodedClassifier, base_name
 
 MAX_REASONS = 5
 LINEAR_EXACT = "linear_exact"
@@ -98,18 +98,33 @@ def _stages(pipeline) -> tuple:
 
 
 def _booster(estimator):
-    """The XGBoost model inside an estimator (ours wraps classifiers in LabelEncodedClassifier)."""
-    inner = estimator.estimator_ if isinstance(estimator, LabelEncodedClassifier) else estimator
-    return inner if isinstance(inner, xgboost.XGBModel) else None
+    """The XGBoost model inside an estimator (ours wraps classifiers in LabelEncodedClassifier:
+    the fitted one once fitted, else the unfitted one it holds)."""
+    if isinstance(estimator, LabelEncodedClassifier):
+        estimator = getattr(estimator, "estimator_", estimator.estimator)
+    return estimator if isinstance(estimator, xgboost.XGBModel) else None
+
+
+def estimator_kind(estimator) -> str:
+    """The explainer of a (fitted or unfitted) estimator: the one rule behind `explainer_kind` and
+    `candidate_explainer_kind`."""
+    if isinstance(estimator, LINEAR_MODELS):
+        return LINEAR_EXACT
+    return XGBOOST_TREE_SHAP if _booster(estimator) is not None else TYPICAL_VALUE_REPLACEMENT
 
 
 def explainer_kind(model: registry.LoadedModel) -> str:
     """How a version's reasons are computed: ``linear_exact``, ``xgboost_tree_shap`` or
     ``typical_value_replacement`` (descriptions in `EXPLAINERS`)."""
-    estimator = model.pipeline[-1]
-    if isinstance(estimator, LINEAR_MODELS):
-        return LINEAR_EXACT
-    return XGBOOST_TREE_SHAP if _booster(estimator) is not None else TYPICAL_VALUE_REPLACEMENT
+    return estimator_kind(model.pipeline[-1])
+
+
+def candidate_explainer_kind(task: str, model_name: str) -> str | None:
+    """The explainer of a training candidate by its name (``xgboost_tuned`` too), without loading
+    any model: `estimator_kind` of an unfitted estimator of that family; None for a name that is
+    no candidate of the task (a version saved by hand)."""
+    family = CANDIDATES.get(task, {}).get(base_name(model_name))
+    return None if family is None else estimator_kind(family.factory())
 
 
 def _input_of(output: str, inputs: list[str]) -> str:
@@ -233,9 +248,13 @@ def feature_contributions(model: registry.LoadedModel, frame: pd.DataFrame) -> C
         The contributions, the input values, the base value and the explained score per row.
     """
     prepare, columns, estimator = _stages(model.pipeline)
-    # the typical row goes last through the same transform calls (each row is transformed alone)
-    rows = pd.concat([frame.reindex(columns=model.feature_names), typical_row(model.metadata)])
-    prepared = prepare.transform(rows.reset_index(drop=True))
+    # the typical row goes last through the same transform calls (each row is transformed alone);
+    # stacked as objects and typed once, so that a column the request leaves all empty (one record
+    # without income) takes the typical row's type, which `pd.concat` is deprecating
+    names = model.feature_names
+    parts = [frame.reindex(columns=names), typical_row(model.metadata).reindex(columns=names)]
+    stacked = np.concatenate([part.to_numpy(dtype=object) for part in parts])
+    prepared = prepare.transform(pd.DataFrame(stacked, columns=names).infer_objects())
     matrix = np.asarray(columns.transform(prepared), dtype=float)
     Z, z0 = matrix[:-1], matrix[-1]
     features, groups = _group_matrix(output_sources(columns))

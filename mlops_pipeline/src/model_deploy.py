@@ -3,7 +3,8 @@
 ``POST /predict`` in four steps: read the body, validate it against the model's saved feature
 schema (`api_input`; ``/docs`` shows the real fields), score the rows and commit every
 prediction to the log (`score_and_log`: `scoring.batch_outputs`, then `store.log_predictions`),
-and answer in JSON or CSV (`render`). The commit comes before the answer: a 2xx means stored.
+and answer in JSON or CSV (`api_output`, with the reasons ``?explain=K`` asks for, not logged).
+The commit comes before the answer: a 2xx means stored.
 
 CLI::
 
@@ -39,11 +40,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 
-import api_csv
 import api_guard
 import api_input
 import api_models
+import api_output
 import db_engine
+import explain
 import registry
 import scoring
 import store
@@ -229,9 +231,24 @@ async def get_metadata(
         raise HTTPException(404, detail=str(exc)) from exc
 
 
+def explainer_info(state: ServingState, metadata: registry.ModelMetadata) -> dict:
+    """How ``?explain=`` computes a version's reasons. /model/info never unpickles a model, so the
+    kind comes from the loaded model when this worker has it, else from the version's candidate
+    name (`explain.candidate_explainer_kind`: the same rule on an unfitted estimator of that
+    family); a hand-saved version not loaded yet has ``kind: null``."""
+    loaded = state.models.get(metadata.version)
+    if loaded is not None:
+        kind = explain.explainer_kind(loaded)
+    else:
+        kind = explain.candidate_explainer_kind(metadata.task, metadata.model_name)
+    description = explain.EXPLAINERS[kind] if kind else "unknown until this version serves a prediction"
+    return {"kind": kind, "description": description}
+
+
 @models_router.get("/model/info")
-def model_info(metadata: Annotated[registry.ModelMetadata, Depends(get_metadata)]) -> dict:
-    """Version, metrics, feature schema, threshold and training date of a model (default: the default one)."""
+def model_info(state: State, metadata: Annotated[registry.ModelMetadata, Depends(get_metadata)]) -> dict:
+    """Version, metrics, feature schema, threshold, training date and explainer (how ``?explain=``
+    computes reasons) of a model (default: the default one)."""
     keys = (
         "version",
         "model_name",
@@ -247,7 +264,10 @@ def model_info(metadata: Annotated[registry.ModelMetadata, Depends(get_metadata)
         "selection",
         "dropped_columns",
     )
-    return metadata.model_dump(mode="json", include=set(keys))
+    return {
+        **metadata.model_dump(mode="json", include=set(keys)),
+        "explainer": explainer_info(state, metadata),
+    }
 
 
 @models_router.get("/models")
@@ -305,37 +325,15 @@ def score_and_log(
     return outputs
 
 
-def render(
-    outputs: pd.DataFrame, frame: pd.DataFrame, request_id: str, model: registry.LoadedModel, as_csv: bool
+def answer(
+    state: ServingState, model: registry.LoadedModel, body: api_input.Body, as_csv: bool, top_k: int
 ) -> Response:
-    """The answer: JSON (`api_models.PredictResponse`), or the input columns plus the output columns as CSV.
-
-    In JSON, a prediction carries its per-class ``probabilities`` only where its ``score`` does
-    not give them (`store.class_probabilities`), as the log keeps it.
-    """
-    headers = {"X-Request-ID": request_id}
-    if as_csv:
-        table = frame.reset_index(drop=True).join(outputs.reset_index(drop=True))
-        csv_format = frame.attrs.get("csv_format", api_csv.CsvFormat())  # the request's dialect
-        return Response(api_csv.render(table, csv_format), media_type="text/csv", headers=headers)
-    per_class = store.class_probabilities(outputs)
-    predictions = outputs.loc[:, ~outputs.columns.str.startswith(scoring.PROBABILITY_PREFIX)]
-    predictions = predictions.assign(
-        probabilities=None if per_class is None else per_class.to_dict("records")
-    )
-    head = {"request_id": request_id, "model_version": model.version, "count": len(outputs)}
-    head["positive_class"] = model.metadata.positive_class if per_class is None else None
-    # pandas writes the predictions in one C pass; json.dumps would walk 10,000 dicts in Python
-    body = f'{json.dumps(head)[:-1]}, "predictions": {predictions.to_json(orient="records")}}}'
-    return Response(body, media_type="application/json", headers=headers)
-
-
-def answer(state: ServingState, model: registry.LoadedModel, body: api_input.Body, as_csv: bool) -> Response:
-    """What ``POST /predict`` does with a big body once it is read: validate, score and log, render."""
+    """What ``POST /predict`` does with a big body once it is read: validate, score and log, explain
+    (``top_k`` reasons), render."""
     frame = api_input.parse_body(body, state.schema(model), state.serving.max_rows)
     request_id = uuid.uuid4().hex
     outputs = score_and_log(state, model, frame, request_id)
-    return render(outputs, frame, request_id, model, as_csv)
+    return api_output.respond(outputs, frame, request_id, model, as_csv, top_k)
 
 
 def stack(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
@@ -401,6 +399,20 @@ class MicroBatcher:
         return [outputs.iloc[start:end].reset_index(drop=True) for start, end in zip(bounds, bounds[1:])]
 
 
+ExplainParam = Annotated[
+    int,
+    Query(
+        alias="explain",
+        ge=0,
+        le=explain.MAX_REASONS,
+        description=(
+            f"Reasons per prediction, 0 to {explain.MAX_REASONS} (0: none): the inputs that push its "
+            "score the most, with their value and signed contribution (method in GET /model/info)."
+        ),
+    ),
+]
+
+
 def add_predict_route(router: APIRouter, schema: api_input.InputSchema, max_rows: int) -> None:
     """Register POST /predict with a request body documented from the default model's schema."""
 
@@ -415,16 +427,21 @@ def add_predict_route(router: APIRouter, schema: api_input.InputSchema, max_rows
             422: {"description": "Invalid input; the body names the row and the column"},
         },
     )
-    async def predict(request: Request, state: State, model: Model) -> Response:
-        """Predict one record, a list of records or a CSV; every prediction is logged before the answer."""
+    async def predict(request: Request, state: State, model: Model, top_k: ExplainParam = 0) -> Response:
+        """Predict one record, a list of records or a CSV; every prediction is logged before the answer.
+        With ``?explain=K``, each prediction also gets its K strongest reasons (not logged)."""
         body = await api_input.read_body(request)
         as_csv = "text/csv" in request.headers.get("accept", "")
         if len(body.data) > SMALL_BODY_BYTES:  # a big batch is scored alone, in the thread pool
-            return await run_in_threadpool(answer, state, model, body, as_csv)
+            return await run_in_threadpool(answer, state, model, body, as_csv, top_k)
         frame = api_input.parse_body(body, state.schema(model), state.serving.max_rows)
         request_id = uuid.uuid4().hex
         outputs = await state.batcher.score(model, frame, request_id)
-        return render(outputs, frame, request_id, model, as_csv)
+        if top_k:  # the reasons of this request's rows, after the batch is logged
+            return await run_in_threadpool(
+                api_output.respond, outputs, frame, request_id, model, as_csv, top_k
+            )
+        return api_output.render(outputs, frame, request_id, model, as_csv)
 
 
 def store_feedback(state: ServingState, items: list[api_models.FeedbackItem]) -> int:

@@ -220,6 +220,55 @@ def test_class_probabilities_of_a_binary_prediction_come_from_its_score() -> Non
     )
 
 
+def test_reason_lines_say_which_way_each_reason_pushes() -> None:
+    binary = registry.ModelMetadata(
+        task="classification", features=[], classes=["bad", "good"], positive_class="bad"
+    )
+    reasons = [
+        {"feature": "Seniority", "value": 0.0, "contribution": 0.39},
+        {"feature": "Income", "value": None, "contribution": -0.2},
+    ]
+    lines, sentence = dashboard_predictions.reason_lines({"threshold": 0.2, "reasons": reasons}, binary)
+    assert lines == [
+        "Seniority = 0: +0.39 (empuja hacia «bad»)",
+        "Income = sin dato: -0.20 (empuja hacia «good»)",
+    ]
+    assert "log-odds de «bad»: positivo empuja hacia «bad», negativo hacia «good»" in sentence
+    multiclass = registry.ModelMetadata(task="classification", features=[], classes=["a", "b", "c"])
+    lines, sentence = dashboard_predictions.reason_lines(
+        {"threshold": None, "prediction": "b", "reasons": reasons[:1]}, multiclass
+    )
+    assert lines == ["Seniority = 0: +0.39 (a favor de «b»)"] and "clase predicha «b»" in sentence
+    regression = registry.ModelMetadata(task="regression", target="Price", features=[])
+    lines, sentence = dashboard_predictions.reason_lines(
+        {"threshold": None, "reasons": reasons[1:]}, regression
+    )
+    assert lines == ["Income = sin dato: -0.20 (baja el valor)"] and "valor predicho de Price" in sentence
+
+
+def test_predictions_page_shows_the_reasons_of_the_last_prediction(app_env: Settings) -> None:
+    """The API's real answer with ?explain=3 (in process), drawn under "Por qué" in Spanish."""
+    from fastapi.testclient import TestClient
+
+    import model_deploy
+
+    metadata = registry.load_metadata(app_env.models_dir)
+    record = {feature.name: feature.example for feature in metadata.features} | {"Seniority": 0}
+    with TestClient(model_deploy.create_app(app_env)) as client:
+        prediction = client.post("/predict", params={"explain": 3}, json=record).json()["predictions"][0]
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state["last_prediction"] = prediction
+    at.run()
+    at.sidebar.radio(key="page").set_value("Predicciones").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [m.value for m in at.markdown]
+    assert "**Por qué**" in shown
+    lines, sentence = dashboard_predictions.reason_lines(prediction, metadata)
+    assert len(lines) == len(prediction["reasons"]) >= 1
+    assert "\n".join(f"- {line}" for line in lines) in shown
+    assert sentence in [c.value for c in at.caption]
+
+
 # ----------------------------------------------------------------------------- pages on a simulated store
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_overview_shows_traffic_light_counts_and_alerts(
@@ -373,12 +422,20 @@ def test_predictions_page_sends_a_record_and_its_feedback_to_the_real_api(
         recent = at.dataframe[0].value
         assert len(recent) == dashboard.RECENT_LIMIT and recent["fecha"].is_monotonic_decreasing
         assert charts(at)[0]["data"][-1]["type"] == "histogram"
+        at.number_input(key="form_Seniority").set_value(0)  # the form starts at the typical case:
+        at.selectbox(key="form_Home").set_value("rent")  # three inputs away from it, three reasons
+        at.selectbox(key="form_Records").set_value("yes")
         button(at, "Predecir").click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         prediction = at.session_state["last_prediction"]
         assert prediction["model_version"] == report["version"]
         assert at.dataframe[0].value["id"].iloc[0] == prediction["id"]  # the table shows it at once
         assert {m.label: m.value for m in at.metric}["Predicción"] == prediction["prediction"]
+        assert {r["feature"] for r in prediction["reasons"]} == {"Seniority", "Home", "Records"}
+        lines, _ = dashboard_predictions.reason_lines(prediction, registry.load_metadata(settings.models_dir))
+        assert "**Por qué**" in [m.value for m in at.markdown]
+        assert "\n".join(f"- {line}" for line in lines) in [m.value for m in at.markdown]
+        assert "Seniority = 0: +" in " ".join(lines)
         assert sorted(charts(at)[-1]["data"][0]["x"]) == sorted(settings_classes(settings))
         at.selectbox(key="feedback_actual").set_value("bad").run()
         button(at, "Enviar resultado real").click().run()

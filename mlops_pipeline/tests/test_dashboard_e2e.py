@@ -150,8 +150,13 @@ def test_every_page_opens_on_the_simulated_drift_and_sends_a_prediction(
             save_artifact(tmp_path / "dashboard_history.png")
 
             page.get_by_text("Predicciones", exact=True).click()
+            page.get_by_label("Seniority").fill("0")  # the form starts at the typical case: no reasons
             page.get_by_role("button", name="Predecir").click()
             expect(page.get_by_text("Id de la predicción")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Por qué", exact=True)).to_be_visible()  # the reasons, in Spanish
+            reasons = page.locator("li").filter(has_text=re.compile(r": [+-]\d\.\d\d \(empuja hacia «"))
+            expect(reasons).to_have_count(1)
+            expect(reasons).to_have_text(re.compile(r"^Seniority = 0: \+\d\.\d\d \(empuja hacia «bad»\)$"))
             prediction_id = re.search(
                 r"predicción: ([\w-]+)", page.get_by_text("Id de la predicción").inner_text()
             )[1]

@@ -15,6 +15,7 @@ import httpx
 import pandas as pd
 import pytest
 
+import explain
 import registry
 import store
 from conftest import REPO_ROOT, start_api
@@ -135,6 +136,13 @@ def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, reco
         } <= set(table.columns)
         returned += table["id"].tolist()
 
+        explained = client.post("/predict", params={"explain": 2}, json=one)
+        returned += _ids(explained)
+        reasons = explained.json()["predictions"][0]["reasons"]
+        assert len(reasons) == 2 and abs(reasons[0]["contribution"]) >= abs(reasons[1]["contribution"])
+        champion_model = registry.load_model(trained_settings.models_dir)
+        assert info["explainer"]["kind"] == explain.explainer_kind(champion_model)
+
         strict = client.post("/predict", params={"model": second_version}, json=one)
         returned += _ids(strict)
         assert strict.json()["predictions"][0]["model_version"] == second_version
@@ -166,7 +174,7 @@ def test_every_input_form_is_predicted_and_logged(trained_settings, db_url, reco
 
     stored = _stored_ids(db_url)
     assert (
-        _logged_rows(db_url) == len(stored) == len(returned) == len(set(returned)) == 1 + 4 * len(records) + 1
+        _logged_rows(db_url) == len(stored) == len(returned) == len(set(returned)) == 1 + 4 * len(records) + 2
     )
     assert set(stored) == set(returned)
     engine = store.create_db_engine(db_url)
