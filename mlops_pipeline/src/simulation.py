@@ -161,6 +161,23 @@ def _send_feedback(engine: Any, client: Any, items: list[dict], received_at: pd.
         client.post("/feedback", json=items).raise_for_status()
 
 
+def load_traffic(
+    settings: Settings, version: str | None, scenario: DriftScenario | None, rows: int, label_noise: float
+) -> Traffic:
+    """The model, data, scenario (default: `default_scenario`) and reference a simulation draws from."""
+    model = registry.load_model(settings.models_dir, version)
+    data, _ = ft_engineering.load_project_data(settings.config)
+    metadata = model.metadata
+    scenario = scenario or default_scenario(
+        data.frame, metadata.numeric_features, metadata.categorical_features
+    )
+    unknown = sorted(scenario.features - set(model.feature_names))
+    if unknown:
+        raise ValueError(f"el escenario nombra columnas que el modelo no usa: {unknown}")
+    reference = registry.load_reference(settings.models_dir, model.version)
+    return Traffic(data, model, scenario, reference, rows, label_noise)
+
+
 def simulate_traffic(
     settings: Settings,
     engine: Any,
@@ -190,17 +207,8 @@ def simulate_traffic(
     """
     if not label_delay_hours >= 0:
         raise ValueError(f"la demora de los resultados debe ser 0 horas o más, no {label_delay_hours}")
-    model = registry.load_model(settings.models_dir, version)
-    data, _ = ft_engineering.load_project_data(settings.config)
-    metadata = model.metadata
-    scenario = scenario or default_scenario(
-        data.frame, metadata.numeric_features, metadata.categorical_features
-    )
-    unknown = sorted(scenario.features - set(model.feature_names))
-    if unknown:
-        raise ValueError(f"el escenario nombra columnas que el modelo no usa: {unknown}")
-    reference = registry.load_reference(settings.models_dir, model.version)
-    traffic = Traffic(data, model, scenario, reference, rows_per_day, label_noise)
+    traffic = load_traffic(settings, version, scenario, rows_per_day, label_noise)
+    model, scenario = traffic.model, traffic.scenario
     rng = np.random.default_rng(seed)
     starts = [pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=days - d) for d in range(days)]
     sent = feedback = 0
