@@ -208,7 +208,8 @@ def realized_text(realized: Mapping | None) -> str:
     if realized.get("low") is not None:
         low, high, expected = (_number(realized.get(key)) for key in ("low", "high", "expected"))
         interval = f" (intervalo de {realized['confidence']:.0%}: {low} a {high}; esperado {expected})"
-    return f"{realized['primary']} {_number(realized.get('value'))}{interval} con {realized['n']} resultados"
+    value = f"{realized['primary']} {_number(realized.get('value'))}{interval}"
+    return f"{value} con {realized['n']} resultados llegados en la ventana"
 
 
 def estimate_text(estimated: Mapping | None, metric: str | None = None) -> str:

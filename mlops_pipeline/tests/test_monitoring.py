@@ -529,6 +529,11 @@ def test_alerts_and_recommendations(halves) -> None:
 
 
 def test_messages_render_codes_and_show_legacy_text_as_it_is() -> None:
+    realized = {"primary": "roc_auc", "value": 0.8, "low": 0.7, "high": 0.9, "expected": 0.84, "n": 40}
+    assert messages.realized_text(realized | {"confidence": 0.95}) == (
+        "roc_auc 0.800 (intervalo de 95%: 0.700 a 0.900; esperado 0.840) "
+        "con 40 resultados llegados en la ventana"
+    )
     assert messages.detail_text({"code": "missing_change", "reference": 0.0, "current": 0.25}) == (
         "faltantes 0.0% -> 25.0%"
     )
