@@ -57,6 +57,7 @@ import reports
 import retraining
 import tracking
 from candidates import LabelEncodedClassifier  # noqa: F401 - versions saved before it moved load it from here
+from scoring import model_scores, predictions_from_scores
 from settings import ConfigError, Costs, ProjectConfig, Settings, TrainingConfig, get_settings, unknown
 
 logger = logging.getLogger(__name__)
@@ -157,26 +158,6 @@ def make_context(
 
 
 # ----------------------------------------------------------------------------- cross-validation and test
-def model_scores(pipeline, X: pd.DataFrame, kind: str, pos_label: Any = None) -> np.ndarray:
-    """Binary: positive-class probability; multiclass: the probability matrix; regression: predictions."""
-    if kind == "regression":
-        return np.asarray(pipeline.predict(X), dtype=float)
-    proba = pipeline.predict_proba(X)
-    return proba[:, list(pipeline.classes_).index(pos_label)] if kind == "binary" else proba
-
-
-def predictions_from_scores(
-    scores: np.ndarray, kind: str, classes: list, pos_label: Any = None, threshold: float | None = None
-) -> np.ndarray:
-    """Labels (or values) from `model_scores`: the binary threshold, else the most probable class."""
-    if kind == "regression":
-        return scores
-    if kind == "binary":
-        negative = next(label for label in classes if label != pos_label)
-        return np.where(scores >= threshold, pos_label, negative).astype(object)
-    return np.asarray(classes, dtype=object)[np.argmax(scores, axis=1)]
-
-
 @contextmanager
 def compute_limits() -> Iterator[None]:
     """Parallel CV folds in threads, each estimator single-threaded (no oversubscription)."""

@@ -1,7 +1,8 @@
 """Scoring: apply a saved model version (pipeline + threshold) to raw feature rows.
 
 The one place where a model's outputs and prediction ids are made: the API, the ``score`` CLI,
-the monitoring simulator and the Dask engine all call `predict_frame` / `batch_outputs`.
+the monitoring simulator and the Dask engine all call `predict_frame` / `batch_outputs`; training
+scores its bare fitted pipelines with `model_scores` and `predictions_from_scores`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,6 +78,26 @@ def predict_frame(model: registry.LoadedModel, frame: pd.DataFrame, *, flat: boo
         return outputs
     outputs.insert(2, "probabilities", [dict(zip(classes, row)) for row in proba.tolist()])
     return outputs
+
+
+def model_scores(pipeline, X: pd.DataFrame, kind: str, pos_label: Any = None) -> np.ndarray:
+    """Binary: positive-class probability; multiclass: the probability matrix; regression: predictions."""
+    if kind == "regression":
+        return np.asarray(pipeline.predict(X), dtype=float)
+    proba = pipeline.predict_proba(X)
+    return proba[:, list(pipeline.classes_).index(pos_label)] if kind == "binary" else proba
+
+
+def predictions_from_scores(
+    scores: np.ndarray, kind: str, classes: list, pos_label: Any = None, threshold: float | None = None
+) -> np.ndarray:
+    """Labels (or values) from `model_scores`: the binary threshold, else the most probable class."""
+    if kind == "regression":
+        return scores
+    if kind == "binary":
+        negative = next(label for label in classes if label != pos_label)
+        return np.where(scores >= threshold, pos_label, negative).astype(object)
+    return np.asarray(classes, dtype=object)[np.argmax(scores, axis=1)]
 
 
 def new_ids(n: int) -> list[str]:
