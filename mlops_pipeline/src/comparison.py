@@ -151,7 +151,8 @@ def compare_outputs(
     return pd.DataFrame.from_dict(rows, orient="index", columns=TABLE_COLUMNS)
 
 
-def _check_comparable(champion: registry.LoadedModel, challenger: registry.LoadedModel) -> None:
+def check_comparable(champion: registry.LoadedModel, challenger: registry.LoadedModel) -> None:
+    """Raise ValueError unless both versions predict the same thing (task, classes, positive class)."""
     first, second = champion.metadata, challenger.metadata
     same = (first.task, first.classes, first.positive_class) == (
         second.task,
@@ -201,6 +202,13 @@ def _metric_table(metadata: registry.ModelMetadata, costs: Costs) -> dict[str, m
     return metrics.metric_table(kind, codes, positive) | {EXPECTED_COST: cost}
 
 
+def primary_metric(metadata: registry.ModelMetadata) -> str:
+    """The metric a comparison is judged on: the champion's training primary metric, else the task's."""
+    return (
+        metadata.primary_metric or metrics.DEFAULT_PRIMARY[metrics.task_kind(metadata.task, metadata.classes)]
+    )
+
+
 def compare_models(
     champion: registry.LoadedModel,
     challenger: registry.LoadedModel,
@@ -233,7 +241,7 @@ def compare_models(
         ValueError: for versions of different tasks, inputs without a feature the versions read,
             no row with a known outcome, or an unknown metric name.
     """
-    _check_comparable(champion, challenger)
+    check_comparable(champion, challenger)
     absent = sorted({*champion.feature_names, *challenger.feature_names} - set(features.columns))
     if absent:
         raise ValueError(f"the logged inputs lack features the versions read: {absent}")
@@ -256,10 +264,9 @@ def compare_models(
         seed=seed,
         level=level,
     )
-    primary = (
-        metadata.primary_metric or metrics.DEFAULT_PRIMARY[metrics.task_kind(metadata.task, metadata.classes)]
+    return Comparison(
+        champion.version, challenger.version, primary_metric(metadata), len(rows), n_boot, seed, level, result
     )
-    return Comparison(champion.version, challenger.version, primary, len(rows), n_boot, seed, level, result)
 
 
 def is_worse(comparison: Comparison, primary: str | None = None) -> bool:

@@ -1,5 +1,6 @@
 """Spanish text of the codes the monitoring stores: statuses, statistics, features, alerts,
-recommendations and result details. The CLI and the dashboard render through these functions.
+recommendations and result details, and of the stored shadow comparisons. The CLI, the dashboard
+and the retraining report render through these functions.
 
 The history tables hold codes and numbers only (``{"code": "trend", "feature": "Income",
 "method": "psi"}``); rows written before that, with Spanish sentences (an alert's ``message``, a
@@ -12,6 +13,8 @@ import json
 import math
 from collections.abc import Mapping
 from typing import Any
+
+import pandas as pd
 
 import drift
 
@@ -235,3 +238,96 @@ def performance_lines(summary: Mapping) -> list[str]:
         f"desempeño real: {realized_text(realized)}",
         f"desempeño estimado sin etiquetas (CBPE): {estimate_text(estimated, primary)}",
     ]
+
+
+# ----------------------------------------------------------------------------- shadow comparison
+COMPARISON_VERDICTS = {"better": "mejor", "worse": "peor", "inconclusive": "no concluyente"}
+COMPARISON_HEADERS = {
+    "metric": "métrica",
+    "champion": "campeón",
+    "challenger": "retador",
+    "difference": "diferencia",
+    "interval": "intervalo {level:g} %",
+    "verdict": "veredicto",
+}
+"""The columns of a comparison table, in order (the difference is challenger minus champion, signed
+so that positive is better for the challenger)."""
+
+CONCLUSIONS = {
+    "worse": (
+        "El retador es peor en {metric}: no lo promueva "
+        '(PUT /models/default lo rechaza salvo con "force": true).'
+    ),
+    "better": "El retador es mejor en {metric}: puede promoverlo con PUT /models/default.",
+    "inconclusive": (
+        "Sin diferencia demostrada en {metric} (el intervalo contiene el 0): se puede promover, "
+        "pero no está probado que mejore."
+    ),
+}
+
+COMPARE_ERRORS = {
+    "unknown_version": "la versión '{version}' no existe; versiones guardadas: {available}",
+    "no_labelled_rows": (
+        "no hay entradas registradas con resultado real{since}: envíe resultados con POST /feedback "
+        "(o simule tráfico con python mlops_pipeline/src/model_monitoring.py simulate)"
+    ),
+    "incomparable": (
+        "no se pueden comparar {challenger} y {champion}: no predicen lo mismo "
+        "({challenger_task} {challenger_classes} frente a {champion_task} {champion_classes})"
+    ),
+    "cannot_compare": "no se pudo comparar {challenger} con {champion}: {detail}",
+}
+
+
+def since_text(since: Any) -> str:
+    """`` desde el 01/12/2026`` for a comparison restricted to rows logged since a date, else ``""``."""
+    return "" if since is None or pd.isna(since) else f" desde el {pd.Timestamp(since):%d/%m/%Y}"
+
+
+def compare_error_text(code: str, params: Mapping) -> str:
+    """The Spanish one-line message of why a comparison could not run (`shadow.CannotCompare`)."""
+    values = {**params, "since": since_text(params.get("since"))}
+    return COMPARE_ERRORS[code].format(**values) if code in COMPARE_ERRORS else str(code)
+
+
+def interval_text(low: Any, high: Any) -> str:
+    return f"[{_signed(low)}; {_signed(high)}]"
+
+
+def _signed(value: Any) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:+.4f}"
+
+
+def comparison_table(rows: list[Mapping], level: float) -> pd.DataFrame:
+    """A stored comparison's per-metric rows as the Spanish table (`COMPARISON_HEADERS`): both values
+    and the difference as numbers, the interval and the verdict as text."""
+    table = pd.DataFrame(list(rows)).reindex(columns=["metric", "champion", "challenger", "difference"])
+    table[["champion", "challenger", "difference"]] = table[["champion", "challenger", "difference"]].astype(
+        float
+    )
+    table["interval"] = [interval_text(row.get("low"), row.get("high")) for row in rows]
+    table["verdict"] = [COMPARISON_VERDICTS.get(row.get("verdict"), row.get("verdict")) for row in rows]
+    headers = {key: label.format(level=100 * level) for key, label in COMPARISON_HEADERS.items()}
+    return table.rename(columns=headers)
+
+
+def comparison_header(row: Mapping) -> str:
+    """Which versions a stored comparison compared, on how many rows, and how."""
+    return (
+        f"Comparación n.º {row['id']}: retador {row['challenger_version']} frente al campeón "
+        f"{row['champion_version']}, sobre {row['n_rows']} entradas registradas con resultado real"
+        f"{since_text(row.get('since'))}; bootstrap pareado de {row['resamples']} remuestras "
+        f"(semilla {row['seed']})."
+    )
+
+
+def comparison_conclusion(row: Mapping) -> str:
+    """What a stored comparison says about promoting the challenger: its primary metric's verdict,
+    difference and interval."""
+    metric = row["primary_metric"]
+    primary = next((item for item in row["metrics"] if item["metric"] == metric), {})
+    verdict = row["primary_verdict"]
+    text = CONCLUSIONS.get(verdict, "{metric}: " + str(verdict)).format(metric=metric)
+    interval = interval_text(primary.get("low"), primary.get("high"))
+    level = f"{100 * row['level']:g} %"
+    return f"{text} Diferencia {_signed(primary.get('difference'))}, intervalo {level} {interval}."

@@ -8,7 +8,8 @@ The log is one table, one row per prediction (``SELECT * FROM predictions``): ti
 version, request, the outputs as columns, the raw input record as JSON. `log_predictions` writes
 many rows in one transaction (``executemany`` on SQLite, ``COPY`` on PostgreSQL); the readers
 give one row per prediction with the input features as columns. The drift history's tables are
-here too (so `init_db` makes every table); `monitoring_history` writes and reads them.
+here too (so `init_db` makes every table); `monitoring_history` writes and reads them. So are the
+shadow comparisons and the promotion audit, which `shadow` writes and reads.
 """
 
 from __future__ import annotations
@@ -98,6 +99,49 @@ drift_results = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),
 )
 """One row per feature and statistic of a monitoring run (the tidy output of ``compute_drift``)."""
+
+comparisons = sa.Table(
+    "model_comparisons",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("champion_version", sa.String(120), nullable=False),
+    sa.Column("challenger_version", sa.String(120), nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("primary_metric", sa.String(40), nullable=False),
+    sa.Column("primary_verdict", sa.String(16), nullable=False),
+    sa.Column("worse", sa.Boolean, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("resamples", sa.Integer, nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("level", sa.Float, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Index("ix_model_comparisons_versions", "champion_version", "challenger_version"),
+)
+"""One shadow comparison of a challenger with the champion on the logged inputs with feedback since
+``since`` (`shadow.write_comparison`): the primary metric's verdict, whether it is worse (the
+promotion guard), and ``metrics``, the per-metric table as a list of rows; ``source`` is ``cli``,
+``api`` or ``retrain``."""
+
+promotions = sa.Table(
+    "model_promotions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("version", sa.String(120), nullable=False),
+    sa.Column("previous_version", sa.String(120), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=True),
+    sa.Column("client", sa.String(200), nullable=True),
+    sa.Column("comparison_id", sa.ForeignKey("model_comparisons.id"), nullable=True),
+    sa.Column("evidence", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+)
+"""The audit of ``PUT /models/default``: one row per promotion or refusal (``outcome``), who asked
+(the body's ``by`` and the client address), whether ``force`` overrode the guard, and the
+comparison it relied on or, in ``evidence``, why there was none (`shadow.record_promotion`)."""
 
 
 # ----------------------------------------------------------------------------- writing the log
