@@ -20,6 +20,7 @@ CLI::
 
     python mlops_pipeline/src/model_monitoring.py run [--backfill] [--window 12h] [--engine dask]
     python mlops_pipeline/src/model_monitoring.py simulate [--days 10] [--shift Age=1]
+    python mlops_pipeline/src/model_monitoring.py compare --challenger VERSION [--since 2026-12-01]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import messages
 import monitoring_history
 import performance
 import registry
+import shadow
 import simulation
 import store
 from settings import ConfigError, MonitoringConfig, Settings, get_settings
@@ -464,6 +466,20 @@ def _add_simulate_parser(commands: Any) -> None:
     )
 
 
+def _add_compare_parser(commands: Any) -> None:
+    compare = commands.add_parser(
+        "compare", help="compara en sombra un retador con el campeón en las entradas con resultado real"
+    )
+    compare.add_argument(
+        "--challenger", required=True, help="versión retadora (ls mlops_pipeline/artifacts/models)"
+    )
+    compare.add_argument("--champion", help="versión campeona (por defecto la actual)")
+    compare.add_argument("--since", help="solo las entradas registradas desde esa fecha (AAAA-MM-DD, UTC)")
+    compare.add_argument(
+        "--resamples", type=int, help="remuestras del bootstrap (por defecto monitoring.bootstrap_draws)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="model_monitoring.py", description="Monitoreo de deriva del modelo servido."
@@ -475,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(commands)
     _add_simulate_parser(commands)
+    _add_compare_parser(commands)
     return parser
 
 
@@ -551,8 +568,37 @@ def _simulate_command(settings: Settings, engine: Any, args: argparse.Namespace)
     return 0
 
 
+def _since(text: str | None) -> pd.Timestamp | None:
+    """``--since`` as midnight UTC of that day."""
+    if text is None:
+        return None
+    try:
+        return _utc(pd.Timestamp(text)).normalize()
+    except ValueError as exc:
+        raise ValueError(f"--since espera una fecha AAAA-MM-DD y llegó '{text}'") from exc
+
+
+def _compare_command(settings: Settings, engine: Any, args: argparse.Namespace) -> int:
+    """``compare``: the shadow comparison of ``--challenger`` against the champion, stored and printed."""
+    config, since = settings.config.monitoring, _since(args.since)
+    resamples = config.bootstrap_draws if args.resamples is None else args.resamples
+    if resamples < 100:
+        raise ValueError(f"--resamples debe ser al menos 100 (llegó {resamples})")
+    try:
+        champion, challenger = shadow.load_pair(settings.models_dir, args.challenger, args.champion)
+        result = shadow.compare(engine, champion, challenger, since, n_boot=resamples, seed=config.seed)
+    except shadow.CannotCompare as exc:
+        print(f"Error: {exc.spanish}", file=sys.stderr)
+        return 2
+    row = shadow.read_comparison(engine, shadow.write_comparison(engine, result, since, source="cli"))
+    table = messages.comparison_table(row["metrics"], row["level"])
+    print(messages.comparison_header(row), table.to_markdown(index=False, floatfmt=".4f"), sep="\n\n")
+    print(f"\n{messages.comparison_conclusion(row)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: ``run`` and ``simulate``; user errors print a message and return 2."""
+    """CLI entry: ``run``, ``simulate`` and ``compare``; user errors print a message and return 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
@@ -560,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         engine = store.open_store(settings.db_url)
         if args.command == "simulate":
             return _simulate_command(settings, engine, args)
+        if args.command == "compare":
+            return _compare_command(settings, engine, args)
         return _run_command(settings, engine, args)
     except (ConfigError, registry.ModelNotFoundError, ValueError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
