@@ -1,5 +1,6 @@
 """The shapes of the prediction API: response models (for ``/docs``) and request bodies whose
-fields are checked before anything is stored (feedback labels, the default-model switch)."""
+fields are checked before anything is stored (feedback labels, the default-model switch and who
+asks for it)."""
 
 from __future__ import annotations
 
@@ -123,6 +124,21 @@ class DefaultModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: str = Field(min_length=1, max_length=120)
+    force: bool = Field(
+        default=False,
+        description=(
+            "Promote even when the shadow comparison shows the version worse than the champion on the "
+            "primary metric (the audit records it as forced)."
+        ),
+    )
+    by: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=store.promotions.c.requested_by.type.length),
+            AfterValidator(_printable),
+        ]
+        | None
+    ) = Field(default=None, description="Who promotes, for the audit (GET /models/promotions).")
 
 
 def label_errors(metadata: registry.ModelMetadata, actuals: dict[str, str]) -> list[dict]:

@@ -48,6 +48,7 @@ import db_engine
 import explain
 import registry
 import scoring
+import shadow
 import store
 from settings import ConfigError, ServingConfig, Settings, StoreNotWritableError, get_settings
 
@@ -284,22 +285,47 @@ def list_models(state: State) -> list[dict]:
     "/models/default",
     responses={
         403: {"description": "No ADMIN_API_KEY is set: admin endpoints are disabled"},
-        409: {"description": "MODEL_VERSION pins the default"},
+        409: {"description": 'MODEL_VERSION pins the default, or the shadow comparison refuses it ("force")'},
     },
 )
-def set_default_model(state: State, body: api_models.DefaultModel) -> dict:
+def set_default_model(state: State, body: api_models.DefaultModel, request: Request) -> dict:
     """Make a saved version the default for every worker (it becomes the champion); needs
-    ``X-Admin-Key``."""
+    ``X-Admin-Key``.
+
+    Refused (409) when the latest shadow comparison of the champion and this version shows it worse
+    on the primary metric, unless the body says ``"force": true``; with none stored and feedback in
+    the log, the comparison is run and stored first (`shadow.promote`). Every promotion and
+    refusal is recorded with ``by`` and the client address (``GET /models/promotions``).
+    """
     if state.settings.model_version:
         raise HTTPException(
             409, detail="MODEL_VERSION pins the default model; unset it to change the default at run time"
         )
+    monitoring, client = state.settings.config.monitoring, request.client.host if request.client else None
     try:
-        registry.set_champion(state.models_dir, body.version)
+        registry.resolve_version(state.models_dir, body.version)
+        check = shadow.promote(
+            state.engine, state.models_dir, state.model, body.version, force=body.force, requested_by=body.by,
+            client=client, n_boot=monitoring.bootstrap_draws, seed=monitoring.seed,
+        )  # fmt: skip
     except registry.ModelNotFoundError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
+    except registry.ModelIntegrityError as exc:
+        raise HTTPException(503, detail=str(exc)) from exc
+    if not check.allowed:
+        raise HTTPException(409, detail=check.refusal())
     state.forget_default()
     return {"default": state.model().version}
+
+
+@admin_router.get("/models/promotions")
+def list_promotions(
+    state: State, limit: Annotated[int, Query(ge=1, le=10_000, description="Newest rows to return.")] = 100
+) -> list[dict]:
+    """The promotion audit, newest first: who promoted or tried to promote which version, when, over
+    which champion, with which evidence; needs ``X-Admin-Key``."""
+    rows = shadow.read_promotions(state.engine, limit)
+    return json.loads(rows.to_json(orient="records", date_format="iso"))
 
 
 # ----------------------------------------------------------------------------- predict
