@@ -16,7 +16,8 @@ registry version, the champion marked; the summary table and notes (`reports`), 
 
 ``--retrain`` (`retrain`) trains the same candidates on the original data plus the prediction
 log's labelled rows, holds out the newest of those rows (`retraining`), registers the versions
-without promoting any and writes ``reports/retrain_<version>.md`` against the champion.
+without promoting any, writes ``reports/retrain_<version>.md`` against the champion and stores the
+shadow comparison of the recommended version on the holdout rows (`shadow.compare_retrained`).
 
 CLI: ``python mlops_pipeline/src/model_training_evaluation.py [--config PATH] [--artifacts DIR]
 [--no-tuning] [--no-tracking] [--trials N] [--timeout S] [--models a,b] [--primary-metric M]
@@ -55,6 +56,7 @@ import plots
 import registry
 import reports
 import retraining
+import shadow
 import tracking
 from candidates import LabelEncodedClassifier  # noqa: F401 - versions saved before it moved load it from here
 from scoring import model_scores, predictions_from_scores
@@ -559,7 +561,8 @@ def retrain(
     """Retrain on the original data plus the labelled log rows; register the new versions unpromoted.
 
     The newest labelled rows are held out (`retraining.time_holdout`); the new candidates and the
-    current champion are compared on them in ``reports/retrain_<version>.md``.
+    current champion are compared on them in ``reports/retrain_<version>.md``, which also gives the
+    verdict of the stored shadow comparison of the recommended version on those rows (`shadow`).
 
     Raises:
         registry.ModelNotFoundError: when there is no champion to compare with.
@@ -574,8 +577,12 @@ def retrain(
     run.mode, run.sources = "retrain", {"retrain": retraining.sources(data, labelled, split)}
     run.versions = save_candidates(run, config, settings.models_dir)
     baseline = champion_on_holdout(champion, split, run.context)
+    since = pd.Timestamp(run.sources["retrain"]["holdout_from"])
+    shadow_text = shadow.compare_retrained(settings, champion.version, run.champion_version, since)
     shown = reports.shown_metrics(run.context.kind, run.context.primary, run.context.costs)
-    text = reports.retrain_markdown(run.summary, run.versions, run.selection, baseline, run.sources, shown)
+    text = reports.retrain_markdown(
+        run.summary, run.versions, run.selection, baseline, run.sources, shown, shadow_text
+    )
     path = settings.reports_dir / f"retrain_{run.champion_version}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

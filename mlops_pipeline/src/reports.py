@@ -24,7 +24,7 @@ BINARY_NOTE = (
 )
 PROMOTE_COMMAND = (
     "curl -X PUT http://127.0.0.1:8000/models/default -H 'Content-Type: application/json' "
-    '-d \'{{"version": "{version}"}}\''
+    '-H "X-Admin-Key: $ADMIN_API_KEY" -d \'{{"version": "{version}"}}\''
 )
 
 
@@ -103,8 +103,9 @@ def retrain_markdown(
     champion: dict,
     rows: dict,
     shown: Sequence[str],
+    shadow: str | None = None,
 ) -> str:
-    """The retraining report: where the rows came from, the holdout table and the verdict.
+    """The retraining report: where the rows came from, the holdout table and the verdicts.
 
     Args:
         table: the retraining run's summary table (``test_<metric>`` on the holdout).
@@ -113,6 +114,7 @@ def retrain_markdown(
         champion: the current champion on the holdout (as `holdout_table` takes it).
         rows: the run's sources: ``retrain`` holds `retraining.sources`.
         shown: the metrics to show (`shown_metrics`).
+        shadow: the shadow comparison's sentence (`shadow.compare_retrained`), when it ran.
     """
     name, primary, values, rows = (
         selection.champion,
@@ -135,7 +137,8 @@ def retrain_markdown(
         f"{holdout_table(table, versions, champion, shown).to_markdown(index=False)}\n\n"
         f"**Candidato recomendado:** {name} (versión `{version}`). {selection.reason}\n\n"
         f"**En la reserva:** {comparison}.\n\n"
-        "Las versiones nuevas quedaron registradas **sin promover**: el campeón sigue siendo "
+        + (f"**Comparación en sombra:** {shadow}\n\n" if shadow else "")
+        + "Las versiones nuevas quedaron registradas **sin promover**: el campeón sigue siendo "
         f"`{champion['version']}`. Para promover la recomendada, con la API en marcha:\n\n"
         f"```bash\n{PROMOTE_COMMAND.format(version=version)}\n```\n"
     )
