@@ -6,7 +6,8 @@ Run it with::
 
 This file is the entry point: the sidebar, the cached loaders and ``main``, which loads what the
 chosen page shows and hands it to that page's module (``dashboard_overview``, ``dashboard_drift``,
-``dashboard_history``, ``dashboard_predictions``; ``dashboard_shared`` holds what they share).
+``dashboard_history``, ``dashboard_predictions``, ``dashboard_comparison``; ``dashboard_shared`` holds
+what they share).
 
 It reads the ``monitoring_runs`` / ``drift_results`` history and the prediction log of the store
 that the settings point at (``MLOPS_CONFIG``, ``MLOPS_ARTIFACTS_DIR``, ``DATABASE_URL``); it never
@@ -29,6 +30,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 import calibration
+import dashboard_comparison
 import dashboard_drift
 import dashboard_history
 import dashboard_overview
@@ -37,6 +39,7 @@ import drift
 import model_monitoring
 import monitoring_history
 import registry
+import shadow
 import store
 from dashboard_shared import default_window, run_limits, window_label
 from settings import ConfigError, MonitoringConfig, Settings, get_settings
@@ -50,7 +53,8 @@ OVERVIEW = "Resumen"
 DRIFT = "Deriva por variable"
 OVER_TIME = "Evolución temporal"
 PREDICTIONS = "Predicciones"
-PAGES = (OVERVIEW, DRIFT, OVER_TIME, PREDICTIONS)
+COMPARISON = "Comparación de modelos"
+PAGES = (OVERVIEW, DRIFT, OVER_TIME, PREDICTIONS, COMPARISON)
 SIMULATE = "`python mlops_pipeline/src/model_monitoring.py simulate`"
 EMPTY_STORE_MESSAGE = (
     f"Todavía no hay historial de monitoreo. Genere tráfico simulado con {SIMULATE}, o envíe "
@@ -119,6 +123,18 @@ def load_recent_predictions(db_url: str, model_version: str, limit: int = RECENT
     """The latest ``limit`` predictions of a version with their feedback, newest first."""
     recent = store.recent_predictions(get_engine(db_url), model_version, limit)
     return recent.drop(columns=["request_id", "model_version"]).reset_index(drop=True)
+
+
+@st.cache_data(ttl=LOG_TTL, show_spinner=False)
+def load_comparisons(db_url: str) -> pd.DataFrame:
+    """Every stored shadow comparison, newest first."""
+    return shadow.read_comparisons(get_engine(db_url))
+
+
+@st.cache_data(ttl=LOG_TTL, show_spinner=False)
+def load_promotions(db_url: str) -> pd.DataFrame:
+    """The promotion audit, newest first."""
+    return shadow.read_promotions(get_engine(db_url))
 
 
 @st.cache_data(ttl=HISTORY_TTL, show_spinner=False)
@@ -326,6 +342,10 @@ def show_page(settings: Settings, controls: Controls, runs: pd.DataFrame) -> Non
     st.header(controls.page)
     if controls.page == PREDICTIONS:
         show_predictions(settings, controls.version, controls.run)
+    elif controls.page == COMPARISON:
+        dashboard_comparison.comparison_page(
+            load_comparisons(settings.db_url), load_promotions(settings.db_url)
+        )
     elif controls.run is None:
         st.info(empty_message(settings.db_url, controls))
     elif controls.page == OVERVIEW:

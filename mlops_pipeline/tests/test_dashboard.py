@@ -3,6 +3,7 @@ filled by the real simulation and monitoring job, and on an empty store."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import dashboard
+import dashboard_comparison
 import dashboard_predictions
 import dashboard_shared
 import drift
@@ -21,6 +23,7 @@ import messages
 import model_monitoring
 import monitoring_history
 import registry
+import shadow
 import simulation
 import store
 from conftest import start_api
@@ -456,6 +459,54 @@ def test_api_errors_are_shown_not_raised(
     button(at, "Predecir").click().run()
     assert not at.exception
     assert "No se pudo conectar con la API" in at.error[0].value
+
+
+def test_comparison_page_shows_the_stored_comparisons_painted_by_verdict_and_the_audit(
+    app_env: Settings,
+) -> None:
+    simulate_and_monitor(app_env, monitor=False)
+    engine, models_dir = store.open_store(app_env.db_url), app_env.models_dir
+    champion = registry.load_model(models_dir)
+    challengers = [v for v in registry.list_versions(models_dir) if v != champion.version]
+    dummy = next(v for v in challengers if v.endswith("-dummy"))
+    forest = next(v for v in challengers if v.endswith("-random_forest"))
+    for version in (forest, dummy):  # the dummy's comparison is the newest
+        challenger = registry.load_model(models_dir, version)
+        result = shadow.compare(engine, champion, challenger, names=["roc_auc", "accuracy"], n_boot=100)
+        shadow.write_comparison(engine, result)
+    load = functools.partial(registry.load_model, models_dir)
+    shadow.promote(engine, models_dir, load, dummy, requested_by="ana", n_boot=100)  # refused: worse
+    stored = shadow.read_comparisons(engine)
+
+    at = open_page(dashboard.COMPARISON)
+    chooser = at.selectbox(key="comparison")
+    assert chooser.value == stored["id"].iloc[0] and len(chooser.options) == 2
+    assert chooser.options[0] == dashboard_comparison.comparison_label(stored.iloc[0])
+    table = at.dataframe[0].value
+    assert list(table.columns) == [
+        "métrica",
+        "campeón",
+        "retador",
+        "diferencia",
+        "intervalo 95 %",
+        "veredicto",
+    ]
+    assert table.set_index("métrica").loc["roc_auc", "veredicto"] == "peor"
+    assert [e.value for e in at.error] == [messages.comparison_conclusion(stored.iloc[0])]
+    assert "El retador es peor en roc_auc" in at.error[0].value
+    audit = at.dataframe[1].value
+    assert audit[["Versión", "Resultado", "Quién", "Forzado"]].values.tolist() == [
+        [dummy, "rechazado", "ana", "no"]
+    ]
+
+    html = dashboard_comparison.comparison_styler(stored.iloc[0]).to_html()
+    red = dashboard_shared.STATUS_COLORS["red"]
+    verdicts = table["veredicto"].tolist()
+    assert {cell for cell, color in cell_colors(html).items() if color == red} == {
+        f"row{i}_col5" for i, verdict in enumerate(verdicts) if verdict == "peor"
+    }
+    at.selectbox(key="comparison").set_value(int(stored["id"].iloc[1])).run()
+    assert not at.exception and forest in at.caption[-1].value
 
 
 # ----------------------------------------------------------------------------- empty store and the run button

@@ -1,6 +1,6 @@
 """End to end: the real API and the real dashboard in their own processes, driven by headless Chromium
-over a store filled by ``simulate`` + ``run --backfill`` (the CLI), plus a few predictions sent to
-the API today, as a student trying ``curl`` would."""
+over a store filled by ``simulate`` + ``run --backfill`` + ``compare`` (the CLI), plus a few
+predictions sent to the API today, as a student trying ``curl`` would."""
 
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-PAGES = ("Resumen", "Deriva por variable", "Evolución temporal", "Predicciones")
 
 
 @contextmanager
@@ -97,6 +96,8 @@ def test_every_page_opens_on_the_simulated_drift_and_sends_a_prediction(
     require(executable is not None, "no Chromium: apt-get install chromium (or playwright install chromium)")
     drifted = simulate_and_backfill(trained_settings, monkeypatch)
     assert len(drifted) == 4, drifted
+    dummy = next(v for v in registry.list_versions(trained_settings.models_dir) if v.endswith("-dummy"))
+    assert model_monitoring.main(["compare", "--challenger", dummy, "--resamples", "100"]) == 0
 
     with (
         start_api(trained_settings) as api_url,
@@ -148,6 +149,15 @@ def test_every_page_opens_on_the_simulated_drift_and_sends_a_prediction(
             page.wait_for_timeout(500)
             page.screenshot(path=str(tmp_path / "dashboard_history.png"), full_page=True)
             save_artifact(tmp_path / "dashboard_history.png")
+
+            page.get_by_text("Comparación de modelos", exact=True).click()
+            expect(page.get_by_text("El retador es peor en roc_auc", exact=False)).to_be_visible(
+                timeout=30_000
+            )
+            expect(page.get_by_text("Nadie ha promovido un modelo")).to_be_visible()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(tmp_path / "dashboard_comparison.png"), full_page=True)
+            save_artifact(tmp_path / "dashboard_comparison.png")
 
             page.get_by_text("Predicciones", exact=True).click()
             page.get_by_label("Seniority").fill("0")  # the form starts at the typical case: no reasons
