@@ -14,7 +14,9 @@ alerts and recommendations, and writes it all as history
 The history holds codes and numbers, never sentences: an alert is
 ``{"level": "red", "code": "feature_drift", "feature": "Income", "statistics": [...]}``, a
 recommendation ``{"action": "retrain", "code": "retrain", "reasons": [...]}``; ``messages``
-renders them in Spanish for the CLI and the dashboard.
+renders them in Spanish for the CLI and the dashboard. ``compare`` is the shadow comparison of a
+challenger with the champion on the logged inputs with feedback (`shadow`), stored for the dashboard
+and the promotion guard of ``PUT /models/default``.
 
 CLI::
 
