@@ -21,15 +21,6 @@ NO_COMPARISONS_MESSAGE = (
     f"con el campeón: {COMPARE}. `PUT /models/default` y `--retrain` también guardan la suya."
 )
 NO_PROMOTIONS_MESSAGE = "Nadie ha promovido un modelo con `PUT /models/default` todavía."
-SOURCES = {"cli": "CLI", "api": "API (al promover)", "retrain": "reentrenamiento"}
-OUTCOMES = {"promoted": "promovido", "refused": "rechazado"}
-EVIDENCE = {
-    "compared": "comparación",
-    "no_evidence": "sin resultados reales",
-    "same_version": "ya era el campeón",
-    "no_champion": "sin campeón",
-    "incomparable": "no comparables",
-}
 PROMOTION_COLUMNS = {
     "created_at": "Fecha (UTC)",
     "version": "Versión",
@@ -56,8 +47,8 @@ def promotions_table(promotions: pd.DataFrame) -> pd.DataFrame:
     """The audit as the page shows it: Spanish columns and words, dates as day/month/year."""
     table = promotions.reindex(columns=list(PROMOTION_COLUMNS)).copy()
     table["created_at"] = table["created_at"].dt.strftime("%d/%m/%Y %H:%M")
-    table["outcome"] = table["outcome"].map(lambda value: OUTCOMES.get(value, value))
-    table["evidence"] = table["evidence"].map(lambda value: EVIDENCE.get(value, value))
+    table["outcome"] = table["outcome"].map(lambda value: messages.PROMOTION_OUTCOMES.get(value, value))
+    table["evidence"] = table["evidence"].map(lambda value: messages.PROMOTION_EVIDENCE.get(value, value))
     table["forced"] = table["forced"].map({True: "sí", False: "no"})
     table["comparison_id"] = table["comparison_id"].astype(object).where(table["comparison_id"].notna())
     return table.rename(columns=PROMOTION_COLUMNS)
@@ -82,8 +73,9 @@ def comparison_ui(comparisons: pd.DataFrame) -> Mapping:
 
 def draw_comparison(row: Mapping) -> None:
     """One comparison: what it compared, its table painted by verdict, and the conclusion."""
+    source = messages.COMPARISON_SOURCES.get(row["source"], row["source"])
     st.caption(
-        f"{messages.comparison_header(row)} Origen: {SOURCES.get(row['source'], row['source'])}. "
+        f"{messages.comparison_header(row)} Origen: {source}. "
         "Diferencia = retador − campeón, con el signo orientado para que positivo sea mejor para el retador."
     )
     st.dataframe(comparison_styler(row), hide_index=True, width="stretch")

@@ -279,6 +279,18 @@ COMPARE_ERRORS = {
 }
 
 
+COMPARISON_SOURCES = {"cli": "CLI", "api": "API (al promover)", "retrain": "reentrenamiento"}
+PROMOTION_OUTCOMES = {"promoted": "promovido", "refused": "rechazado"}
+PROMOTION_EVIDENCE = {
+    "compared": "comparación",
+    "no_evidence": "sin resultados reales",
+    "same_version": "ya era el campeón",
+    "no_champion": "sin campeón",
+    "incomparable": "no comparables",
+}
+"""What a promotion relied on (`shadow.EVIDENCE`), as the dashboard's audit table says it."""
+
+
 def since_text(since: Any) -> str:
     """`` desde el 01/12/2026`` for a comparison restricted to rows logged since a date, else ``""``."""
     return "" if since is None or pd.isna(since) else f" desde el {pd.Timestamp(since):%d/%m/%Y}"

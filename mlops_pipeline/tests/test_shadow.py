@@ -16,6 +16,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 import comparison
+import metrics
 import model_deploy
 import model_monitoring
 import model_training_evaluation
@@ -64,9 +65,8 @@ def simulated(project: Settings) -> Settings:
 def a_comparison(champion: str = "a", challenger: str = "b") -> comparison.Comparison:
     """A real comparison of hand-made outputs: the challenger right everywhere, the champion on half."""
     y_true = np.array([0, 1] * 20)
-    table = {
-        name: comparison.metrics.metric_table("binary", [0, 1], 1)[name] for name in ("accuracy", "brier")
-    }
+    binary = metrics.metric_table("binary", [0, 1], 1)
+    table = {name: binary[name] for name in ("accuracy", "brier")}
     right = np.arange(40) % 4 < 2
     champion_out = comparison.Outputs(np.where(right, y_true, 1 - y_true), np.where(right, 0.7, 0.4))
     challenger_out = comparison.Outputs(y_true, np.where(y_true == 1, 0.9, 0.1))
