@@ -281,10 +281,15 @@ def list_models(state: State) -> list[dict]:
     ]
 
 
+ADMIN_DISABLED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "No ADMIN_API_KEY is set: admin endpoints are disabled"}
+}
+
+
 @admin_router.put(
     "/models/default",
     responses={
-        403: {"description": "No ADMIN_API_KEY is set: admin endpoints are disabled"},
+        **ADMIN_DISABLED,
         409: {"description": 'MODEL_VERSION pins the default, or the shadow comparison refuses it ("force")'},
     },
 )
@@ -318,7 +323,7 @@ def set_default_model(state: State, body: api_models.DefaultModel, request: Requ
     return {"default": state.model().version}
 
 
-@admin_router.get("/models/promotions")
+@admin_router.get("/models/promotions", responses=ADMIN_DISABLED)
 def list_promotions(
     state: State, limit: Annotated[int, Query(ge=1, le=10_000, description="Newest rows to return.")] = 100
 ) -> list[dict]:
