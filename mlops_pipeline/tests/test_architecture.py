@@ -82,3 +82,13 @@ def test_dask_workers_import_no_web_or_training_stack() -> None:
             stack.extend(graph[module])
     heavy = {module: imported_names(MODULES[module]) & HEAVY_FOR_WORKERS for module in seen}
     assert not seen & COURSE_SCRIPTS and not any(heavy.values()), heavy
+
+
+def test_the_readme_names_every_module_once_in_its_structure_section() -> None:
+    """The module list lives in one place, the readme's Estructura block: it must not fall behind."""
+    readme = (SRC_DIR.parents[1] / "readme.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Estructura") :]
+    block = section[section.index("```") : section.index("```", section.index("```") + 3)]
+    named = {word[:-3] for word in block.replace(",", " ").split() if word.endswith(".py")}
+    pages = {name for name in MODULES if name.startswith("dashboard_")}  # "dashboard_*.py" in the readme
+    assert set(MODULES) - pages - named == set()
