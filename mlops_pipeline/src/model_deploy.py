@@ -310,9 +310,16 @@ def set_default_model(state: State, body: api_models.DefaultModel, request: Requ
     try:
         registry.resolve_version(state.models_dir, body.version)
         check = shadow.promote(
-            state.engine, state.models_dir, state.model, body.version, force=body.force, requested_by=body.by,
-            client=client, n_boot=monitoring.bootstrap_draws, seed=monitoring.seed,
-        )  # fmt: skip
+            state.engine,
+            state.models_dir,
+            state.model,
+            body.version,
+            force=body.force,
+            requested_by=body.by,
+            client=client,
+            n_boot=monitoring.bootstrap_draws,
+            seed=monitoring.seed,
+        )
     except registry.ModelNotFoundError as exc:
         raise HTTPException(404, detail=str(exc)) from exc
     except registry.ModelIntegrityError as exc:
