@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import gc
 import os
 import shutil
 import socket
@@ -23,19 +23,33 @@ import sqlalchemy as sa
 import yaml
 
 import store
-from model_training_evaluation import train
+from model_monitoring import monitored_version
+from model_training_evaluation import TrainingResult, train
 from settings import DEFAULT_CONFIG, Settings, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def isolate(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Write artifacts and MLflow runs under ``folder``; ignore the caller's deploy variables."""
+    for name in ("MLOPS_CONFIG", "DATABASE_URL", "API_KEY", "MODEL_VERSION", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLOPS_ARTIFACTS_DIR", str(folder / "artifacts"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test writes under its own tmp folder and ignores the caller's deploy variables."""
-    for name in ("MLOPS_CONFIG", "DATABASE_URL", "API_KEY", "MODEL_VERSION", "PORT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MLOPS_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    isolate(monkeypatch, tmp_path)
+
+
+@contextmanager
+def isolated(folder: Path) -> Iterator[None]:
+    """``isolate`` for a session or module fixture (built before the test's ``isolated_env``)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate(monkeypatch, folder)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -64,26 +78,36 @@ def write_config(folder: Path, config: dict, frame: pd.DataFrame | None = None) 
     return path
 
 
-@pytest.fixture
-def small_credit_config(tmp_path: Path, default_config_dict: dict, credit_frame: pd.DataFrame) -> Path:
-    """A config over a 600-row stratified sample of the credit data, tuned for fast tests."""
-    sample = credit_frame.groupby("Status", group_keys=False).sample(
+TINY_TRAINING = {
+    "cv_folds": 3,
+    "tracking": False,
+    "tuning": {"enabled": False, "top_k": 1, "trials": 1, "timeout_seconds": 5},
+    "models": {
+        "dummy": {},
+        "logistic_regression": {"C": 1.0},
+        "random_forest": {"n_estimators": 20, "min_samples_leaf": 3},
+    },
+}
+"""The training section of the small test projects: 3 folds, 3 cheap candidates, no tuning or tracking."""
+
+
+@pytest.fixture(scope="session")
+def credit_sample(credit_frame: pd.DataFrame) -> pd.DataFrame:
+    """600 stratified rows of the credit table."""
+    return credit_frame.groupby("Status", group_keys=False).sample(
         frac=600 / len(credit_frame), random_state=0
     )
+
+
+@pytest.fixture(scope="session")
+def small_credit_config(
+    tmp_path_factory: pytest.TempPathFactory, default_config_dict: dict, credit_sample: pd.DataFrame
+) -> Path:
+    """The shipped config over ``credit_sample`` with ``TINY_TRAINING``, written once per session:
+    read only (a test that needs another config writes its own with ``write_config``)."""
     config = yaml.safe_load(yaml.safe_dump(default_config_dict))
-    config["training"].update(
-        {
-            "cv_folds": 3,
-            "tracking": False,
-            "tuning": {"enabled": False, "top_k": 1, "trials": 1, "timeout_seconds": 5},
-            "models": {
-                "dummy": {},
-                "logistic_regression": {"C": 1.0},
-                "random_forest": {"n_estimators": 20, "min_samples_leaf": 3},
-            },
-        }
-    )
-    return write_config(tmp_path / "project", config, sample)
+    config["training"].update(TINY_TRAINING)
+    return write_config(tmp_path_factory.mktemp("small_credit") / "project", config, credit_sample)
 
 
 @pytest.fixture
@@ -110,6 +134,13 @@ def require(available: bool, missing: str) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--e2e", action="store_true", help="also run the slow end-to-end tests (CI=true does)")
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """What is imported so far (pandas, scikit-learn, Streamlit, Dask... about a million objects)
+    lives as long as the run: keep it out of the garbage collector's full passes, which would
+    otherwise walk all of it again a few dozen times (seconds of CPU)."""
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -196,31 +227,28 @@ def engine(db_url: str):
 
 # ----------------------------------------------------------------------------- trained models
 @pytest.fixture(scope="session")
-def trained_artifacts_cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Artifacts folders of real training runs, keyed by config and data content (one run per session)."""
-    return {}
+def small_training_run(small_credit_config: Path) -> TrainingResult:
+    """The real `model_training_evaluation.train` on the small credit project, once per session
+    (a few seconds), plus the champion's drift calibration that its first monitoring run would
+    build. Read only: its artifacts folder (``run_artifacts``) sits beside the project."""
+    folder = small_credit_config.parents[1]
+    with isolated(folder):
+        settings = Settings(mlops_config=small_credit_config)
+        result = train(settings)
+        monitored_version(settings.models_dir, None, settings.config.monitoring)
+    return result
+
+
+def run_artifacts(run: TrainingResult) -> Path:
+    """The artifacts folder a training run wrote (the parent of its reports folder)."""
+    return run.reports["summary_csv"].parents[1]
 
 
 @pytest.fixture
-def trained_settings(
-    small_settings: Settings,
-    trained_artifacts_cache: dict[str, Path],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Settings:
-    """Settings whose artifacts folder holds a trained champion for the small credit config.
-
-    Runs the real `model_training_evaluation.train` once per session on the small config (3 folds,
-    3 candidates, no tuning, no tracking: a few seconds) and copies its artifacts into each test's
-    temporary folder, so tests can change them freely.
-    """
-    digest = hashlib.sha256(small_settings.mlops_config.read_bytes())
-    digest.update(small_settings.config.dataset.path.read_bytes())
-    key = digest.hexdigest()
-    if key not in trained_artifacts_cache:
-        folder = tmp_path_factory.mktemp("trained") / "artifacts"
-        train(Settings(mlops_config=small_settings.mlops_config, mlops_artifacts_dir=folder))
-        trained_artifacts_cache[key] = folder
-    shutil.copytree(trained_artifacts_cache[key], small_settings.artifacts_dir, dirs_exist_ok=True)
+def trained_settings(small_settings: Settings, small_training_run: TrainingResult) -> Settings:
+    """``small_settings`` whose artifacts folder holds a copy of the session's trained versions
+    (``small_training_run``), so tests can change them freely."""
+    shutil.copytree(run_artifacts(small_training_run), small_settings.artifacts_dir, dirs_exist_ok=True)
     return small_settings
 
 

@@ -3,8 +3,10 @@ filled by the real simulation and monitoring job, and on an empty store."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ import registry
 import shadow
 import simulation
 import store
-from conftest import start_api
+from conftest import isolated, run_artifacts, start_api
 from settings import Settings
 
 APP = Path(dashboard.__file__)
@@ -70,10 +72,25 @@ def app_env(trained_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Sett
     return trained_settings
 
 
+@pytest.fixture(scope="module")
+def simulated_artifacts(
+    small_credit_config: Path, small_training_run, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict]:
+    """The session's trained versions with simulated drifted traffic in their SQLite store and its
+    monitoring history, built once for this module (read only: ``simulated`` copies it)."""
+    folder = tmp_path_factory.mktemp("simulated")
+    with isolated(folder):
+        settings = Settings(mlops_config=small_credit_config)
+        shutil.copytree(run_artifacts(small_training_run), settings.artifacts_dir)
+        return settings.artifacts_dir, simulate_and_monitor(settings)
+
+
 @pytest.fixture
-def simulated(app_env: Settings) -> tuple[Settings, dict]:
-    """A SQLite store with simulated drifted traffic and its monitoring history."""
-    return app_env, simulate_and_monitor(app_env)
+def simulated(app_env: Settings, simulated_artifacts: tuple[Path, dict]) -> tuple[Settings, dict]:
+    """A SQLite store with simulated drifted traffic and its monitoring history (a copy)."""
+    artifacts, report = simulated_artifacts
+    shutil.copytree(artifacts, app_env.artifacts_dir, dirs_exist_ok=True)
+    return app_env, copy.deepcopy(report)
 
 
 def settings_classes(settings: Settings) -> list[str]:

@@ -187,20 +187,29 @@ def test_each_config_mistake_stops_the_clis_with_one_spanish_line(
     assert not (tmp_path / "out").exists()  # nothing trained, nothing written
 
 
-def test_monitoring_and_deploy_clis_print_the_config_mistake_as_one_spanish_line(
-    trained_settings: Settings, tmp_path: Path, default_config_dict: dict, capsys: pytest.CaptureFixture[str]
+def test_the_monitoring_cli_prints_the_config_mistake_as_one_spanish_line(
+    tmp_path: Path, default_config_dict: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import subprocess
-    import sys
-
     import model_monitoring
-    from conftest import REPO_ROOT, api_env, free_port
 
     change, expected = CLI_MISTAKES["empty_role_lists"]
     path = mistaken_config(tmp_path / "bad", default_config_dict, change)
     assert model_monitoring.main(["--config", str(path), "run"]) == 2
     _, err = capsys.readouterr()
     assert err.splitlines() == [f"Error: {expected}"]
+
+
+@pytest.mark.e2e
+def test_the_serve_command_prints_the_config_mistake_as_one_spanish_line(
+    trained_settings: Settings, tmp_path: Path, default_config_dict: dict
+) -> None:
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT, api_env, free_port
+
+    change, expected = CLI_MISTAKES["empty_role_lists"]
+    path = mistaken_config(tmp_path / "bad", default_config_dict, change)
     command = [sys.executable, "mlops_pipeline/src/model_deploy.py", "serve", "--port", str(free_port())]
     env = api_env(trained_settings) | {"MLOPS_CONFIG": str(path)}
     served = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)

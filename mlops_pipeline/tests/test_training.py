@@ -27,19 +27,9 @@ import metrics
 import model_training_evaluation
 import plots
 import registry
-from conftest import write_config
+from conftest import TINY_TRAINING, write_config
 from settings import ConfigError, Costs, Settings, TrainingConfig
 
-TINY_TRAINING = {
-    "cv_folds": 3,
-    "tracking": False,
-    "tuning": {"enabled": False, "top_k": 1, "trials": 1, "timeout_seconds": 5},
-    "models": {
-        "dummy": {},
-        "logistic_regression": {"C": 1.0},
-        "random_forest": {"n_estimators": 20, "min_samples_leaf": 3},
-    },
-}
 TIME_COLUMNS = ["fit_time_s", "predict_us_per_row"]
 
 
@@ -55,20 +45,11 @@ def small_project(
 
 
 @pytest.fixture(scope="module")
-def credit_sample(credit_frame: pd.DataFrame) -> pd.DataFrame:
-    """600 stratified rows of the credit table."""
-    return credit_frame.groupby("Status", group_keys=False).sample(
-        frac=600 / len(credit_frame), random_state=0
-    )
-
-
-@pytest.fixture(scope="module")
 def binary_run(
-    tmp_path_factory, default_config_dict: dict, credit_sample: pd.DataFrame
+    small_training_run: model_training_evaluation.TrainingResult,
 ) -> model_training_evaluation.TrainingResult:
-    """One real training run on the small credit sample, shared by the tests of this module."""
-    settings = small_project(tmp_path_factory.mktemp("binary"), default_config_dict, credit_sample)
-    return model_training_evaluation.train(settings)
+    """The session's real training run on the small credit sample (conftest), read only."""
+    return small_training_run
 
 
 # ----------------------------------------------------------------------------- metric helpers
