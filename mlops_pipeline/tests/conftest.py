@@ -107,6 +107,7 @@ def small_credit_config(
     read only (a test that needs another config writes its own with ``write_config``)."""
     config = yaml.safe_load(yaml.safe_dump(default_config_dict))
     config["training"].update(TINY_TRAINING)
+    config["monitoring"]["calibration_draws"] = 1000  # the no-drift limits of each version: 5x fewer draws
     return write_config(tmp_path_factory.mktemp("small_credit") / "project", config, credit_sample)
 
 

@@ -230,7 +230,7 @@ def test_bad_requests_are_clear_errors(trained_settings: Settings, simulated_log
 
 # ----------------------------------------------------------------------------- multiclass and regression
 @pytest.mark.parametrize(("example", "real", "primary"), [
-    ("penguins", "logistic_regression", "roc_auc_ovr"),
+    pytest.param("penguins", "logistic_regression", "roc_auc_ovr", marks=pytest.mark.e2e),  # ~1 s of fitting
     ("saratoga_houses", "ridge", "rmse"),
 ])  # fmt: skip
 def test_the_dummy_is_worse_on_the_examples(tmp_path: Path, example: str, real: str, primary: str) -> None:

@@ -514,6 +514,7 @@ def test_run_reports_the_expected_cost_of_every_candidate(
     assert "CV expected_cost" in markdown and f"{trivial:.4f}" in markdown
 
 
+@pytest.mark.e2e
 def test_mlflow_runs_record_the_threshold_rule_and_expected_costs(
     binary_run: model_training_evaluation.TrainingResult,
 ) -> None:
