@@ -144,6 +144,18 @@ def pytest_collectstart(collector: pytest.Collector) -> None:
     gc.freeze()
 
 
+FROZEN_BEFORE: set[Path] = set()
+"""The test files whose first test froze the garbage collector's heap."""
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The same before each test file's first test, for what the tests before it imported
+    (Streamlit's runtime, MLflow, Dask's scheduler...)."""
+    if item.path not in FROZEN_BEFORE:
+        FROZEN_BEFORE.add(item.path)
+        gc.freeze()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The slow end-to-end tests (marker ``e2e``) run under ``CI=true`` or with ``--e2e``."""
     if IN_CI or config.getoption("--e2e"):

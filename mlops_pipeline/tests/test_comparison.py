@@ -19,6 +19,8 @@ import metrics
 import registry
 import simulation
 import store
+from conftest import isolated, run_artifacts
+from model_training_evaluation import TrainingResult
 from settings import Costs, Settings
 from test_explain import example_project, fit_version
 
@@ -152,14 +154,22 @@ def test_identical_models_give_an_interval_around_zero_and_swapping_mirrors_it(
 
 
 # ----------------------------------------------------------------------------- on a simulated log
-@pytest.fixture
-def simulated_log(trained_settings: Settings, tmp_path: Path) -> pd.DataFrame:
-    """The champion's simulated traffic (3 days, 200 rows a day) with every outcome fed back."""
-    engine = store.create_db_engine(f"sqlite:///{tmp_path / 'log.db'}")
-    store.init_db(engine)
-    simulation.simulate_traffic(trained_settings, engine, days=3, rows_per_day=200, feedback_share=1.0)
-    log = store.read_predictions(engine)
-    engine.dispose()
+@pytest.fixture(scope="module")
+def simulated_log(
+    small_credit_config: Path, small_training_run: TrainingResult, tmp_path_factory: pytest.TempPathFactory
+) -> pd.DataFrame:
+    """The champion's simulated traffic (3 days, 200 rows a day) with every outcome fed back,
+    built once for this module (read only: tests copy what they change)."""
+    folder = tmp_path_factory.mktemp("simulated_log")
+    with isolated(folder):
+        settings = Settings(
+            mlops_config=small_credit_config, mlops_artifacts_dir=run_artifacts(small_training_run)
+        )
+        engine = store.create_db_engine(f"sqlite:///{folder / 'log.db'}")
+        store.init_db(engine)
+        simulation.simulate_traffic(settings, engine, days=3, rows_per_day=200, feedback_share=1.0)
+        log = store.read_predictions(engine)
+        engine.dispose()
     return log
 
 

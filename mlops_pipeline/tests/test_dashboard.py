@@ -29,6 +29,7 @@ import shadow
 import simulation
 import store
 from conftest import isolated, run_artifacts, start_api
+from model_training_evaluation import TrainingResult
 from settings import Settings
 
 APP = Path(dashboard.__file__)
@@ -74,7 +75,7 @@ def app_env(trained_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Sett
 
 @pytest.fixture(scope="module")
 def simulated_artifacts(
-    small_credit_config: Path, small_training_run, tmp_path_factory: pytest.TempPathFactory
+    small_credit_config: Path, small_training_run: TrainingResult, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, dict]:
     """The session's trained versions with simulated drifted traffic in their SQLite store and its
     monitoring history, built once for this module (read only: ``simulated`` copies it)."""
@@ -98,9 +99,10 @@ def settings_classes(settings: Settings) -> list[str]:
 
 
 def open_page(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     if page is not None:
-        at.sidebar.radio(key="page").set_value(page).run()
+        at.session_state["page"] = page  # the sidebar radio starts there: one script run, not two
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -295,9 +297,10 @@ def test_overview_shows_traffic_light_counts_and_alerts(
     backend: str, app_env: Settings, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     if backend == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-        monkeypatch.setenv("DATABASE_URL", url)
-    report = simulate_and_monitor(app_env, Settings().db_url)
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
+        report = simulate_and_monitor(app_env, Settings().db_url)
+    else:
+        _, report = request.getfixturevalue("simulated")
     run = monitoring_history.read_runs(store.create_db_engine(Settings().db_url)).iloc[-1]
     status, counts = dashboard_shared.traffic_light(run["summary"])
     assert status == "red"

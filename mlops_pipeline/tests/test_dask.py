@@ -171,7 +171,7 @@ def test_an_unreachable_scheduler_is_a_clear_error(project: Settings, tmp_path: 
     import dask
 
     scoring_input(project, tmp_path / "in")
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+    with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):  # a refused port: no wait needed
         unreachable = ["--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]
         score = ["score", *unreachable, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]
         assert model_deploy.main(score) == 2
@@ -257,6 +257,7 @@ def run_results(outcomes: list[dict]) -> pd.DataFrame:
     )
 
 
+@pytest.mark.e2e
 def test_monitoring_run_on_dask_equals_the_single_process_job(
     project: Settings, client: Client, tmp_path: Path, capsys
 ) -> None:
