@@ -265,6 +265,19 @@ def trained_settings(small_settings: Settings, small_training_run: TrainingResul
     return small_settings
 
 
+# ----------------------------------------------------------------------------- dashboard
+@pytest.fixture(scope="session")
+def components_scanned_once() -> Iterator[None]:
+    """Each `AppTest` scans every installed package for Streamlit components (0.2 s of CPU each,
+    streamlit 1.67); the installed packages do not change during a run, so scan them once."""
+    from streamlit.components.v2 import manifest_scanner
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        scan = cache(manifest_scanner.scan_component_manifests)
+        monkeypatch.setattr(manifest_scanner, "scan_component_manifests", scan)
+        yield
+
+
 # ----------------------------------------------------------------------------- live API
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""

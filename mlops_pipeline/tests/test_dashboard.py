@@ -60,7 +60,7 @@ def simulate_and_monitor(settings: Settings, db_url: str | None = None, monitor:
 
 
 @pytest.fixture(autouse=True)
-def fresh_caches() -> None:
+def fresh_caches(components_scanned_once: None) -> None:
     """Streamlit's caches live in the test process: start each test without them."""
     st.cache_data.clear()
     st.cache_resource.clear()

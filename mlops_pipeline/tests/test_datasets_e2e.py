@@ -100,7 +100,7 @@ def example(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
 
 
 @pytest.fixture(autouse=True)
-def fresh_caches() -> None:
+def fresh_caches(components_scanned_once: None) -> None:
     st.cache_data.clear()
     st.cache_resource.clear()
 
