@@ -265,6 +265,16 @@ def trained_settings(small_settings: Settings, small_training_run: TrainingResul
     return small_settings
 
 
+def fast_bootstrap(settings: Settings, draws: int = 100) -> Settings:
+    """The settings over a copy of their config with ``monitoring.bootstrap_draws`` at its minimum
+    (fast comparisons and intervals), written in the test's folder: the small project is shared."""
+    raw = yaml.safe_load(settings.mlops_config.read_text(encoding="utf-8"))
+    raw["dataset"]["path"] = str(settings.config.dataset.path)
+    raw.setdefault("monitoring", {})["bootstrap_draws"] = draws
+    path = write_config(settings.artifacts_dir.parent / "fast_bootstrap", raw)
+    return settings.model_copy(update={"mlops_config": path})
+
+
 # ----------------------------------------------------------------------------- dashboard
 @pytest.fixture(scope="session")
 def components_scanned_once() -> Iterator[None]:

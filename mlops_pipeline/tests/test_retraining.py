@@ -17,6 +17,7 @@ import registry
 import retraining
 import simulation
 import store
+from conftest import fast_bootstrap
 from settings import DEFAULT_CONFIG, RetrainConfig, Settings, load_config
 
 RETRAIN = RetrainConfig(holdout_share=0.5, min_holdout_rows=10)
@@ -110,7 +111,7 @@ def test_time_holdout_refuses_too_few_or_one_class_rows(credit_data: ft_engineer
 def test_retrain_on_a_drifted_log_with_feedback_registers_versions_and_writes_the_report(
     trained_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = trained_settings
+    settings = fast_bootstrap(trained_settings)  # the report's shadow comparison: the fewest resamples
     champion = registry.champion_version(settings.models_dir)
     before = set(registry.list_versions(settings.models_dir))
     engine = store.create_db_engine(settings.db_url)

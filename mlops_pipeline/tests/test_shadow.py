@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
 import comparison
@@ -24,20 +23,13 @@ import registry
 import shadow
 import simulation
 import store
+from conftest import fast_bootstrap
 from settings import Settings
 
 ADMIN = {"X-Admin-Key": "adm1n"}
 
 
 # ----------------------------------------------------------------------------- fixtures
-def fast_bootstrap(settings: Settings, draws: int = 100) -> Settings:
-    """The settings' config with ``monitoring.bootstrap_draws`` at its minimum: fast comparisons."""
-    raw = yaml.safe_load(settings.mlops_config.read_text(encoding="utf-8"))
-    raw.setdefault("monitoring", {})["bootstrap_draws"] = draws
-    settings.mlops_config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    return settings
-
-
 def simulate(settings: Settings, db_url: str | None = None, feedback_share: float = 0.5) -> None:
     """Two days of the champion's simulated traffic (200 rows a day) with that share fed back."""
     engine = store.open_store(db_url or settings.db_url)
@@ -124,6 +116,7 @@ def test_compare_reports_the_dummy_worse_on_the_simulated_log_and_stores_it(simu
     assert raised.value.code == "no_labelled_rows" and "desde el" in raised.value.spanish
 
 
+@pytest.mark.e2e
 def test_cli_compare_prints_the_spanish_table_stores_it_and_exits_0(
     simulated: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -264,6 +257,7 @@ def test_put_refuses_pinned_unknown_incomparable_and_bad_bodies(project: Setting
 
 
 # ----------------------------------------------------------------------------- --retrain
+@pytest.mark.e2e
 def test_retrain_stores_a_comparison_on_the_holdout_and_reports_its_verdict(project: Settings) -> None:
     engine = store.open_store(project.db_url)
     scenario = simulation.DriftScenario(start_day=2, shift={"Income": 1.0})
