@@ -236,6 +236,7 @@ def check_dashboard(api_url: str, monkeypatch: pytest.MonkeyPatch, metadata: dic
             )
             performance = json.loads(at.get("plotly_chart")[-1].proto.spec)
             assert {trace.get("yaxis", "y") for trace in performance["data"]} == {"y"}
+    at.sidebar.radio(key="page").set_value(dashboard.PREDICTIONS).run()  # not the last page any more
     next(b for b in at.button if b.label == "Predecir").click().run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     prediction = at.session_state["last_prediction"]
