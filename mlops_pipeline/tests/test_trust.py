@@ -288,6 +288,7 @@ def test_many_empty_records_stop_at_the_first_chunk(client) -> None:
     assert detail["errors"][0]["row"] == 1 and detail["error_count"] <= 13 * 1000
 
 
+@pytest.mark.e2e  # a stress input: 1.5 million column names cost a second of CPU
 def test_a_huge_header_is_refused_from_the_header(trained_settings) -> None:
     """Case 4: 1.5 million columns: refused by their names, before any cell is parsed (and before
     the store is used: on SQLite only, a second of CPU a backend)."""
