@@ -130,11 +130,14 @@ async def get_state(request: Request) -> ServingState:
 State = Annotated[ServingState, Depends(get_state)]
 
 
+ModelParameter = Annotated[
+    str | None, Query(description="Model version to use (see GET /models); default: the default model.")
+]
+
+
 async def get_model(
     state: State,
-    model: Annotated[
-        str | None, Query(description="Model version to use (see GET /models); default: the default model.")
-    ] = None,
+    model: ModelParameter = None,
 ) -> registry.LoadedModel:
     """The requested version, by name only (never a path); 404 for an unknown one. A version used
     for the first time is loaded in the thread pool."""
@@ -218,9 +221,7 @@ def model_summary(metadata: registry.ModelMetadata, champion: str | None, defaul
 
 async def get_metadata(
     state: State,
-    model: Annotated[
-        str | None, Query(description="Model version to use (see GET /models); default: the default model.")
-    ] = None,
+    model: ModelParameter = None,
 ) -> registry.ModelMetadata:
     """A version's metadata, read from its JSON file (never by unpickling the model); 404 if unknown."""
     try:
