@@ -2,7 +2,7 @@
 promotion guard with its audit.
 
 `comparison` is pure: it compares two loaded versions on rows it is given. This module reads those
-rows from the prediction store (`labelled_inputs`: every logged input whose true outcome arrived,
+rows from the prediction store (`store.read_labelled_inputs`: every logged input whose true outcome arrived,
 whichever version served it, since a date), runs the comparison (`compare`; `compare_retrained`
 after ``--retrain``), stores and reads it (`write_comparison`, `read_comparisons`,
 `latest_comparison`), decides whether ``PUT /models/default`` may promote a version
@@ -12,7 +12,6 @@ after ``--retrain``), stores and reads it (`write_comparison`, `read_comparisons
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,20 +53,6 @@ class CannotCompare(ValueError):
 
 
 # ----------------------------------------------------------------------------- comparing on the log
-def labelled_inputs(engine: Engine, since: datetime | None = None) -> tuple[pd.DataFrame, pd.Series]:
-    """The raw inputs of every logged prediction with a true outcome, logged at or after ``since``
-    (any model version), oldest first, and their outcomes, aligned."""
-    predictions, feedback = store.predictions, store.feedback
-    query = sa.select(sa.cast(predictions.c.features, sa.Text), feedback.c.actual).select_from(
-        feedback.join(predictions, feedback.c.prediction_id == predictions.c.id)
-    )
-    query = store.in_range(query, predictions.c.created_at, since, None)
-    with engine.connect() as connection:
-        rows = connection.execute(query.order_by(predictions.c.created_at, predictions.c.id)).all()
-    features = pd.DataFrame([json.loads(text) for text, _ in rows])
-    return features, pd.Series([actual for _, actual in rows], dtype=object, name="actual")
-
-
 def load_pair(
     models_dir: Path, challenger: str, champion: str | None = None
 ) -> tuple[registry.LoadedModel, registry.LoadedModel]:
@@ -108,7 +93,7 @@ def compare(
         kinds = {"champion_task": champion.task, "champion_classes": champion.metadata.classes}
         kinds |= {"challenger_task": challenger.task, "challenger_classes": challenger.metadata.classes}
         raise CannotCompare("incomparable", str(exc), **names_of, **kinds) from exc
-    features, actual = labelled_inputs(engine, since)
+    features, actual = store.read_labelled_inputs(engine, since)
     if actual.empty:
         where = f" since {since:%Y-%m-%d}" if since else ""
         message = f"no logged input has a true outcome (feedback){where}"

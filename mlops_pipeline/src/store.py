@@ -530,6 +530,18 @@ def read_outcomes(
     return outcomes
 
 
+def read_labelled_inputs(engine: Engine, since: datetime | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    """The raw inputs of every logged prediction with a true outcome, logged at or after ``since``
+    (any model version), oldest first, and their outcomes, aligned (what a shadow comparison scores)."""
+    query = sa.select(sa.cast(predictions.c.features, sa.Text).label("features"), feedback.c.actual)
+    query = query.select_from(feedback.join(predictions, feedback.c.prediction_id == predictions.c.id))
+    query = in_range(query, predictions.c.created_at, since, None)
+    with engine.connect() as connection:
+        rows = connection.execute(query.order_by(predictions.c.created_at, predictions.c.id)).all()
+    labelled = pd.DataFrame(rows, columns=["features", "actual"])
+    return _parsed(labelled["features"]), labelled["actual"].astype(object)
+
+
 # ----------------------------------------------------------------------------- engine and tables
 def open_store(
     url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, statement_timeout: float | None = None

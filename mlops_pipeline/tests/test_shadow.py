@@ -103,7 +103,7 @@ def test_comparisons_and_promotions_round_trip_on_each_store(engine) -> None:
 def test_compare_reports_the_dummy_worse_on_the_simulated_log_and_stores_it(simulated: Settings) -> None:
     engine = store.open_store(simulated.db_url)
     champion, dummy = shadow.load_pair(simulated.models_dir, version_named(simulated, "dummy"))
-    features, actual = shadow.labelled_inputs(engine)
+    features, actual = store.read_labelled_inputs(engine)
     assert len(features) == len(actual) == int(store.read_predictions(engine)["actual"].notna().sum()) > 150
     result = shadow.compare(engine, champion, dummy, n_boot=30)  # the dummy is far worse: 30 suffice
     assert result.primary == "roc_auc" and comparison.is_worse(result)
